@@ -1,0 +1,2 @@
+"""Channels: the Broker and WorkQueue interfaces, their memory and Redis backends, channel names
+and who may use them."""

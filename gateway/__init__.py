@@ -1,0 +1,1 @@
+"""The WebSocket gateway: wire codec, codes, connections, fan-out and recovery."""

@@ -1,0 +1,1 @@
+"""Persistence: the Store interface over SQLite and PostgreSQL, with versioned migrations."""

@@ -1,0 +1,235 @@
+"""The Store interface: everything Linli keeps in its database, for SQLite and PostgreSQL.
+
+Guarantees (``tests/contract/test_store.py`` runs against both backends):
+
+* Every method that writes more than one row does so in one transaction: on an error nothing is
+  written (no user without their invite being counted, no half batch of messages).
+* ``insert_messages`` is idempotent: a row is unique per ``(channel, offset)``. Re-inserting a row
+  of the same or an older epoch changes nothing; a row of a *newer* epoch replaces the stored one
+  (after a Redis that restarted empty, a new epoch re-uses offsets that an old, lost epoch had
+  handed out but not persisted — the new epoch's message is the one clients can still see).
+* Usernames are unique without regard to case. Group slugs are unique.
+* Timestamps are milliseconds since the Unix epoch (``Millis``), passed in by the caller, so tests
+  control time.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from linli.types import BuildingId, ChannelName, Epoch, Millis, Offset, UserId
+
+
+class Role(enum.StrEnum):
+    """What a user may do beyond chatting; each role includes the ones before it, except that
+    ``organiser`` and ``moderator`` are side by side (``admin`` includes both)."""
+
+    RESIDENT = "resident"
+    ORGANISER = "organiser"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    id: BuildingId
+    name: str
+    created_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    id: int
+    building_id: BuildingId
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UserId
+    username: str
+    display_name: str
+    role: Role
+    #: None only for staff accounts (an admin created from the command line) that belong to no
+    #: building.
+    building_id: BuildingId | None
+    unit_id: int | None
+    created_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    code: str
+    building_id: BuildingId
+    #: How many more registrations it admits.
+    uses_left: int
+    expires_at: Millis
+    created_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    slug: str
+    name: str
+    description: str
+    created_by: UserId
+    created_at: Millis
+    member_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    channel: ChannelName
+    offset: Offset
+    epoch: Epoch
+    #: The gateway's msgpack-encoded message body, exactly as published.
+    data: bytes
+    author_id: UserId | None
+    created_at: Millis
+
+
+class StoreError(Exception):
+    """Base of the errors a store raises for a request that cannot be carried out."""
+
+
+class InviteInvalid(StoreError):
+    """The invite code does not exist, has expired or has no uses left."""
+
+
+class UsernameTaken(StoreError):
+    """Another user has that username (compared without regard to case)."""
+
+
+class GroupSlugTaken(StoreError):
+    """Another group has that slug."""
+
+
+class NotFound(StoreError):
+    """The building, user or group named does not exist."""
+
+
+class Store(Protocol):
+    async def close(self) -> None: ...
+
+    # -- buildings and units ----------------------------------------------------------------
+    async def create_building(self, name: str, *, now: Millis) -> Building: ...
+
+    async def list_buildings(self) -> list[Building]: ...
+
+    async def get_building(self, building_id: BuildingId) -> Building | None: ...
+
+    async def list_units(self, building_id: BuildingId) -> list[Unit]: ...
+
+    # -- invites and users --------------------------------------------------------------------
+    async def create_invite(
+        self, building_id: BuildingId, code: str, *, uses: int, expires_at: Millis, now: Millis
+    ) -> Invite:
+        """Raises NotFound for an unknown building."""
+
+    async def get_invite(self, code: str) -> Invite | None: ...
+
+    async def register_resident(
+        self,
+        *,
+        invite_code: str,
+        username: str,
+        display_name: str,
+        password_hash: str,
+        unit_label: str,
+        now: Millis,
+    ) -> User:
+        """In one transaction: check and use up one use of the invite, find or create the unit
+        (labels compared after stripping spaces, case-insensitively), create the resident.
+        Raises InviteInvalid or UsernameTaken; nothing is written then."""
+
+    async def create_user(
+        self,
+        *,
+        username: str,
+        display_name: str,
+        password_hash: str,
+        role: Role,
+        building_id: BuildingId | None,
+        unit_label: str | None,
+        now: Millis,
+    ) -> User:
+        """For admins and the demo. Raises UsernameTaken, NotFound (building)."""
+
+    async def get_user(self, user_id: UserId) -> User | None: ...
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        """Case-insensitive."""
+
+    async def get_password_hash(self, user_id: UserId) -> str | None: ...
+
+    async def set_password_hash(self, user_id: UserId, password_hash: str) -> None: ...
+
+    async def set_role(self, user_id: UserId, role: Role) -> None:
+        """Raises NotFound."""
+
+    # -- sessions -----------------------------------------------------------------------------
+    async def create_session(
+        self, token_hash: str, user_id: UserId, *, expires_at: Millis, now: Millis
+    ) -> None: ...
+
+    async def get_session_user(self, token_hash: str, *, now: Millis) -> User | None:
+        """The user of an unexpired session, or None."""
+
+    async def delete_session(self, token_hash: str) -> None: ...
+
+    async def delete_user_sessions(self, user_id: UserId) -> None: ...
+
+    # -- login throttling ---------------------------------------------------------------------
+    async def record_login_failure(self, key: str, *, now: Millis, window_ms: int) -> int:
+        """Count a failed login for ``key`` (e.g. ``user:<name>`` or ``ip:<addr>``); return the
+        failures within the last ``window_ms``, this one included."""
+
+    async def login_failures(self, key: str, *, now: Millis, window_ms: int) -> int: ...
+
+    async def clear_login_failures(self, key: str) -> None: ...
+
+    # -- interest groups ----------------------------------------------------------------------
+    async def create_group(
+        self, slug: str, name: str, description: str, *, created_by: UserId, now: Millis
+    ) -> Group:
+        """The creator joins the group. Raises GroupSlugTaken."""
+
+    async def get_group(self, slug: str) -> Group | None: ...
+
+    async def list_groups(self) -> list[Group]:
+        """Sorted by name."""
+
+    async def join_group(self, user_id: UserId, slug: str, *, now: Millis) -> None:
+        """Idempotent. Raises NotFound for an unknown group."""
+
+    async def leave_group(self, user_id: UserId, slug: str) -> None:
+        """Idempotent."""
+
+    async def is_member(self, user_id: UserId, slug: str) -> bool: ...
+
+    async def user_groups(self, user_id: UserId) -> list[str]:
+        """Slugs of the groups the user joined, sorted."""
+
+    # -- message history ----------------------------------------------------------------------
+    async def insert_messages(self, messages: list[StoredMessage]) -> int:
+        """Insert a batch in one transaction (see the module docstring for conflicts); return how
+        many rows were inserted or replaced."""
+
+    async def history(
+        self,
+        channel: ChannelName,
+        *,
+        after: Offset = 0,
+        before: Offset | None = None,
+        limit: int = 100,
+        newest: bool = False,
+    ) -> list[StoredMessage]:
+        """Rows with ``after < offset < before``, ascending: the oldest ``limit`` of that range, or
+        the newest ``limit`` when ``newest``."""
+
+    async def max_offset(self, channel: ChannelName) -> Offset:
+        """The highest stored offset of the channel, 0 when none."""
+
+    async def count_messages(self, channel: ChannelName) -> int: ...

@@ -1,0 +1,1 @@
+"""Presence: who is online in each channel, with memory and Redis backends."""

@@ -1,0 +1,1 @@
+"""The Starlette application: accounts, HTTP API, pages; mounts the gateway."""

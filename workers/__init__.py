@@ -1,0 +1,1 @@
+"""Workers: one base loop over the work queue, one module per job."""
