@@ -1,0 +1,124 @@
+"""One client connection as the gateway sees it: who it is, what it subscribed to, and a bounded
+send queue drained by a writer task. Transport-agnostic: the ASGI endpoint (``gateway/asgi.py``)
+supplies the coroutine that puts one frame on the wire.
+
+Why a queue per connection rather than awaiting each send: fan-out must never wait on one slow
+socket (a phone on a weak signal would hold up the whole room). ``push`` never blocks; a
+connection whose queue outgrows its bound is closed with ``CloseCode.SLOW`` and recovers by
+reconnecting with ``since`` (the same choice centrifuge and websockets' ``broadcast`` make).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from channels.access import Principal
+from gateway.codes import CLOSE_REASONS, CloseCode
+from gateway.wire import Format, Frame
+from linli.types import ChannelName, ConnId
+
+log = logging.getLogger(__name__)
+
+SendFrame = Callable[[Frame], Awaitable[None]]
+SendClose = Callable[[int, str], Awaitable[None]]
+
+
+class ConnState(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Connection:
+    __slots__ = (
+        "_queue",
+        "_queued",
+        "_wakeup",
+        "close_code",
+        "conn_id",
+        "fmt",
+        "last_seen",
+        "max_queued",
+        "principal",
+        "state",
+        "subscriptions",
+    )
+
+    def __init__(
+        self, conn_id: ConnId, principal: Principal, fmt: Format, *, max_queued: int, now: float
+    ) -> None:
+        self.conn_id = conn_id
+        self.principal = principal
+        self.fmt = fmt
+        #: Bound on queued frame sizes (bytes for msgpack, characters for JSON text).
+        self.max_queued = max_queued
+        self.state = ConnState.OPEN
+        self.close_code: CloseCode | None = None
+        #: Channels this connection is subscribed to (live or recovering).
+        self.subscriptions: set[ChannelName] = set()
+        #: Loop time of the last frame received; the heartbeat closes connections gone silent.
+        self.last_seen = now
+        self._queue: deque[Frame] = deque()
+        self._queued = 0
+        self._wakeup = asyncio.Event()
+
+    def push(self, frame: Frame) -> None:
+        """Queue a frame without waiting. The hot path of fan-out: keep it short."""
+        if self.state is not ConnState.OPEN:
+            return
+        self._queue.append(frame)
+        self._queued += len(frame)
+        if self._queued > self.max_queued:
+            self.close(CloseCode.SLOW)
+            return
+        self._wakeup.set()
+
+    def close(self, code: CloseCode) -> None:
+        """Ask the writer to close the socket. Queued frames are dropped for ``SLOW`` (the client
+        recovers them on reconnect) and flushed first otherwise."""
+        if self.state is not ConnState.OPEN:
+            return
+        self.state = ConnState.CLOSING
+        self.close_code = code
+        if code is CloseCode.SLOW:
+            self._queue.clear()
+            self._queued = 0
+        self._wakeup.set()
+
+    def mark_closed(self) -> None:
+        """The socket is gone: stop queueing (nothing can be sent any more)."""
+        self.state = ConnState.CLOSED
+        self._queue.clear()
+        self._queued = 0
+        self._wakeup.set()
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    async def run_writer(self, send_frame: SendFrame, send_close: SendClose) -> None:
+        """Drain the queue onto the socket until the connection closes."""
+        queue = self._queue
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while queue and self.state is not ConnState.CLOSED:
+                    frame = queue.popleft()
+                    self._queued -= len(frame)
+                    await send_frame(frame)
+                if self.state is ConnState.CLOSED:
+                    return
+                if self.state is ConnState.CLOSING:
+                    code = self.close_code or CloseCode.NORMAL
+                    await send_close(int(code), CLOSE_REASONS[code])
+                    return
+        except Exception as exc:
+            # The peer went away mid-send; the receive side sees the disconnect and cleans up.
+            log.debug("writer for %s stopped: %r", self.conn_id, exc)
+        finally:
+            self.state = ConnState.CLOSED

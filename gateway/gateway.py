@@ -1,0 +1,418 @@
+"""The gateway: one per process. Holds the connections and the channel hubs, receives the
+broker's events, and carries out each request of the wire protocol.
+
+The request flow is: transport (``gateway/asgi.py``) → ``handle_frame`` → decode
+(``gateway/wire.py``) → authorise (``channels/access.py``) → broker / store / presence → reply
+pushed on the connection's queue. Nothing here awaits a client's socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from typing import Any
+
+import msgpack
+
+from channels.access import Action, Principal, may
+from channels.broker import Broker, BrokerUnavailable, Publication
+from channels.names import ChannelKind, ChannelRef
+from gateway.codes import CloseCode, ErrorCode
+from gateway.connection import Connection, ConnState
+from gateway.history import HistoryReader
+from gateway.hub import Hub
+from gateway.ratelimit import RateLimiter
+from gateway.wire import (
+    Format,
+    Frame,
+    FrameError,
+    History,
+    Pong,
+    PresenceQuery,
+    Publish,
+    PushFrames,
+    Request,
+    Subscribe,
+    Unsubscribe,
+    decode_request,
+    encode_error,
+    encode_ok,
+    publication_body,
+)
+from linli.config import Settings
+from linli.types import ChannelName, ConnId
+from persistence.store import Store
+from presence.presence import Presence, PresenceMember
+
+log = logging.getLogger(__name__)
+
+#: How long a subscribe waits for a new hub to learn the channel's position before answering
+#: ``unavailable`` (the broker is unreachable).
+HUB_READY_TIMEOUT = 5.0
+_PRESENCE_KINDS = (ChannelKind.BUILDING, ChannelKind.GROUP)
+
+
+class RequestError(Exception):
+    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
+        super().__init__(message or code.info.message)
+        self.code = code
+        self.message = message
+
+
+def chat_data(principal: Principal, text: str, client_msg_id: str, now_ms: int) -> bytes:
+    """A chat message's body as stored and fanned out (see ``docs/protocol.md``)."""
+    return msgpack.packb(  # type: ignore[no-any-return]
+        {
+            "kind": "chat",
+            "text": text,
+            "author": {"id": principal.user_id, "name": principal.display_name},
+            "ts": now_ms,
+            "cmid": client_msg_id,
+        }
+    )
+
+
+class Gateway:
+    def __init__(
+        self, broker: Broker, store: Store, presence: Presence, settings: Settings
+    ) -> None:
+        self.broker = broker
+        self.store = store
+        self.presence = presence
+        self.settings = settings
+        self.history = HistoryReader(broker, store)
+        self.hubs: dict[ChannelName, Hub] = {}
+        self.connections: dict[ConnId, Connection] = {}
+        self.rate_limiter = RateLimiter(settings.publish_rate, settings.publish_burst)
+        self._hub_locks: dict[ChannelName, asyncio.Lock] = {}
+        self._instance = uuid.uuid4().hex[:10]
+        self._conn_ids = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ping = PushFrames({"push": "ping"})
+        self._closed = asyncio.Event()
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.start(self)
+        self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
+        self._tasks.append(asyncio.create_task(self._presence_loop(), name="presence"))
+
+    async def shutdown(self, grace: float = 3.0) -> None:
+        """Close every connection with ``SHUTDOWN`` (clients reconnect elsewhere or after the
+        restart) and wait up to ``grace`` seconds for them to go."""
+        for conn in list(self.connections.values()):
+            conn.close(CloseCode.SHUTDOWN)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for hub in self.hubs.values():
+            hub.close()
+        self.hubs.clear()
+
+    # -- BrokerEvents ---------------------------------------------------------------------------
+
+    def on_publication(self, publication: Publication) -> None:
+        hub = self.hubs.get(publication.channel)
+        if hub is not None:
+            hub.on_publication(publication)
+
+    def on_ephemeral(self, channel: ChannelName, data: bytes) -> None:
+        hub = self.hubs.get(channel)
+        if hub is not None:
+            hub.on_ephemeral(PushFrames(msgpack.unpackb(data, raw=False)))
+
+    def on_reconnect(self) -> None:
+        log.info("broker link re-established; catching up %d channels", len(self.hubs))
+        for hub in self.hubs.values():
+            hub.catch_up()
+
+    # -- connections ----------------------------------------------------------------------------
+
+    def open(self, principal: Principal, fmt: Format) -> Connection:
+        conn_id = ConnId(f"{self._instance}-{next(self._conn_ids)}")
+        conn = Connection(
+            conn_id,
+            principal,
+            fmt,
+            max_queued=self.settings.send_queue_bytes,
+            now=asyncio.get_running_loop().time(),
+        )
+        self.connections[conn_id] = conn
+        return conn
+
+    async def close_connection(self, conn: Connection) -> None:
+        """Forget a connection whose socket is gone: leave its channels and presence."""
+        conn.mark_closed()
+        for channel in list(conn.subscriptions):
+            await self._detach(conn, channel)
+        self.connections.pop(conn.conn_id, None)
+
+    async def handle_frame(self, conn: Connection, frame: Frame) -> None:
+        conn.last_seen = asyncio.get_running_loop().time()
+        limit = self.settings.max_frame_bytes
+        # A text frame of n characters is at most 4n bytes in UTF-8: skip measuring short ones.
+        if (len(frame) * 4 if isinstance(frame, str) else len(frame)) > limit and len(
+            frame.encode() if isinstance(frame, str) else frame
+        ) > limit:
+            conn.push(
+                encode_error(
+                    None, ErrorCode.TOO_LARGE, conn.fmt, f"frame larger than {limit} bytes"
+                )
+            )
+            return
+        try:
+            request = decode_request(frame, conn.fmt)
+        except FrameError as exc:
+            conn.push(encode_error(exc.request_id, exc.code, conn.fmt, exc.message))
+            return
+        if isinstance(request, Pong):
+            return
+        try:
+            body = await self._dispatch(conn, request)
+        except RequestError as exc:
+            conn.push(encode_error(request.id, exc.code, conn.fmt, exc.message))
+            return
+        except BrokerUnavailable:
+            conn.push(encode_error(request.id, ErrorCode.UNAVAILABLE, conn.fmt))
+            return
+        except Exception:
+            log.exception("request %r failed", request)
+            conn.push(encode_error(request.id, ErrorCode.INTERNAL, conn.fmt))
+            return
+        if body is not None:
+            conn.push(encode_ok(request.id, body, conn.fmt))
+
+    async def _dispatch(self, conn: Connection, request: Request) -> dict[str, Any] | None:
+        if isinstance(request, Publish):
+            return await self._publish(conn, request)
+        if isinstance(request, Subscribe):
+            await self._subscribe(conn, request)
+            return None  # the reply is pushed by _subscribe, in order with the live stream
+        if isinstance(request, Unsubscribe):
+            return await self._unsubscribe(conn, request)
+        if isinstance(request, History):
+            return await self._history(conn, request)
+        if isinstance(request, PresenceQuery):
+            return await self._presence(conn, request)
+        raise AssertionError(f"unhandled request {request!r}")
+
+    async def _require(self, conn: Connection, channel: ChannelRef, action: Action) -> None:
+        if not await may(conn.principal, channel, action, self.store.is_member):
+            raise RequestError(
+                ErrorCode.FORBIDDEN, f"you may not {action.value} channel {channel.name}"
+            )
+
+    # -- ops ----------------------------------------------------------------------------------
+
+    async def _publish(self, conn: Connection, request: Publish) -> dict[str, Any]:
+        channel = request.channel
+        if channel.kind is ChannelKind.MOD:
+            raise RequestError(ErrorCode.FORBIDDEN, "nobody publishes to the moderation feed")
+        await self._require(conn, channel, Action.WRITE)
+        principal = conn.principal
+        if not self.rate_limiter.allow(principal.user_id, asyncio.get_running_loop().time()):
+            raise RequestError(ErrorCode.RATE_LIMITED)
+        data = chat_data(principal, request.text, request.client_msg_id, int(time.time() * 1000))
+        result = await self.broker.publish(
+            channel.name, data, idempotency_key=f"{principal.user_id}:{request.client_msg_id}"
+        )
+        return {"offset": result.offset, "epoch": result.epoch, "duplicate": result.duplicate}
+
+    async def _subscribe(self, conn: Connection, request: Subscribe) -> None:
+        channel = request.channel
+        name = channel.name
+        await self._require(conn, channel, Action.READ)
+        if name in conn.subscriptions:
+            raise RequestError(ErrorCode.ALREADY_SUBSCRIBED)
+        if len(conn.subscriptions) >= self.settings.max_subscriptions:
+            raise RequestError(ErrorCode.TOO_MANY_SUBSCRIPTIONS)
+        conn.subscriptions.add(name)
+        try:
+            hub = await self._attach(conn, name)
+            try:
+                await asyncio.wait_for(asyncio.shield(hub.ready), HUB_READY_TIMEOUT)
+            except TimeoutError:
+                raise BrokerUnavailable(f"no position for {name}") from None
+            assert hub.epoch is not None
+            epoch, top = hub.epoch, hub.last
+            recovered: bool | None = None
+            missed: list[Publication] = []
+            since = request.since
+            if since is not None:
+                if since.epoch != epoch or since.offset > top:
+                    recovered = False
+                elif top - since.offset > self.settings.recovery_max:
+                    recovered = False
+                else:
+                    found = await self.history.missed(name, since.offset, top)
+                    recovered = found is not None
+                    missed = found or []
+        except BaseException:
+            await self._detach(conn, name)
+            raise
+        body = {
+            "channel": name,
+            "epoch": epoch,
+            "offset": top,
+            "recovered": recovered,
+            "publications": [publication_body(p.offset, p.epoch, p.data) for p in missed],
+        }
+        conn.push(encode_ok(request.id, body, conn.fmt))
+        hub.promote(conn, top, epoch)
+        if channel.kind in _PRESENCE_KINDS:
+            await self._presence_join(conn, name)
+
+    async def _unsubscribe(self, conn: Connection, request: Unsubscribe) -> dict[str, Any]:
+        name = request.channel.name
+        if name not in conn.subscriptions:
+            raise RequestError(ErrorCode.NOT_SUBSCRIBED)
+        await self._detach(conn, name)
+        return {"channel": name}
+
+    async def _history(self, conn: Connection, request: History) -> dict[str, Any]:
+        channel = request.channel
+        await self._require(conn, channel, Action.READ)
+        newest = request.after is None
+        pubs, position = await self.history.page(
+            channel.name,
+            after=request.after or 0,
+            before=request.before,
+            limit=request.limit,
+            newest=newest,
+        )
+        return {
+            "channel": channel.name,
+            "epoch": position.epoch,
+            "offset": position.offset,
+            "publications": [publication_body(p.offset, p.epoch, p.data) for p in pubs],
+        }
+
+    async def _presence(self, conn: Connection, request: PresenceQuery) -> dict[str, Any]:
+        channel = request.channel
+        await self._require(conn, channel, Action.READ)
+        members = await self.presence.members(channel.name)
+        return {
+            "channel": channel.name,
+            "members": [{"id": m.user_id, "name": m.name} for m in members],
+        }
+
+    # -- hubs -----------------------------------------------------------------------------------
+
+    async def _attach(self, conn: Connection, name: ChannelName) -> Hub:
+        hub = self.hubs.get(name)
+        if hub is None:
+            lock = self._hub_locks.setdefault(name, asyncio.Lock())
+            async with lock:
+                hub = self.hubs.get(name)
+                if hub is None:
+                    # Subscribe upstream before the hub asks for the position, so nothing
+                    # published in between can fall through.
+                    await self.broker.subscribe(name)
+                    hub = Hub(name, self.history.missed, self.broker.position)
+                    self.hubs[name] = hub
+        hub.add_recovering(conn)
+        return hub
+
+    async def _detach(self, conn: Connection, name: ChannelName) -> None:
+        was_subscribed = name in conn.subscriptions
+        conn.subscriptions.discard(name)
+        hub = self.hubs.get(name)
+        if hub is not None:
+            hub.remove(conn)
+            if len(hub) == 0:
+                await self._release(name, hub)
+        if was_subscribed and name.split(":", 1)[0] in _PRESENCE_KINDS:
+            await self._presence_leave(conn, name)
+
+    async def _release(self, name: ChannelName, hub: Hub) -> None:
+        lock = self._hub_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            if len(hub) or self.hubs.get(name) is not hub:
+                return
+            del self.hubs[name]
+            hub.close()
+            try:
+                await self.broker.unsubscribe(name)
+            except BrokerUnavailable:
+                log.warning("could not unsubscribe %s upstream; broker unavailable", name)
+        if name not in self.hubs and not lock.locked():
+            self._hub_locks.pop(name, None)
+
+    # -- presence -------------------------------------------------------------------------------
+
+    async def _presence_event(self, kind: str, name: ChannelName, member: PresenceMember) -> None:
+        data = msgpack.packb(
+            {"push": kind, "channel": name, "user": {"id": member.user_id, "name": member.name}}
+        )
+        await self.broker.publish_ephemeral(name, data)
+
+    async def _presence_join(self, conn: Connection, name: ChannelName) -> None:
+        p = conn.principal
+        member = PresenceMember(p.user_id, p.display_name)
+        try:
+            if await self.presence.join(name, conn.conn_id, member):
+                await self._presence_event("join", name, member)
+        except Exception:
+            # Presence is a courtesy: its failure must not fail the subscription.
+            log.warning("presence join failed for %s", name, exc_info=True)
+
+    async def _presence_leave(self, conn: Connection, name: ChannelName) -> None:
+        p = conn.principal
+        try:
+            if await self.presence.leave(name, conn.conn_id, p.user_id):
+                await self._presence_event("leave", name, PresenceMember(p.user_id, p.display_name))
+        except Exception:
+            log.warning("presence leave failed for %s", name, exc_info=True)
+
+    async def _presence_loop(self) -> None:
+        interval = self.settings.presence_ttl / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                entries = [
+                    (name, conn.conn_id, PresenceMember(conn.principal.user_id,
+                                                        conn.principal.display_name))
+                    for conn in self.connections.values()
+                    if conn.state is ConnState.OPEN
+                    for name in conn.subscriptions
+                    if name.split(":", 1)[0] in _PRESENCE_KINDS
+                ]
+                if entries:
+                    await self.presence.refresh(entries)
+                for name in list(self.hubs):
+                    if name.split(":", 1)[0] not in _PRESENCE_KINDS:
+                        continue
+                    for member in await self.presence.expire(name):
+                        await self._presence_event("leave", name, member)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("presence refresh failed", exc_info=True)
+
+    # -- heartbeat ------------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.heartbeat_seconds
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            self.rate_limiter.forget_idle(now)
+            for conn in list(self.connections.values()):
+                silent = now - conn.last_seen
+                if silent > 2 * interval:
+                    conn.close(CloseCode.HEARTBEAT_TIMEOUT)
+                elif silent >= interval * 0.9:
+                    conn.push(self._ping.get(conn.fmt))
