@@ -84,9 +84,11 @@ class WebSocketEndpoint:
         conn = gateway.open(principal, fmt)
 
         if fmt is Format.JSON:
+
             async def send_frame(frame: Frame) -> None:
                 await send({"type": "websocket.send", "text": frame})
         else:
+
             async def send_frame(frame: Frame) -> None:
                 await send({"type": "websocket.send", "bytes": frame})
 
@@ -118,7 +120,10 @@ async def _refuse(scope: Scope, send: Send, status: int, reason: str) -> None:
             {
                 "type": "websocket.http.response.start",
                 "status": status,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+                "headers": [
+                    (b"content-type", b"text/plain"),
+                    (b"content-length", b"%d" % len(body)),
+                ],
             }
         )
         await send({"type": "websocket.http.response.body", "body": body})

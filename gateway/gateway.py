@@ -92,8 +92,10 @@ class Gateway:
         self._instance = uuid.uuid4().hex[:10]
         self._conn_ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._ping = PushFrames({"push": "ping"})
-        self._closed = asyncio.Event()
+        #: Set whenever no connection is open; shutdown waits on it.
+        self._all_gone = asyncio.Event()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -107,10 +109,10 @@ class Gateway:
         restart) and wait up to ``grace`` seconds for them to go."""
         for conn in list(self.connections.values()):
             conn.close(CloseCode.SHUTDOWN)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        while self.connections and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        if self.connections:
+            self._all_gone.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_gone.wait(), grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -130,8 +132,31 @@ class Gateway:
 
     def on_ephemeral(self, channel: ChannelName, data: bytes) -> None:
         hub = self.hubs.get(channel)
-        if hub is not None:
-            hub.on_ephemeral(PushFrames(msgpack.unpackb(data, raw=False)))
+        if hub is None:
+            return
+        obj = msgpack.unpackb(data, raw=False)
+        if obj.get("push") == "unsubscribed":
+            # A user lost access (left the group) on some gateway: every gateway drops that
+            # user's subscriptions to the channel and tells the client why.
+            frames = PushFrames(obj)
+            for conn in list(self.connections.values()):
+                if conn.principal.user_id == obj.get("user_id") and channel in conn.subscriptions:
+                    conn.push(frames.get(conn.fmt))
+                    task = asyncio.create_task(self._detach(conn, channel))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+            return
+        hub.on_ephemeral(PushFrames(obj))
+
+    async def revoke(self, user_id: int, channel: ChannelName) -> None:
+        """End ``user_id``'s subscriptions to ``channel`` on every gateway (they left a group)."""
+        data = msgpack.packb(
+            {"push": "unsubscribed", "channel": channel, "user_id": user_id, "reason": "left"}
+        )
+        try:
+            await self.broker.publish_ephemeral(channel, data)
+        except BrokerUnavailable:
+            log.warning("could not announce that user %d left %s", user_id, channel)
 
     def on_reconnect(self) -> None:
         log.info("broker link re-established; catching up %d channels", len(self.hubs))
@@ -158,6 +183,8 @@ class Gateway:
         for channel in list(conn.subscriptions):
             await self._detach(conn, channel)
         self.connections.pop(conn.conn_id, None)
+        if not self.connections:
+            self._all_gone.set()
 
     async def handle_frame(self, conn: Connection, frame: Frame) -> None:
         conn.last_seen = asyncio.get_running_loop().time()
@@ -382,8 +409,11 @@ class Gateway:
             await asyncio.sleep(interval)
             try:
                 entries = [
-                    (name, conn.conn_id, PresenceMember(conn.principal.user_id,
-                                                        conn.principal.display_name))
+                    (
+                        name,
+                        conn.conn_id,
+                        PresenceMember(conn.principal.user_id, conn.principal.display_name),
+                    )
                     for conn in self.connections.values()
                     if conn.state is ConnState.OPEN
                     for name in conn.subscriptions

@@ -88,7 +88,9 @@ class Hub:
                 conn.push(item.frames.get(fmt))
                 epoch, delivered_up_to = -1, -1  # everything after a reset is new to the client
             elif item.epoch != epoch or item.offset > delivered_up_to:
-                conn.push(PublicationFrames(self.channel, item.offset, item.epoch, item.data).get(fmt))
+                conn.push(
+                    PublicationFrames(self.channel, item.offset, item.epoch, item.data).get(fmt)
+                )
         self._live[fmt][conn] = None
 
     def remove(self, conn: Connection) -> None:
@@ -143,9 +145,15 @@ class Hub:
         self.epoch, self.last = epoch, last
         if not announce:
             return
-        log.warning("channel %s: reset to epoch %d offset %d; subscribers must reload",
-                    self.channel, epoch, last)
-        frames = PushFrames({"push": "reset", "channel": self.channel, "epoch": epoch, "offset": last})
+        log.warning(
+            "channel %s: reset to epoch %d offset %d; subscribers must reload",
+            self.channel,
+            epoch,
+            last,
+        )
+        frames = PushFrames(
+            {"push": "reset", "channel": self.channel, "epoch": epoch, "offset": last}
+        )
         self.on_ephemeral(frames)
         marker = _Reset(frames)
         for buffered in self._recovering.values():

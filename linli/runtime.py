@@ -1,0 +1,75 @@
+"""Picks the backends from the settings, in one place: the rest of the code sees only the
+interfaces (Store, Broker, WorkQueue, Presence)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from channels.broker import Broker
+from channels.workqueue import WorkQueue
+from linli.config import Settings
+from persistence.factory import open_store
+from persistence.migrate import migrate
+from persistence.store import Store
+from presence.presence import Presence
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    broker: Broker
+    work_queue: WorkQueue
+    presence: Presence
+    redis: aioredis.Redis | None
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, migrate_first: bool | None = None
+) -> AsyncIterator[Runtime]:
+    if settings.migrate_at_start if migrate_first is None else migrate_first:
+        await migrate(settings.database_url)
+    store = await open_store(settings.database_url)
+    redis_client: aioredis.Redis | None = None
+    try:
+        if settings.embedded:
+            from channels.broker_memory import MemoryBroker
+
+            from presence.presence_memory import MemoryPresence
+
+            memory_broker = MemoryBroker(store.max_offset, history_size=settings.history_size)
+            broker: Broker = memory_broker
+            work_queue: WorkQueue = memory_broker.work_queue
+            presence: Presence = MemoryPresence(ttl=settings.presence_ttl)
+        else:
+            import redis.asyncio as aioredis
+            from channels.broker_redis import RedisBroker
+            from channels.workqueue_redis import RedisWorkQueue
+
+            from presence.presence_redis import RedisPresence
+
+            assert settings.redis_url is not None
+            redis_client = aioredis.Redis.from_url(settings.redis_url)
+            prefix = settings.key_prefix
+            broker = RedisBroker(
+                redis_client, store.max_offset, prefix=prefix, history_size=settings.history_size
+            )
+            work_queue = RedisWorkQueue(redis_client, prefix=prefix)
+            presence = RedisPresence(redis_client, prefix=prefix, ttl=settings.presence_ttl)
+        runtime = Runtime(settings, store, broker, work_queue, presence, redis_client)
+        try:
+            yield runtime
+        finally:
+            await broker.close()
+            await presence.close()
+    finally:
+        if redis_client is not None:
+            await redis_client.aclose()
+        await store.close()

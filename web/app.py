@@ -1,0 +1,88 @@
+"""The Starlette application and its life cycle: open the runtime (store, broker, presence),
+start the gateway and, in the embedded mode, the workers as tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.gateway import Gateway
+from linli.config import Settings
+from linli.runtime import Runtime, open_runtime
+from web.api import ROUTES, ApiError, error_response
+from workers.base import Worker
+from workers.persist import PersistWorker
+
+log = logging.getLogger(__name__)
+
+#: How long a graceful shutdown waits for the in-process persist queue to drain.
+DRAIN_SECONDS = 10.0
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": {"code": code, "message": exc.detail}}, status_code=exc.status_code
+    )
+
+
+def create_starlette(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_runtime(settings) as runtime:
+            gateway = Gateway(runtime.broker, runtime.store, runtime.presence, settings)
+            await gateway.start()
+            app.state.runtime = runtime
+            app.state.gateway = gateway
+            workers, tasks = _start_workers(runtime)
+            try:
+                yield
+            finally:
+                await gateway.shutdown()
+                await _stop_workers(workers, tasks)
+
+    app = Starlette(
+        routes=list(ROUTES),
+        lifespan=lifespan,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    app.state.settings = settings
+    return app
+
+
+def _start_workers(runtime: Runtime) -> tuple[list[Worker], list[asyncio.Task[None]]]:
+    if not runtime.settings.workers_in_process:
+        return [], []
+    workers: list[Worker] = [
+        PersistWorker(runtime.work_queue, runtime.store, consumer="in-process")
+    ]
+    tasks = [asyncio.create_task(w.run(), name=f"worker-{w.queue}") for w in workers]
+    return workers, tasks
+
+
+async def _stop_workers(workers: list[Worker], tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # Whatever was acknowledged to a publisher must reach the store before the process ends: in
+    # the embedded mode the queue lives in this process.
+    for worker in workers:
+        try:
+            await asyncio.wait_for(worker.run_until_idle(), DRAIN_SECONDS)
+        except TimeoutError:
+            log.error("%s worker did not drain within %ss", worker.queue, DRAIN_SECONDS)
