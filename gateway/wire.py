@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,7 +235,7 @@ def _parse_presence(obj: dict[str, Any], request_id: int) -> PresenceQuery:
     return PresenceQuery(request_id, _channel(obj, request_id))
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any], int], Request]] = {
     "subscribe": _parse_subscribe,
     "unsubscribe": _parse_unsubscribe,
     "publish": _parse_publish,

@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 def _settings(**overrides: object) -> Settings:
     try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        return load_settings(None, **{k: v for k, v in overrides.items() if v is not None})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

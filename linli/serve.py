@@ -49,7 +49,7 @@ async def serve_app(app: LinliApp, config: Config, sockets: Sockets | None = Non
             await gateway.shutdown()
 
     await worker_serve(
-        wrap_app(app, config.wsgi_max_body_size, "asgi"),
+        wrap_app(app, config.wsgi_max_body_size, "asgi"),  # type: ignore[arg-type]
         config,
         sockets=sockets,
         shutdown_trigger=shutdown_trigger,

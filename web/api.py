@@ -456,7 +456,7 @@ async def admin_set_role(request: Request) -> Response:
     await require_user(request, Role.ADMIN)
     body = await json_body(request)
     try:
-        role = Role(body.get("role"))
+        role = Role(str(body.get("role")))
     except ValueError:
         raise ApiError(
             400, "bad_request", "'role' must be one of: " + ", ".join(r.value for r in Role)

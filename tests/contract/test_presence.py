@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as aioredis
-from conftest import wait_until
+from tests.conftest import wait_until
 
 from linli.types import ConnId
 from presence import presence_redis

@@ -1,0 +1,173 @@
+"""End to end, bad input and bad luck: malformed frames of every kind, floods, slow clients,
+shutdowns, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import msgpack
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e.harness import Client, Deployment, Server, login, running, seed
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_bad_frames_get_errors_and_nothing_else_is_affected(deployment: Deployment) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment) as server:
+        cookie = await login(server, "ann")
+        ann = await Client.connect(server, cookie)
+        amy = await Client.connect(server, await login(server, "amy"))
+        await amy.ok("subscribe", channel=room)
+        await ann.ok("subscribe", channel=room)
+
+        async def error_push() -> dict[str, object]:
+            return await ann.push("error")
+
+        await ann.ws.send("{not json")
+        assert (await error_push())["error"]["code"] == "bad_frame"  # type: ignore[index]
+        await ann.ws.send("[1,2,3]")
+        assert (await error_push())["error"]["code"] == "bad_frame"  # type: ignore[index]
+        await ann.ws.send(b'{"id": 1, "op": "publish"}')  # binary frame on a JSON connection
+        assert (await error_push())["error"]["code"] == "bad_frame"  # type: ignore[index]
+        await ann.ws.send('{"id": "x", "op": "publish"}')
+        assert (await error_push())["error"]["code"] == "bad_request"  # type: ignore[index]
+        big = "字" * 2000  # 6,000 bytes of UTF-8: over the 4 KiB frame limit
+        await ann.ws.send(f'{{"id": 77, "op": "publish", "channel": "{room}", "text": "{big}"}}')
+        assert (await error_push())["error"]["code"] == "too_large"  # type: ignore[index]
+        assert await ann.error("dance") == "unknown_op"
+        assert await ann.error("publish", channel=room, text=42, client_msg_id="a") == "bad_request"
+        assert await ann.error("publish", channel=room, text="", client_msg_id="a") == "bad_request"
+        assert await ann.error("subscribe", channel="building:zero") == "bad_request"
+        assert await ann.error("subscribe", channel=room) == "already_subscribed"
+        assert await ann.error("unsubscribe", channel="group:gardening") == "not_subscribed"
+        assert await ann.error("history", channel=room, limit=1000) == "bad_request"
+
+        # After all that the connection still works, and the room saw nothing but this message.
+        ack = await ann.ok("publish", channel=room, text="still here", client_msg_id="ok1")
+        assert ack["offset"] == 1
+        got = await amy.pubs(1)
+        assert got[0]["data"]["text"] == "still here"
+
+        # msgpack connections: malformed msgpack and text frames.
+        mp = await Client.connect(server, cookie, fmt="msgpack")
+        await mp.ws.send(b"\xc1\xc1")
+        assert (await mp.push("error"))["error"]["code"] == "bad_frame"
+        await mp.ws.send("{}")
+        assert (await mp.push("error"))["error"]["code"] == "bad_frame"
+        await mp.ws.send(msgpack.packb({"id": 5, "op": "presence", "channel": room}))
+        reply = await mp.request("presence", channel=room)
+        assert "ok" in reply
+        await mp.close()
+
+        # Invalid UTF-8 in a text frame: the WebSocket layer closes with 1007.
+        broken = await Client.connect(server, cookie)
+        await broken.ws.send(b'{"id": 1, "op": "\xff\xfe"}', text=True)
+        code, _ = await asyncio.wait_for(broken.closed, 5)
+        assert code == 1007
+        # A frame over the hard limit: closed with 1009.
+        huge = await Client.connect(server, cookie, max_size=None)
+        await huge.ws.send("x" * 70_000)
+        code, _ = await asyncio.wait_for(huge.closed, 5)
+        assert code == 1009
+
+        # The room and the other connections did not notice.
+        await ann.ok("publish", channel=room, text="after", client_msg_id="ok2")
+        assert [m["offset"] for m in await amy.pubs(1)] == [2]
+        await ann.close()
+        await amy.close()
+
+
+async def test_publish_rate_limit(deployment: Deployment) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment, LINLI_PUBLISH_RATE="1", LINLI_PUBLISH_BURST="3") as server:
+        ann = await Client.connect(server, await login(server, "ann"))
+        codes = []
+        for i in range(5):
+            reply = await ann.request("publish", channel=room, text=f"{i}", client_msg_id=f"r{i}")
+            codes.append(reply["error"]["code"] if "error" in reply else "ok")
+        assert codes == ["ok", "ok", "ok", "rate_limited", "rate_limited"]
+        reply = await ann.request("publish", channel=room, text="x", client_msg_id="r9")
+        assert reply["error"]["temporary"] is True
+        await asyncio.sleep(1.1)
+        assert (await ann.ok("publish", channel=room, text="later", client_msg_id="r10"))["offset"] == 4
+        await ann.close()
+
+
+async def test_slow_consumer_is_cut_off_and_the_room_goes_on(deployment: Deployment) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    count = 600
+    async with running(
+        deployment, LINLI_SEND_QUEUE_BYTES="65536", LINLI_PUBLISH_RATE="100000",
+        LINLI_PUBLISH_BURST="100000", LINLI_MAX_FRAME_BYTES="16384",
+    ) as server:
+        amy_cookie = await login(server, "amy")
+        ann = await Client.connect(server, await login(server, "ann"))
+        fast = await Client.connect(server, amy_cookie)
+        # The slow client stops reading after one frame: its TCP window fills, then its queue.
+        slow = await Client.connect(server, amy_cookie, max_queue=1, compression=None)
+        await fast.ok("subscribe", channel=room)
+        await slow.ok("subscribe", channel=room)
+        slow._reader.cancel()
+        text = "鄰" * 2000  # about 6 KB a message
+        publishing = [
+            ann.request("publish", channel=room, text=text, client_msg_id=f"s{i}")
+            for i in range(count)
+        ]
+        replies = await asyncio.gather(*publishing)
+        assert all("ok" in r for r in replies)
+        got = await fast.pubs(count, timeout=30)
+        assert [m["offset"] for m in got] == list(range(1, count + 1))
+        # The slow one was closed with the documented code; everything stayed fine for the rest.
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(slow.ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+        await ann.close()
+        await fast.close()
+
+
+async def test_sigterm_closes_sockets_with_reconnect_code_and_history_survives(
+    deployment: Deployment,
+) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    server = await Server(deployment, LINLI_RUN_WORKERS="true").start()
+    try:
+        ann_cookie = await login(server, "ann")
+        ann = await Client.connect(server, ann_cookie)
+        sub = await ann.ok("subscribe", channel=room)
+        for i in range(1, 21):
+            await ann.ok("publish", channel=room, text=f"before restart {i}", client_msg_id=f"b{i}")
+        await ann.pubs(20)
+        assert await server.stop(signal.SIGTERM) == 0
+        code, reason = await asyncio.wait_for(ann.closed, 10)
+        assert code == 4000, (code, reason, server.output()[-2000:])
+    finally:
+        await server.stop()
+
+    # Start again: everything acknowledged before the restart is in the history.
+    async with running(deployment, LINLI_RUN_WORKERS="true") as again:
+        ann = await Client.connect(again, ann_cookie)
+        page = await ann.ok("history", channel=room, limit=50)
+        assert [p["data"]["text"] for p in page["publications"]] == [
+            f"before restart {i}" for i in range(1, 21)
+        ]
+        reply = await ann.ok("subscribe", channel=room, since={"offset": 20, "epoch": sub["epoch"]})
+        if deployment.mode == "scaled":
+            # Redis kept the channel: the client resumes where it was.
+            assert reply["recovered"] is True and reply["epoch"] == sub["epoch"]
+        else:
+            # The in-process counter restarted in a new epoch: the client is told to reload, and
+            # offsets go on from the stored history rather than starting over.
+            assert reply["recovered"] is False and reply["epoch"] > sub["epoch"]
+        assert reply["offset"] == 20
+        ack = await ann.ok("publish", channel=room, text="after", client_msg_id="after1")
+        assert ack["offset"] == 21
+        await ann.close()

@@ -1,0 +1,165 @@
+"""The scaled mode only: several gateway processes on one Redis, the persist worker as its own
+process (killed mid-stream and restarted), and a Redis that restarts empty under a live gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import IN_CI, free_port
+from tests.e2e.harness import Client, Deployment, Worker, login, running, seed
+
+pytestmark = pytest.mark.timeout(150)
+
+
+async def test_two_gateways_share_rooms_and_presence(scaled: Deployment) -> None:
+    hood = await seed(scaled)
+    room = f"building:{hood.building_a}"
+    async with running(scaled) as one, running(scaled) as two:
+        ann = await Client.connect(one, await login(one, "ann"))
+        amy = await Client.connect(two, await login(two, "amy"))
+        await ann.ok("subscribe", channel=room)
+        await amy.ok("subscribe", channel=room)
+        assert (await ann.push("join"))["user"]["id"] == hood.users["amy"]
+        for i in range(1, 11):
+            await ann.ok("publish", channel=room, text=f"via one {i}", client_msg_id=f"o{i}")
+            await amy.ok("publish", channel=room, text=f"via two {i}", client_msg_id=f"t{i}")
+        for client in (ann, amy):
+            got = await client.pubs(20)
+            assert [m["offset"] for m in got] == list(range(1, 21))
+        members = (await ann.ok("presence", channel=room))["members"]
+        assert [m["id"] for m in members] == sorted([hood.users["ann"], hood.users["amy"]])
+        await amy.close()
+        assert (await ann.push("leave"))["user"]["id"] == hood.users["amy"]
+        await ann.close()
+
+
+async def test_persist_worker_killed_mid_stream_loses_and_doubles_nothing(scaled: Deployment) -> None:
+    hood = await seed(scaled)
+    room = f"building:{hood.building_a}"
+    total = 3000
+    worker = Worker(scaled).start()
+    try:
+        async with running(scaled, LINLI_PUBLISH_RATE="100000", LINLI_PUBLISH_BURST="100000") as server:
+            ann = await Client.connect(server, await login(server, "ann"), compression=None)
+
+            async def publish(start: int, end: int) -> None:
+                for batch in range(start, end, 100):
+                    replies = await asyncio.gather(*[
+                        ann.request("publish", channel=room, text=f"n{i}", client_msg_id=f"k{i}")
+                        for i in range(batch, min(batch + 100, end))
+                    ])
+                    assert all("ok" in r for r in replies)
+
+            await publish(1, total // 2)
+            worker.kill()  # SIGKILL: whatever it had read and not acked stays pending
+            await publish(total // 2, total + 1)
+            worker = Worker(scaled).start()
+            store = await scaled.store()
+            try:
+                deadline = time.monotonic() + 60
+                while await store.count_messages(room) < total:
+                    assert time.monotonic() < deadline, await store.count_messages(room)
+                    await asyncio.sleep(0.2)
+                rows = await store.history(room, after=0, limit=total + 10)
+                assert [r.offset for r in rows] == list(range(1, total + 1))
+                assert [r.data for r in rows][:1] and rows[0].author_id == hood.users["ann"]
+                assert await store.count_messages(room) == total
+            finally:
+                await store.close()
+            await ann.close()
+    finally:
+        worker.stop()
+
+
+@contextlib.contextmanager
+def own_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server (Debian package redis-server) is not installed"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        import socket
+
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+async def test_gateway_survives_redis_restart(scaled: Deployment) -> None:
+    hood = await seed(scaled)
+    room = f"building:{hood.building_a}"
+    port = free_port()
+    deployment = Deployment(
+        "scaled", scaled.database_url, f"redis://127.0.0.1:{port}/0", scaled.key_prefix, scaled.tmp
+    )
+    worker: Worker | None = None
+    with own_redis(port) as first:
+        worker = Worker(deployment).start()
+        try:
+            async with running(deployment) as server:
+                ann = await Client.connect(server, await login(server, "ann"))
+                amy = await Client.connect(server, await login(server, "amy"))
+                sub = await amy.ok("subscribe", channel=room)
+                for i in range(1, 6):
+                    await ann.ok("publish", channel=room, text=f"r{i}", client_msg_id=f"r{i}")
+                await amy.pubs(5)
+                store = await deployment.store()
+                try:
+                    while await store.count_messages(room) < 5:
+                        await asyncio.sleep(0.1)
+                finally:
+                    await store.close()
+
+                first.kill()
+                first.wait(5)
+                reply = await ann.request("publish", channel=room, text="lost", client_msg_id="x1")
+                assert reply["error"]["code"] == "unavailable"
+                assert reply["error"]["temporary"] is True
+                with own_redis(port):  # back, and empty
+                    # The clients stayed connected; the gateway reconnects, resubscribes and
+                    # tells them the channel's counter restarted.
+                    reset = await amy.push("reset", timeout=20)
+                    assert reset["epoch"] > sub["epoch"] and reset["channel"] == room
+                    ack = None
+                    for _ in range(50):
+                        reply = await ann.request("publish", channel=room, text="back",
+                                                  client_msg_id="x2")
+                        if "ok" in reply:
+                            ack = reply["ok"]
+                            break
+                        await asyncio.sleep(0.2)
+                    assert ack is not None
+                    # Offsets go on from what the database holds: nothing collides with history.
+                    assert ack["offset"] == 6 and ack["epoch"] == reset["epoch"]
+                    got = await amy.pubs(1, timeout=10)
+                    assert got[0]["offset"] == 6 and got[0]["data"]["text"] == "back"
+                    page = await amy.ok("history", channel=room, limit=10)
+                    assert [p["data"]["text"] for p in page["publications"]] == [
+                        "r1", "r2", "r3", "r4", "r5", "back"
+                    ]
+                    await ann.close()
+                    await amy.close()
+        finally:
+            worker.stop()
