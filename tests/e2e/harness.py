@@ -247,9 +247,8 @@ class Client:
         except ConnectionClosed:
             pass
         finally:
-            rcvd = self.ws.close_rcvd
             if not self.closed.done():
-                self.closed.set_result((rcvd.code, rcvd.reason) if rcvd else (None, ""))
+                self.closed.set_result((self.ws.close_code, self.ws.close_reason or ""))
             for waiter in self._waiting.values():
                 if not waiter.done():
                     waiter.set_exception(ConnectionError("connection closed"))

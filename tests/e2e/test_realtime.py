@@ -178,6 +178,8 @@ async def test_presence_counts_tabs_once(deployment: Deployment) -> None:
         ann_cookie = await login(server, "ann")
         amy = await Client.connect(server, await login(server, "amy"))
         await amy.ok("subscribe", channel=room)
+        # A subscriber's own join comes back to it too (every tab learns it is counted).
+        assert (await amy.push("join"))["user"] == {"id": hood.users["amy"], "name": "Amy"}
         tab1 = await Client.connect(server, ann_cookie)
         await tab1.ok("subscribe", channel=room)
         assert (await amy.push("join"))["user"] == {"id": hood.users["ann"], "name": "Ann"}

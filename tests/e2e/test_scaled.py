@@ -26,6 +26,7 @@ async def test_two_gateways_share_rooms_and_presence(scaled: Deployment) -> None
         amy = await Client.connect(two, await login(two, "amy"))
         await ann.ok("subscribe", channel=room)
         await amy.ok("subscribe", channel=room)
+        assert (await ann.push("join"))["user"]["id"] == hood.users["ann"]  # its own
         assert (await ann.push("join"))["user"]["id"] == hood.users["amy"]
         for i in range(1, 11):
             await ann.ok("publish", channel=room, text=f"via one {i}", client_msg_id=f"o{i}")
