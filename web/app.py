@@ -17,6 +17,7 @@ from gateway.gateway import Gateway
 from linli.config import Settings
 from linli.runtime import Runtime, open_runtime
 from web.api import ROUTES, ApiError, error_response
+from web.pages import PAGE_ROUTES
 from workers.base import Worker
 from workers.persist import PersistWorker
 
@@ -55,7 +56,7 @@ def create_starlette(settings: Settings) -> Starlette:
                 await _stop_workers(workers, tasks)
 
     app = Starlette(
-        routes=list(ROUTES),
+        routes=[*ROUTES, *PAGE_ROUTES],
         lifespan=lifespan,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
