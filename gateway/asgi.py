@@ -30,7 +30,8 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Authenticate = Callable[[Scope], Awaitable[Principal | None]]
+#: The user and their session id (the hash of the session token) for a handshake, or None.
+Authenticate = Callable[[Scope], Awaitable[tuple[Principal, str] | None]]
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -62,10 +63,11 @@ class WebSocketEndpoint:
         ):
             await _refuse(scope, send, 403, "origin not allowed")
             return
-        principal = await self._authenticate(scope)
-        if principal is None:
+        identity = await self._authenticate(scope)
+        if identity is None:
             await _refuse(scope, send, 401, "log in first")
             return
+        principal, session = identity
         fmt = Format.JSON
         chosen: str | None = None
         for offered in scope.get("subprotocols", ()):
@@ -76,12 +78,18 @@ class WebSocketEndpoint:
         if chosen is not None:
             accept["subprotocol"] = chosen
         await send(accept)
-        await self._serve(self._gateway(), principal, fmt, receive, send)
+        await self._serve(self._gateway(), principal, session, fmt, receive, send)
 
     async def _serve(
-        self, gateway: Gateway, principal: Principal, fmt: Format, receive: Receive, send: Send
+        self,
+        gateway: Gateway,
+        principal: Principal,
+        session: str,
+        fmt: Format,
+        receive: Receive,
+        send: Send,
     ) -> None:
-        conn = gateway.open(principal, fmt)
+        conn = gateway.open(principal, fmt, session)
 
         if fmt is Format.JSON:
 

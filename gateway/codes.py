@@ -12,7 +12,7 @@ Close codes:
 * **4500–4999: terminal.** Reconnecting as before will fail the same way: the client must change
   something first (log in again, reload the page).
 
-``docs/protocol.md`` carries the same tables; ``tests/unit/test_codes.py`` checks they agree.
+``docs/protocol.md`` carries the same tables; ``tests/unit/test_protocol_doc.py`` checks they agree.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class CloseCode(enum.IntEnum):
     SLOW = 4001
     HEARTBEAT_TIMEOUT = 4002
     TOO_MANY_ERRORS = 4003
+    PERMISSIONS_CHANGED = 4004
     # -- terminal --
     UNAUTHENTICATED = 4500
     SESSION_ENDED = 4501
@@ -88,6 +89,7 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.SLOW: "client too slow to keep up: reconnect",
     CloseCode.HEARTBEAT_TIMEOUT: "no pong to the server's ping: reconnect",
     CloseCode.TOO_MANY_ERRORS: "too many bad frames in a row: reconnect",
+    CloseCode.PERMISSIONS_CHANGED: "your role or access changed: reconnect",
     CloseCode.UNAUTHENTICATED: "not logged in",
     CloseCode.SESSION_ENDED: "session ended (logged out or account blocked)",
 }

@@ -38,20 +38,31 @@ class Connection:
         "_queue",
         "_queued",
         "_wakeup",
+        "bad_frames",
         "close_code",
         "conn_id",
         "fmt",
         "last_seen",
         "max_queued",
         "principal",
+        "session",
         "state",
         "subscriptions",
     )
 
     def __init__(
-        self, conn_id: ConnId, principal: Principal, fmt: Format, *, max_queued: int, now: float
+        self,
+        conn_id: ConnId,
+        principal: Principal,
+        fmt: Format,
+        *,
+        max_queued: int,
+        now: float,
+        session: str = "",
     ) -> None:
         self.conn_id = conn_id
+        #: The login session (hash of its token) this connection was opened with.
+        self.session = session
         self.principal = principal
         self.fmt = fmt
         #: Bound on queued frame sizes (bytes for msgpack, characters for JSON text).
@@ -62,6 +73,8 @@ class Connection:
         self.subscriptions: set[ChannelName] = set()
         #: Loop time of the last frame received; the heartbeat closes connections gone silent.
         self.last_seen = now
+        #: Undecodable frames in a row; reset by a good one.
+        self.bad_frames = 0
         self._queue: deque[Frame] = deque()
         self._queued = 0
         self._wakeup = asyncio.Event()

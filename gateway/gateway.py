@@ -38,6 +38,7 @@ from gateway.wire import (
     Request,
     Subscribe,
     Unsubscribe,
+    decode_frame,
     decode_request,
     encode_error,
     encode_ok,
@@ -53,7 +54,13 @@ log = logging.getLogger(__name__)
 #: How long a subscribe waits for a new hub to learn the channel's position before answering
 #: ``unavailable`` (the broker is unreachable).
 HUB_READY_TIMEOUT = 5.0
+#: Bad frames in a row after which a connection is closed with TOO_MANY_ERRORS: a client that
+#: far off is broken, and answering it forever costs the server for nothing.
+MAX_BAD_FRAMES = 20
 _PRESENCE_KINDS = (ChannelKind.BUILDING, ChannelKind.GROUP)
+#: Every gateway subscribes to this broker channel for instructions that concern connections
+#: wherever they are (a logout, a changed role). Not a wire channel: clients cannot name it.
+CONTROL_CHANNEL = "sys:control"
 
 
 class RequestError(Exception):
@@ -74,6 +81,16 @@ def chat_data(principal: Principal, text: str, client_msg_id: str, now_ms: int) 
             "cmid": client_msg_id,
         }
     )
+
+
+def _peek_id(frame: Frame, fmt: Format) -> int | None:
+    """The request id of a frame refused for its size, so the client knows which request it was
+    (decoding is safe: the WebSocket layer already capped the frame at the hard limit)."""
+    try:
+        value = decode_frame(frame, fmt).get("id")
+    except FrameError:
+        return None
+    return value if type(value) is int and value > 0 else None
 
 
 class Gateway:
@@ -101,6 +118,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.broker.start(self)
+        await self.broker.subscribe(CONTROL_CHANNEL)
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
         self._tasks.append(asyncio.create_task(self._presence_loop(), name="presence"))
 
@@ -131,6 +149,9 @@ class Gateway:
             hub.on_publication(publication)
 
     def on_ephemeral(self, channel: ChannelName, data: bytes) -> None:
+        if channel == CONTROL_CHANNEL:
+            self._on_control(msgpack.unpackb(data, raw=False))
+            return
         hub = self.hubs.get(channel)
         if hub is None:
             return
@@ -147,6 +168,31 @@ class Gateway:
                     task.add_done_callback(self._background.discard)
             return
         hub.on_ephemeral(PushFrames(obj))
+
+    def _on_control(self, obj: dict[str, Any]) -> None:
+        op = obj.get("op")
+        if op == "end_session":
+            for conn in list(self.connections.values()):
+                if conn.session == obj.get("session"):
+                    conn.close(CloseCode.SESSION_ENDED)
+        elif op == "permissions_changed":
+            for conn in list(self.connections.values()):
+                if conn.principal.user_id == obj.get("user_id"):
+                    conn.close(CloseCode.PERMISSIONS_CHANGED)
+
+    async def _control(self, obj: dict[str, Any]) -> None:
+        try:
+            await self.broker.publish_ephemeral(CONTROL_CHANNEL, msgpack.packb(obj))
+        except BrokerUnavailable:
+            log.warning("could not send control message %r", obj.get("op"))
+
+    async def end_session(self, session: str) -> None:
+        """Close every connection opened with this session (a logout), on every gateway."""
+        await self._control({"op": "end_session", "session": session})
+
+    async def permissions_changed(self, user_id: int) -> None:
+        """Close the user's connections everywhere so they reconnect with their new role."""
+        await self._control({"op": "permissions_changed", "user_id": user_id})
 
     async def revoke(self, user_id: int, channel: ChannelName) -> None:
         """End ``user_id``'s subscriptions to ``channel`` on every gateway (they left a group)."""
@@ -165,7 +211,7 @@ class Gateway:
 
     # -- connections ----------------------------------------------------------------------------
 
-    def open(self, principal: Principal, fmt: Format) -> Connection:
+    def open(self, principal: Principal, fmt: Format, session: str = "") -> Connection:
         conn_id = ConnId(f"{self._instance}-{next(self._conn_ids)}")
         conn = Connection(
             conn_id,
@@ -173,6 +219,7 @@ class Gateway:
             fmt,
             max_queued=self.settings.send_queue_bytes,
             now=asyncio.get_running_loop().time(),
+            session=session,
         )
         self.connections[conn_id] = conn
         return conn
@@ -195,15 +242,21 @@ class Gateway:
         ) > limit:
             conn.push(
                 encode_error(
-                    None, ErrorCode.TOO_LARGE, conn.fmt, f"frame larger than {limit} bytes"
+                    _peek_id(frame, conn.fmt),
+                    ErrorCode.TOO_LARGE,
+                    conn.fmt,
+                    f"frame larger than {limit} bytes",
                 )
             )
+            self._bad_frame(conn)
             return
         try:
             request = decode_request(frame, conn.fmt)
         except FrameError as exc:
             conn.push(encode_error(exc.request_id, exc.code, conn.fmt, exc.message))
+            self._bad_frame(conn)
             return
+        conn.bad_frames = 0
         if isinstance(request, Pong):
             return
         try:
@@ -221,6 +274,11 @@ class Gateway:
         if body is not None:
             conn.push(encode_ok(request.id, body, conn.fmt))
 
+    def _bad_frame(self, conn: Connection) -> None:
+        conn.bad_frames += 1
+        if conn.bad_frames >= MAX_BAD_FRAMES:
+            conn.close(CloseCode.TOO_MANY_ERRORS)
+
     async def _dispatch(self, conn: Connection, request: Request) -> dict[str, Any] | None:
         if isinstance(request, Publish):
             return await self._publish(conn, request)
@@ -237,6 +295,11 @@ class Gateway:
 
     async def _require(self, conn: Connection, channel: ChannelRef, action: Action) -> None:
         if not await may(conn.principal, channel, action, self.store.is_member):
+            if (
+                channel.kind is ChannelKind.GROUP
+                and await self.store.get_group(channel.key) is None
+            ):
+                raise RequestError(ErrorCode.NOT_FOUND, f"no group {channel.key!r}")
             raise RequestError(
                 ErrorCode.FORBIDDEN, f"you may not {action.value} channel {channel.name}"
             )

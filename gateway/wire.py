@@ -24,7 +24,9 @@ from gateway.codes import ErrorCode
 from linli.types import Epoch, Offset
 
 PROTOCOL_VERSION = 1
-MAX_TEXT_CHARS = 2000
+# 1,000 Chinese characters are 3,000 bytes of UTF-8: a message of the longest size still fits in
+# the default 4 KiB frame with room for the request's other fields.
+MAX_TEXT_CHARS = 1000
 MAX_HISTORY_LIMIT = 100
 DEFAULT_HISTORY_LIMIT = 50
 # Client request ids are echoed back; JavaScript numbers are exact up to 2**53.

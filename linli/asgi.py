@@ -14,7 +14,7 @@ from gateway.asgi import Receive, Scope, Send, WebSocketEndpoint, header
 from gateway.gateway import Gateway
 from linli.config import Settings, load_settings
 from web.app import create_starlette
-from web.sessions import cookie_token, principal_of, session_user
+from web.sessions import cookie_token, principal_of, session_user, token_hash
 
 WS_PATH = "/ws"
 
@@ -31,12 +31,13 @@ class LinliApp:
         gateway: Gateway = self.starlette.state.gateway
         return gateway
 
-    async def _authenticate(self, scope: Scope) -> Principal | None:
+    async def _authenticate(self, scope: Scope) -> tuple[Principal, str] | None:
         store = self.starlette.state.runtime.store
-        user = await session_user(
-            store, cookie_token(header(scope, b"cookie")), int(time.time() * 1000)
-        )
-        return principal_of(user) if user is not None else None
+        token = cookie_token(header(scope, b"cookie"))
+        user = await session_user(store, token, int(time.time() * 1000))
+        if user is None or token is None:
+            return None
+        return principal_of(user), token_hash(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:

@@ -41,7 +41,6 @@ async def open_runtime(
     try:
         if settings.embedded:
             from channels.broker_memory import MemoryBroker
-
             from presence.presence_memory import MemoryPresence
 
             memory_broker = MemoryBroker(store.max_offset, history_size=settings.history_size)
@@ -50,9 +49,9 @@ async def open_runtime(
             presence: Presence = MemoryPresence(ttl=settings.presence_ttl)
         else:
             import redis.asyncio as aioredis
+
             from channels.broker_redis import RedisBroker
             from channels.workqueue_redis import RedisWorkQueue
-
             from presence.presence_redis import RedisPresence
 
             assert settings.redis_url is not None

@@ -270,6 +270,7 @@ async def logout(request: Request) -> Response:
     token = request.cookies.get(COOKIE_NAME)
     if token:
         await runtime_of(request).store.delete_session(token_hash(token))
+        await request.app.state.gateway.end_session(token_hash(token))
     response = JSONResponse({"ok": True})
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
@@ -385,7 +386,8 @@ async def history(request: Request) -> Response:
     if not await may(principal_of(user), channel, Action.READ, store.is_member):
         raise ApiError(403, "forbidden", "You may not read this channel.")
     after, before = _int_param(request, "after"), _int_param(request, "before")
-    limit = _int_param(request, "limit") or 50
+    limit = _int_param(request, "limit")
+    limit = 50 if limit is None else limit
     if not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise ApiError(400, "bad_request", f"'limit' must be 1 to {MAX_HISTORY_LIMIT}.")
     pubs, position = await request.app.state.gateway.history.page(
@@ -461,10 +463,12 @@ async def admin_set_role(request: Request) -> Response:
         raise ApiError(
             400, "bad_request", "'role' must be one of: " + ", ".join(r.value for r in Role)
         ) from None
+    user_id = int(request.path_params["user_id"])
     try:
-        await runtime_of(request).store.set_role(int(request.path_params["user_id"]), role)
+        await runtime_of(request).store.set_role(user_id, role)
     except NotFound:
         raise ApiError(404, "not_found", "No such user.") from None
+    await request.app.state.gateway.permissions_changed(user_id)
     return JSONResponse({"ok": True})
 
 

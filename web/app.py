@@ -48,12 +48,13 @@ def create_starlette(settings: Settings) -> Starlette:
             await gateway.start()
             app.state.runtime = runtime
             app.state.gateway = gateway
-            workers, tasks = _start_workers(runtime)
+            stop_workers = asyncio.Event()
+            workers, tasks = _start_workers(runtime, stop_workers)
             try:
                 yield
             finally:
                 await gateway.shutdown()
-                await _stop_workers(workers, tasks)
+                await _stop_workers(workers, tasks, stop_workers)
 
     app = Starlette(
         routes=[*ROUTES, *PAGE_ROUTES],
@@ -64,22 +65,30 @@ def create_starlette(settings: Settings) -> Starlette:
     return app
 
 
-def _start_workers(runtime: Runtime) -> tuple[list[Worker], list[asyncio.Task[None]]]:
+def _start_workers(
+    runtime: Runtime, stop: asyncio.Event
+) -> tuple[list[Worker], list[asyncio.Task[None]]]:
     if not runtime.settings.workers_in_process:
         return [], []
     workers: list[Worker] = [
         PersistWorker(runtime.work_queue, runtime.store, consumer="in-process")
     ]
-    tasks = [asyncio.create_task(w.run(), name=f"worker-{w.queue}") for w in workers]
+    tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.queue}") for w in workers]
     return workers, tasks
 
 
-async def _stop_workers(workers: list[Worker], tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def _stop_workers(
+    workers: list[Worker], tasks: list[asyncio.Task[None]], stop: asyncio.Event
+) -> None:
+    # Ask, do not cancel: a batch cut off mid-transaction would only be written again, but
+    # waiting for the current batch (at most one read's block time) is cleaner and short.
+    stop.set()
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     # Whatever was acknowledged to a publisher must reach the store before the process ends: in
     # the embedded mode the queue lives in this process.
     for worker in workers:

@@ -1,6 +1,7 @@
 """The base loop every worker runs: read a batch from its work queue, handle it, ack it; retry a
-failing batch with backoff; take over entries a crashed worker left pending; set aside an entry
-that keeps failing so it cannot block the queue forever.
+failing batch with backoff for as long as its target (the database) is down; take over entries a
+crashed worker left pending; set aside an entry that fails on its own while the target is up, so
+it cannot block the queue forever — without ever dropping a good entry because of an outage.
 
 Delivery is at least once, so ``handle`` must be idempotent (the store's unique constraints make
 it so); a worker killed between writing and acking only causes a harmless rewrite.
@@ -14,6 +15,8 @@ import logging
 import os
 import socket
 from typing import ClassVar
+
+import msgpack
 
 from channels.workqueue import WorkItem, WorkQueue
 
@@ -29,10 +32,6 @@ class Worker(abc.ABC):
     #: An entry pending this long on some consumer is presumed orphaned by a crash. Long enough
     #: that a healthy worker on a big batch is never robbed (a 500-row batch takes milliseconds).
     reclaim_idle_ms: ClassVar[int] = 15_000
-    #: Deliveries after which an entry is moved to ``<queue>.dead`` instead of retried again.
-    max_deliveries: ClassVar[int] = 5
-    #: In-process retries of a failing batch before leaving it to ``reclaim``.
-    retries: ClassVar[int] = 3
 
     def __init__(self, work_queue: WorkQueue, *, consumer: str | None = None) -> None:
         self.work_queue = work_queue
@@ -84,38 +83,71 @@ class Worker(abc.ABC):
                 return
             await self._process(items)
 
+    async def healthy(self) -> bool:
+        """Whether what ``handle`` writes to is reachable. When a batch fails and this says yes,
+        the entries that fail on their own are poison; when it says no, the failure is an outage
+        and everything is retried, however long it lasts."""
+        return True
+
     async def _process(self, items: list[WorkItem]) -> None:
         if not items:
             return
-        poison = [item for item in items if item.deliveries > self.max_deliveries]
-        for item in poison:
-            log.error(
-                "%s worker: entry %s failed %d times; moved to %s.dead",
-                self.queue,
-                item.id,
-                item.deliveries - 1,
-                self.queue,
-            )
-            await self.work_queue.submit(f"{self.queue}.dead", item.data)
-        batch = [item for item in items if item.deliveries <= self.max_deliveries]
         delay = 0.2
-        for attempt in range(1, self.retries + 1):
+        while True:
             try:
-                if batch:
-                    await self.handle(batch)
+                await self.handle(items)
+                self.handled += len(items)
                 break
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception(
-                    "%s worker: batch of %d failed (attempt %d)", self.queue, len(batch), attempt
-                )
-                if attempt == self.retries:
-                    # Leave the batch pending: reclaim hands it out again later, counting
-                    # deliveries, until it succeeds or is set aside as poison.
-                    await self.work_queue.ack(self.queue, self.group, [i.id for i in poison])
-                    return
-                await asyncio.sleep(delay)
-                delay *= 2
+                log.exception("%s worker: batch of %d failed", self.queue, len(items))
+            if await self._healthy():
+                await self._split(items)
+                break
+            # An outage (the database is down): keep the entries, wait, try again. They stay
+            # pending, so if this process dies another worker reclaims them.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
         await self.work_queue.ack(self.queue, self.group, [item.id for item in items])
-        self.handled += len(batch)
+
+    async def _healthy(self) -> bool:
+        try:
+            return await self.healthy()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+
+    async def _split(self, items: list[WorkItem]) -> None:
+        """The target is up but the batch fails: handle entries one by one and set aside those
+        that fail alone, with all their fields, in ``<queue>.dead`` for an operator to look at."""
+        for item in items:
+            try:
+                await self.handle([item])
+                self.handled += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "%s worker: entry %s (%s@%d) set aside in %s.dead: %r",
+                    self.queue,
+                    item.id,
+                    item.channel,
+                    item.offset,
+                    self.queue,
+                    exc,
+                )
+                await self.work_queue.submit(
+                    f"{self.queue}.dead",
+                    msgpack.packb(
+                        {
+                            "id": item.id,
+                            "channel": item.channel,
+                            "offset": item.offset,
+                            "epoch": item.epoch,
+                            "data": item.data,
+                            "error": repr(exc),
+                        }
+                    ),
+                )

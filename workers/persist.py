@@ -38,6 +38,10 @@ class PersistWorker(Worker):
         super().__init__(work_queue, consumer=consumer)
         self.store = store
 
+    async def healthy(self) -> bool:
+        await self.store.max_offset("")  # any cheap query: raises while the database is down
+        return True
+
     async def handle(self, items: list[WorkItem]) -> None:
         await self.store.insert_messages([stored_message(item) for item in items])
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as aioredis
-from tests.conftest import wait_until
 
 from linli.types import ConnId
 from presence import presence_redis
 from presence.presence import Presence, PresenceMember
 from presence.presence_memory import MemoryPresence
 from presence.presence_redis import KEY_TTL_FACTOR, RedisPresence
+from tests.conftest import wait_until
 
 #: Small enough to keep the Redis runs short, large enough that a loaded machine's scheduling
 #: jitter (tens of ms) stays well inside the margins below.

@@ -15,7 +15,9 @@ from tests.e2e.harness import Deployment
 @pytest.fixture(params=["embedded", "scaled"])
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Deployment:
     if request.param == "embedded":
-        return Deployment("embedded", f"sqlite:///{tmp_path}/linli.sqlite3", None, "linli:", tmp_path)
+        return Deployment(
+            "embedded", f"sqlite:///{tmp_path}/linli.sqlite3", None, "linli:", tmp_path
+        )
     redis_url = request.getfixturevalue("redis_url")
     prefix = request.getfixturevalue("redis_prefix")
     database_url = request.getfixturevalue("postgres_schema_url")
@@ -23,5 +25,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Deployment:
 
 
 @pytest.fixture
-def scaled(tmp_path: Path, redis_url: str, redis_prefix: str, postgres_schema_url: str) -> Deployment:
+def scaled(
+    tmp_path: Path, redis_url: str, redis_prefix: str, postgres_schema_url: str
+) -> Deployment:
     return Deployment("scaled", postgres_schema_url, redis_url, redis_prefix, tmp_path)

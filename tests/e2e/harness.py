@@ -89,8 +89,13 @@ async def seed(deployment: Deployment) -> Neighbourhood:
             ("mo", None, Role.MODERATOR),
         ):
             user = await store.create_user(
-                username=name, display_name=name.title(), password_hash=pw, role=role,
-                building_id=building, unit_label="1A" if building else None, now=now,
+                username=name,
+                display_name=name.title(),
+                password_hash=pw,
+                role=role,
+                building_id=building,
+                unit_label="1A" if building else None,
+                now=now,
             )
             users[name] = user.id
         await store.create_group("gardening", "Gardening", "", created_by=users["ann"], now=now)
@@ -187,13 +192,15 @@ class Worker:
 
 async def login(server: Server, username: str, password: str = PASSWORD) -> str:
     async with httpx.AsyncClient(base_url=server.http) as client:
-        response = await client.post("/api/login", json={"username": username, "password": password})
+        response = await client.post(
+            "/api/login", json={"username": username, "password": password}
+        )
         assert response.status_code == 200, response.text
         return response.cookies["linli_session"]
 
 
 class Client:
-    """A WebSocket client of the Linli protocol: requests get their replies by id; pushes queue up."""
+    """A WebSocket client of the Linli protocol: replies are matched by id; pushes queue up."""
 
     def __init__(self, ws: ClientConnection, fmt: str) -> None:
         self.ws = ws
@@ -201,7 +208,9 @@ class Client:
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.pushes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.closed: asyncio.Future[tuple[int | None, str]] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[tuple[int | None, str]] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._reader = asyncio.create_task(self._read())
 
     @classmethod

@@ -38,7 +38,11 @@ async def test_bad_frames_get_errors_and_nothing_else_is_affected(deployment: De
         await ann.ws.send('{"id": "x", "op": "publish"}')
         assert (await error_push())["error"]["code"] == "bad_request"  # type: ignore[index]
         big = "字" * 2000  # 6,000 bytes of UTF-8: over the 4 KiB frame limit
+        # Sent raw (not through request()) so the reply lands among the pushes to look at.
         await ann.ws.send(f'{{"id": 77, "op": "publish", "channel": "{room}", "text": "{big}"}}')
+        reply = await asyncio.wait_for(ann.pushes.get(), 5)
+        assert reply["id"] == 77 and reply["error"]["code"] == "too_large"
+        await ann.ws.send(f'{{"op": "publish", "text": "{big}"}}')  # no id to answer to
         assert (await error_push())["error"]["code"] == "too_large"  # type: ignore[index]
         assert await ann.error("dance") == "unknown_op"
         assert await ann.error("publish", channel=room, text=42, client_msg_id="a") == "bad_request"
@@ -47,6 +51,7 @@ async def test_bad_frames_get_errors_and_nothing_else_is_affected(deployment: De
         assert await ann.error("subscribe", channel=room) == "already_subscribed"
         assert await ann.error("unsubscribe", channel="group:gardening") == "not_subscribed"
         assert await ann.error("history", channel=room, limit=1000) == "bad_request"
+        assert await ann.error("subscribe", channel="group:no-such-group") == "not_found"
 
         # After all that the connection still works, and the room saw nothing but this message.
         ack = await ann.ok("publish", channel=room, text="still here", client_msg_id="ok1")
@@ -98,17 +103,22 @@ async def test_publish_rate_limit(deployment: Deployment) -> None:
         reply = await ann.request("publish", channel=room, text="x", client_msg_id="r9")
         assert reply["error"]["temporary"] is True
         await asyncio.sleep(1.1)
-        assert (await ann.ok("publish", channel=room, text="later", client_msg_id="r10"))["offset"] == 4
+        assert (await ann.ok("publish", channel=room, text="later", client_msg_id="r10"))[
+            "offset"
+        ] == 4
         await ann.close()
 
 
 async def test_slow_consumer_is_cut_off_and_the_room_goes_on(deployment: Deployment) -> None:
     hood = await seed(deployment)
     room = f"building:{hood.building_a}"
-    count = 1500
+    count = 3000
     async with running(
-        deployment, LINLI_SEND_QUEUE_BYTES="65536", LINLI_PUBLISH_RATE="100000",
-        LINLI_PUBLISH_BURST="100000", LINLI_MAX_FRAME_BYTES="16384",
+        deployment,
+        LINLI_SEND_QUEUE_BYTES="65536",
+        LINLI_PUBLISH_RATE="100000",
+        LINLI_PUBLISH_BURST="100000",
+        LINLI_MAX_FRAME_BYTES="16384",
     ) as server:
         amy_cookie = await login(server, "amy")
         ann = await Client.connect(server, await login(server, "ann"))
@@ -122,13 +132,16 @@ async def test_slow_consumer_is_cut_off_and_the_room_goes_on(deployment: Deploym
         await fast.ok("subscribe", channel=room)
         await slow.ok("subscribe", channel=room)
         slow._reader.cancel()
-        text = "鄰" * 2000  # about 6 KB a message
+        text = "鄰" * 1000  # 3 KB a message, the longest allowed
         publishing = [
             ann.request("publish", channel=room, text=text, client_msg_id=f"s{i}")
             for i in range(count)
         ]
-        replies = await asyncio.gather(*publishing)
-        assert all("ok" in r for r in replies)
+        replies = await asyncio.gather(*publishing, return_exceptions=True)
+        assert all(isinstance(r, dict) and "ok" in r for r in replies), (
+            ann.closed.result() if ann.closed.done() else None,
+            [r for r in replies if not (isinstance(r, dict) and "ok" in r)][:3],
+        )
         got = await fast.pubs(count, timeout=30)
         assert [m["offset"] for m in got] == list(range(1, count + 1))
         # The slow one was closed with the documented code (it gets what was in flight, then the
@@ -182,3 +195,18 @@ async def test_sigterm_closes_sockets_with_reconnect_code_and_history_survives(
         ack = await ann.ok("publish", channel=room, text="after", client_msg_id="after1")
         assert ack["offset"] == 21
         await ann.close()
+
+
+async def test_a_client_sending_only_garbage_is_closed(deployment: Deployment) -> None:
+    await seed(deployment)
+    async with running(deployment) as server:
+        client = await Client.connect(server, await login(server, "ann"))
+        for _ in range(19):
+            await client.ws.send("garbage")
+        await client.ws.send('{"op": "pong"}')  # a good frame resets the count
+        for _ in range(20):
+            await client.ws.send("garbage")
+        code, _ = await asyncio.wait_for(client.closed, 5)
+        assert code == 4003
+        errors = [p for p in client.drain() if p.get("push") == "error"]
+        assert len(errors) == 39

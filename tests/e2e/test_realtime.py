@@ -33,14 +33,18 @@ async def test_publish_receive_and_authorisation(deployment: Deployment) -> None
 
         # Bob lives in B: A's room is refused, for reading and for writing, with a code.
         assert await bob.error("subscribe", channel=room_a) == "forbidden"
-        assert await bob.error("publish", channel=room_a, text="hi", client_msg_id="b1") == "forbidden"
+        assert (
+            await bob.error("publish", channel=room_a, text="hi", client_msg_id="b1") == "forbidden"
+        )
         assert await bob.error("history", channel=room_a) == "forbidden"
         assert await bob.error("presence", channel=room_a) == "forbidden"
         assert await bob.error("subscribe", channel="group:gardening") == "forbidden"
         assert await bob.error("subscribe", channel="mod:flags") == "forbidden"
 
         for i in range(1, 6):
-            ack = await ann.ok("publish", channel=room_a, text=f"早晨 {i} <b>hi</b>", client_msg_id=f"m{i}")
+            ack = await ann.ok(
+                "publish", channel=room_a, text=f"早晨 {i} <b>hi</b>", client_msg_id=f"m{i}"
+            )
             assert ack["offset"] == i and ack["duplicate"] is False
             assert ack["epoch"] == sub["epoch"]
         for client in (ann, amy):
@@ -129,7 +133,10 @@ async def test_history_paging_reaches_the_store(deployment: Deployment) -> None:
     room = f"building:{hood.building_a}"
     # A hot history of 10: the older messages can only come from the database.
     async with running(
-        deployment, LINLI_HISTORY_SIZE="10", LINLI_PUBLISH_RATE="1000", LINLI_PUBLISH_BURST="1000",
+        deployment,
+        LINLI_HISTORY_SIZE="10",
+        LINLI_PUBLISH_RATE="1000",
+        LINLI_PUBLISH_BURST="1000",
         LINLI_RUN_WORKERS="true",
     ) as server:
         ann = await Client.connect(server, await login(server, "ann"))
@@ -150,8 +157,9 @@ async def test_history_paging_reaches_the_store(deployment: Deployment) -> None:
         assert sub["recovered"] is True
         assert [p["offset"] for p in sub["publications"]] == list(range(6, 41))
         # The same over HTTP.
-        async with httpx.AsyncClient(base_url=server.http,
-                                     cookies={"linli_session": await login(server, "amy")}) as http:
+        async with httpx.AsyncClient(
+            base_url=server.http, cookies={"linli_session": await login(server, "amy")}
+        ) as http:
             page = (await http.get(f"/api/channels/{room}/history", params={"before": 11})).json()
             assert [p["offset"] for p in page["publications"]] == list(range(1, 11))
             denied = await http.get(f"/api/channels/building:{hood.building_b}/history")
@@ -166,7 +174,9 @@ async def _wait_persisted(deployment: Deployment, channel: str, count: int) -> N
             if await store.count_messages(channel) >= count:
                 return
             await asyncio.sleep(0.05)
-        raise AssertionError(f"{channel}: {await store.count_messages(channel)} of {count} persisted")
+        raise AssertionError(
+            f"{channel}: {await store.count_messages(channel)} of {count} persisted"
+        )
     finally:
         await store.close()
 
@@ -218,7 +228,9 @@ async def test_handshake_checks_origin_and_session(deployment: Deployment) -> No
         ok = await Client.connect(server, cookie, origin=f"http://127.0.0.1:{server.port}")
         await ok.close()
         # After logout the session no longer opens a socket.
-        async with httpx.AsyncClient(base_url=server.http, cookies={"linli_session": cookie}) as http:
+        async with httpx.AsyncClient(
+            base_url=server.http, cookies={"linli_session": cookie}
+        ) as http:
             assert (await http.post("/api/logout", json={})).status_code == 200
         with pytest.raises(InvalidStatus):
             await Client.connect(server, cookie)

@@ -41,21 +41,29 @@ async def test_two_gateways_share_rooms_and_presence(scaled: Deployment) -> None
         await ann.close()
 
 
-async def test_persist_worker_killed_mid_stream_loses_and_doubles_nothing(scaled: Deployment) -> None:
+async def test_persist_worker_killed_mid_stream_loses_and_doubles_nothing(
+    scaled: Deployment,
+) -> None:
     hood = await seed(scaled)
     room = f"building:{hood.building_a}"
     total = 3000
     worker = Worker(scaled).start()
     try:
-        async with running(scaled, LINLI_PUBLISH_RATE="100000", LINLI_PUBLISH_BURST="100000") as server:
+        async with running(
+            scaled, LINLI_PUBLISH_RATE="100000", LINLI_PUBLISH_BURST="100000"
+        ) as server:
             ann = await Client.connect(server, await login(server, "ann"), compression=None)
 
             async def publish(start: int, end: int) -> None:
                 for batch in range(start, end, 100):
-                    replies = await asyncio.gather(*[
-                        ann.request("publish", channel=room, text=f"n{i}", client_msg_id=f"k{i}")
-                        for i in range(batch, min(batch + 100, end))
-                    ])
+                    replies = await asyncio.gather(
+                        *[
+                            ann.request(
+                                "publish", channel=room, text=f"n{i}", client_msg_id=f"k{i}"
+                            )
+                            for i in range(batch, min(batch + 100, end))
+                        ]
+                    )
                     assert all("ok" in r for r in replies)
 
             await publish(1, total // 2)
@@ -145,8 +153,9 @@ async def test_gateway_survives_redis_restart(scaled: Deployment) -> None:
                     assert reset["epoch"] > sub["epoch"] and reset["channel"] == room
                     ack = None
                     for _ in range(50):
-                        reply = await ann.request("publish", channel=room, text="back",
-                                                  client_msg_id="x2")
+                        reply = await ann.request(
+                            "publish", channel=room, text="back", client_msg_id="x2"
+                        )
                         if "ok" in reply:
                             ack = reply["ok"]
                             break
@@ -158,7 +167,12 @@ async def test_gateway_survives_redis_restart(scaled: Deployment) -> None:
                     assert got[0]["offset"] == 6 and got[0]["data"]["text"] == "back"
                     page = await amy.ok("history", channel=room, limit=10)
                     assert [p["data"]["text"] for p in page["publications"]] == [
-                        "r1", "r2", "r3", "r4", "r5", "back"
+                        "r1",
+                        "r2",
+                        "r3",
+                        "r4",
+                        "r5",
+                        "back",
                     ]
                     await ann.close()
                     await amy.close()
