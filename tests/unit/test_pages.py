@@ -1,0 +1,78 @@
+"""The pages' language choice, the guide's Markdown subset, and the catalogues: the same keys in
+both languages, and every key the templates and scripts ask for present."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from web.pages import LOCALES, WEB_DIR, catalogue, markdown_subset, negotiate_locale
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "expected"),
+    [
+        (None, None, "zh-Hant"),
+        (None, "en-GB,en;q=0.9", "en"),
+        (None, "zh-HK,zh;q=0.9,en;q=0.8", "zh-Hant"),
+        (None, "zh-CN", "zh-Hant"),  # the only Chinese catalogue
+        (None, "fr-FR, en;q=0.5, zh;q=0.7", "zh-Hant"),  # by q, not by position
+        (None, "fr-FR, de;q=0.5", "zh-Hant"),
+        ("en", "zh-HK", "en"),  # the switch wins
+        ("xx", "en", "en"),  # an unknown cookie is ignored
+    ],
+)
+def test_negotiate_locale(cookie: str | None, accept: str | None, expected: str) -> None:
+    assert negotiate_locale(cookie, accept) == expected
+
+
+def test_markdown_subset_escapes_and_links_only_inside_the_app() -> None:
+    html = markdown_subset(
+        "# Title {#top}\n\nA <b>tag</b> and **bold** and `code`.\n\n"
+        "1. one\n2. two\n   - sub\n3. three\n\n[in](/help) [out](https://example.com)\n"
+    )
+    assert '<h1 id="top">Title</h1>' in html
+    assert "A &lt;b&gt;tag&lt;/b&gt; and <strong>bold</strong> and <code>code</code>." in html
+    lists = '<ol>\n<li>one</li>\n<li>two</li>\n</ol>\n<ul>\n<li>sub</li>\n</ul>\n<ol start="3">'
+    assert lists in html
+    assert '<a href="/help">in</a>' in html
+    assert "https://example.com" in html and 'href="https' not in html
+
+
+def test_catalogues_have_the_same_keys() -> None:
+    keys = {
+        locale: set(json.loads((WEB_DIR / "locales" / f"{locale}.json").read_text()))
+        for locale in LOCALES
+    }
+    assert keys["zh-Hant"] == keys["en"]
+
+
+def _used_keys() -> set[str]:
+    used: set[str] = set()
+    for path in [*(WEB_DIR / "templates").glob("*.html"), *(WEB_DIR / "static/js").glob("*.js")]:
+        text = path.read_text()
+        used |= set(re.findall(r"\bt\(\s*[\"']([a-z_.]+)[\"']", text))
+    # register.html builds its field keys from the field names.
+    fields = ("invite_code", "username", "display_name", "password", "unit")
+    used |= {f"register.{name}" for name in fields}
+    used |= {f"register.{name}_hint" for name in fields if name != "invite_code"}
+    return {key for key in used if not key.endswith(".")}
+
+
+def test_every_key_used_is_in_the_catalogue() -> None:
+    used = _used_keys()
+    assert len(used) > 50  # the scan found the calls
+    for locale in LOCALES:
+        missing = used - set(catalogue(locale))
+        assert not missing, f"{locale} lacks {sorted(missing)}"
+
+
+def test_the_guide_exists_in_both_languages() -> None:
+    guide = Path(WEB_DIR).parent / "docs" / "guide"
+    for locale in LOCALES:
+        text = (guide / f"{locale}.md").read_text()
+        for anchor in ("register", "login", "chat", "reconnecting", "groups", "moderators"):
+            assert f"{{#{anchor}}}" in text, (locale, anchor)
