@@ -14,6 +14,7 @@ import itertools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -61,6 +62,11 @@ _PRESENCE_KINDS = (ChannelKind.BUILDING, ChannelKind.GROUP)
 #: Every gateway subscribes to this broker channel for instructions that concern connections
 #: wherever they are (a logout, a changed role). Not a wire channel: clients cannot name it.
 CONTROL_CHANNEL = "sys:control"
+
+
+#: Carries out one request for a connection: returns the ok-reply body (None when the handler
+#: pushed its reply itself) or raises RequestError.
+OpHandler = Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]
 
 
 class RequestError(Exception):
@@ -113,6 +119,13 @@ class Gateway:
         self._ping = PushFrames({"push": "ping"})
         #: Set whenever no connection is open; shutdown waits on it.
         self._all_gone = asyncio.Event()
+        self._handlers: dict[type[Any], OpHandler] = {
+            Publish: self._publish,
+            Subscribe: self._subscribe,
+            Unsubscribe: self._unsubscribe,
+            History: self._history,
+            PresenceQuery: self._presence,
+        }
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -279,19 +292,20 @@ class Gateway:
         if conn.bad_frames >= MAX_BAD_FRAMES:
             conn.close(CloseCode.TOO_MANY_ERRORS)
 
+    def register_op(self, request_type: type[Any], handler: OpHandler) -> None:
+        """Handle a request type (registered with ``gateway.wire.register_op``) with
+        ``handler(conn, request)``, which returns the ok-reply body or raises RequestError."""
+        self._handlers[request_type] = handler
+
     async def _dispatch(self, conn: Connection, request: Request) -> dict[str, Any] | None:
-        if isinstance(request, Publish):
-            return await self._publish(conn, request)
-        if isinstance(request, Subscribe):
-            await self._subscribe(conn, request)
-            return None  # the reply is pushed by _subscribe, in order with the live stream
-        if isinstance(request, Unsubscribe):
-            return await self._unsubscribe(conn, request)
-        if isinstance(request, History):
-            return await self._history(conn, request)
-        if isinstance(request, PresenceQuery):
-            return await self._presence(conn, request)
-        raise AssertionError(f"unhandled request {request!r}")
+        handler = self._handlers.get(type(request))
+        if handler is None:
+            raise AssertionError(f"no handler for {request!r}")
+        return await handler(conn, request)
+
+    async def require(self, conn: Connection, channel: ChannelRef, action: Action) -> None:
+        """Raise RequestError (forbidden / not_found) unless the connection's user may."""
+        await self._require(conn, channel, action)
 
     async def _require(self, conn: Connection, channel: ChannelRef, action: Action) -> None:
         if not await may(conn.principal, channel, action, self.store.is_member):
@@ -321,6 +335,8 @@ class Gateway:
         return {"offset": result.offset, "epoch": result.epoch, "duplicate": result.duplicate}
 
     async def _subscribe(self, conn: Connection, request: Subscribe) -> None:
+        """Replies itself (returns None): the reply must be queued before the buffered live
+        publications that follow it."""
         channel = request.channel
         name = channel.name
         await self._require(conn, channel, Action.READ)

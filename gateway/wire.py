@@ -14,7 +14,7 @@ import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 import orjson
@@ -94,7 +94,16 @@ class Pong:
     """The answer to the server's ``ping`` push; carries no id and gets no reply."""
 
 
-Request = Subscribe | Unsubscribe | Publish | History | PresenceQuery | Pong
+class Request(Protocol):
+    """Every request but ``Pong`` carries the id its reply echoes."""
+
+    @property
+    def id(self) -> int: ...
+
+
+#: Parses a decoded frame (its ``id`` already checked) into a request dataclass, raising
+#: ``FrameError`` with the request id for a bad field.
+Parser = Callable[[dict[str, Any], int], Request]
 
 
 class FrameError(Exception):
@@ -133,7 +142,7 @@ def decode_frame(frame: Frame, fmt: Format) -> dict[str, Any]:
     return obj
 
 
-def decode_request(frame: Frame, fmt: Format) -> Request:
+def decode_request(frame: Frame, fmt: Format) -> Request | Pong:
     obj = decode_frame(frame, fmt)
     op = obj.get("op")
     if op == "pong":
@@ -237,13 +246,30 @@ def _parse_presence(obj: dict[str, Any], request_id: int) -> PresenceQuery:
     return PresenceQuery(request_id, _channel(obj, request_id))
 
 
-_PARSERS: dict[str, Callable[[dict[str, Any], int], Request]] = {
+_PARSERS: dict[str, Parser] = {
     "subscribe": _parse_subscribe,
     "unsubscribe": _parse_unsubscribe,
     "publish": _parse_publish,
     "history": _parse_history,
     "presence": _parse_presence,
 }
+
+
+def register_op(op: str, parser: Parser) -> None:
+    """Teach the codec a new op (features such as polls add theirs at import time)."""
+    if op in _PARSERS and _PARSERS[op] is not parser:
+        raise ValueError(f"op {op!r} is registered already")
+    _PARSERS[op] = parser
+
+
+def request_id(obj: dict[str, Any]) -> int:
+    """The validated ``id`` of a decoded frame (for parsers of registered ops)."""
+    return _request_id(obj)
+
+
+def channel_field(obj: dict[str, Any], request_id: int) -> ChannelRef:
+    """The validated ``channel`` of a decoded frame (for parsers of registered ops)."""
+    return _channel(obj, request_id)
 
 
 # -- encoding ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import TypeVar
 import click
 
 from linli.config import Settings, load_settings
+from workers.registry import WORKERS
 
 T = TypeVar("T")
 
@@ -47,6 +48,11 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
     from linli.serve import serve as run_server
 
     settings = _settings(host=host, port=port)
+    if settings.embedded and workers > 1:
+        raise click.UsageError(
+            "--workers needs the scaled mode (LINLI_REDIS_URL): embedded processes would each "
+            "have their own broker and not see each other's messages."
+        )
     if settings.migrate_at_start or demo:
         _run(lambda: _migrate(settings))
     if demo:
@@ -97,11 +103,10 @@ def migrate() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["persist"]))
+@click.argument("name", type=click.Choice(sorted(WORKERS)))
 def worker(name: str) -> None:
     """Run one worker process (the scaled mode's Procfile lines)."""
     from linli.runtime import open_runtime
-    from workers.persist import PersistWorker
 
     settings = _settings()
 
@@ -113,7 +118,7 @@ def worker(name: str) -> None:
 
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await PersistWorker(runtime.work_queue, runtime.store).run(stop)
+            await WORKERS[name](runtime).run(stop)
 
     _run(run)
 

@@ -15,11 +15,12 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.gateway import Gateway
 from linli.config import Settings
+from linli.features import FEATURES
 from linli.runtime import Runtime, open_runtime
 from web.api import ROUTES, ApiError, error_response
 from web.pages import PAGE_ROUTES
 from workers.base import Worker
-from workers.persist import PersistWorker
+from workers.registry import WORKERS
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ def create_starlette(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             gateway = Gateway(runtime.broker, runtime.store, runtime.presence, settings)
+            for install in FEATURES:
+                install(gateway, runtime)
             await gateway.start()
             app.state.runtime = runtime
             app.state.gateway = gateway
@@ -70,9 +73,7 @@ def _start_workers(
 ) -> tuple[list[Worker], list[asyncio.Task[None]]]:
     if not runtime.settings.workers_in_process:
         return [], []
-    workers: list[Worker] = [
-        PersistWorker(runtime.work_queue, runtime.store, consumer="in-process")
-    ]
+    workers = [make(runtime) for make in WORKERS.values()]
     tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.queue}") for w in workers]
     return workers, tasks
 

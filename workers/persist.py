@@ -44,6 +44,3 @@ class PersistWorker(Worker):
 
     async def handle(self, items: list[WorkItem]) -> None:
         await self.store.insert_messages([stored_message(item) for item in items])
-
-
-WORKERS = {"persist": PersistWorker}

@@ -1,0 +1,14 @@
+"""Every kind of worker, by the name ``linli worker <name>`` and the Procfile use. The embedded
+mode runs one of each as a task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from linli.runtime import Runtime
+from workers.base import Worker
+from workers.persist import PersistWorker
+
+WORKERS: dict[str, Callable[[Runtime], Worker]] = {
+    "persist": lambda runtime: PersistWorker(runtime.work_queue, runtime.store),
+}
