@@ -67,6 +67,9 @@ CONTROL_CHANNEL = "sys:control"
 #: Carries out one request for a connection: returns the ok-reply body (None when the handler
 #: pushed its reply itself) or raises RequestError.
 OpHandler = Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]
+#: Looks at a chat message before it is published (a mute, a word list): raises RequestError to
+#: refuse it, returns None to let it through unchanged.
+PublishCheck = Callable[[Connection, ChannelRef, str], Awaitable[None]]
 
 
 class RequestError(Exception):
@@ -119,6 +122,8 @@ class Gateway:
         self._ping = PushFrames({"push": "ping"})
         #: Set whenever no connection is open; shutdown waits on it.
         self._all_gone = asyncio.Event()
+        #: Run in order before every chat publish (features append to it).
+        self.publish_checks: list[PublishCheck] = []
         self._handlers: dict[type[Any], OpHandler] = {
             Publish: self._publish,
             Subscribe: self._subscribe,
@@ -328,6 +333,8 @@ class Gateway:
         principal = conn.principal
         if not self.rate_limiter.allow(principal.user_id, asyncio.get_running_loop().time()):
             raise RequestError(ErrorCode.RATE_LIMITED)
+        for check in self.publish_checks:
+            await check(conn, channel, request.text)
         data = chat_data(principal, request.text, request.client_msg_id, int(time.time() * 1000))
         result = await self.broker.publish(
             channel.name, data, idempotency_key=f"{principal.user_id}:{request.client_msg_id}"
