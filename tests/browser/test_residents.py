@@ -159,10 +159,27 @@ async def test_connection_cut_then_back_shows_every_message_once_in_order(
     for page in (ann, amy):
         assert await offsets(page) == [1, 2, 3, 4, 5, 6, 7]
     # The resent message was published once: the server holds seven, not eight.
-    reply = await amy.evaluate(
-        "ch => linliClient.history(ch, {limit: 100})", f"building:{site.hood.building_a}"
-    )
+    room = f"building:{site.hood.building_a}"
+    reply = await amy.evaluate("ch => linliClient.history(ch, {limit: 100})", room)
     assert [p["data"]["text"] for p in reply["publications"]] == expected
+
+    # The connection drops right after a message went out, before its acknowledgement came
+    # back: the page resends it with the same client_msg_id and the server keeps one copy.
+    await amy.evaluate(
+        """() => {
+            document.getElementById('composer-text').value = 'ack lost';
+            document.getElementById('composer').requestSubmit();
+            linliClient.dropConnection();
+        }"""
+    )
+    expected.append("ack lost")
+    await expect(amy.locator(TEXTS)).to_have_text(expected)
+    await expect(ann.locator(TEXTS)).to_have_text(expected)
+    await expect(amy.locator("#messages .message.pending")).to_have_count(0)
+    await amy.wait_for_function("linliClient.state === 'open'")
+    reply = await amy.evaluate("ch => linliClient.history(ch, {limit: 100})", room)
+    assert [p["data"]["text"] for p in reply["publications"]] == expected
+    assert await offsets(amy) == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 async def test_language_switch_changes_the_page_and_is_remembered(
