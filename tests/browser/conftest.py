@@ -70,7 +70,17 @@ class Site:
 
 
 @pytest.fixture
-async def site(deployment: Deployment) -> AsyncIterator[Site]:  # noqa: F811
+def server_env() -> dict[str, str]:
+    """Extra settings for the test's server; a test overrides it with
+    ``@pytest.mark.parametrize("server_env", [{...}])``."""
+    return {}
+
+
+@pytest.fixture
+async def site(
+    deployment: Deployment,  # noqa: F811
+    server_env: dict[str, str],
+) -> AsyncIterator[Site]:
     """The real server with the harness's neighbourhood (ann and amy in Block A, bob in B) and an
     invite code for Block A. A generous publish rate: tests write faster than people."""
     hood = await seed(deployment)
@@ -83,7 +93,13 @@ async def site(deployment: Deployment) -> AsyncIterator[Site]:  # noqa: F811
     finally:
         await store.close()
     async with running(
-        deployment, LINLI_RUN_WORKERS="true", LINLI_PUBLISH_RATE="100", LINLI_PUBLISH_BURST="200"
+        deployment,
+        **{
+            "LINLI_RUN_WORKERS": "true",
+            "LINLI_PUBLISH_RATE": "100",
+            "LINLI_PUBLISH_BURST": "200",
+            **server_env,
+        },
     ) as server:
         yield Site(server, hood, deployment)
 

@@ -182,6 +182,30 @@ async def test_connection_cut_then_back_shows_every_message_once_in_order(
     assert await offsets(amy) == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
+@pytest.mark.parametrize("server_env", [{"LINLI_RECOVERY_MAX": "2"}])
+async def test_gap_too_long_to_recover_reloads_the_latest_page(
+    site: Site, new_page: NewPage
+) -> None:
+    """More missed than the server recovers (here 2): the subscribe reply says
+    ``recovered: false`` and the page reloads the newest history page instead."""
+    ann, amy = await new_page(), await new_page()
+    await log_in(ann, "ann")
+    await log_in(amy, "amy")
+    await send(ann, "before")
+    await expect(amy.locator(TEXTS)).to_have_text(["before"])
+    await amy.context.set_offline(True)
+    await amy.evaluate("linliClient.dropConnection()")
+    for i in range(1, 6):
+        await send(ann, f"gap {i}")
+    expected = ["before", *(f"gap {i}" for i in range(1, 6))]
+    await expect(ann.locator(TEXTS)).to_have_text(expected)
+    await amy.context.set_offline(False)
+    await expect(amy.locator(TEXTS)).to_have_text(expected)
+    assert await offsets(amy) == [1, 2, 3, 4, 5, 6]
+    await send(ann, "after")
+    await expect(amy.locator(TEXTS)).to_have_text([*expected, "after"])
+
+
 async def test_language_switch_changes_the_page_and_is_remembered(
     site: Site, new_page: NewPage
 ) -> None:
