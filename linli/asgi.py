@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from hypercorn.middleware import ProxyFixMiddleware
+
 from channels.access import Principal
 from gateway.asgi import Receive, Scope, Send, WebSocketEndpoint, header
 from gateway.gateway import Gateway
@@ -23,6 +25,18 @@ class LinliApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.starlette = create_starlette(settings)
+        # Behind a TLS-terminating proxy the scheme, host and client address are the proxy's
+        # unless its X-Forwarded-* headers are trusted: the Origin check, Secure cookies and
+        # the login throttle all depend on them.
+        self._entry = (
+            ProxyFixMiddleware(
+                self._dispatch,  # type: ignore[arg-type]
+                mode="legacy",
+                trusted_hops=settings.trusted_proxy_hops,
+            )
+            if settings.trusted_proxy_hops > 0
+            else self._dispatch
+        )
         self.websocket = WebSocketEndpoint(
             self._gateway, self._authenticate, settings.allowed_origins
         )
@@ -40,6 +54,9 @@ class LinliApp:
         return principal_of(user), token_hash(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)  # type: ignore[arg-type]
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
             await self.websocket(scope, receive, send)
         else:

@@ -23,6 +23,9 @@ class Settings:
     #: Origins allowed on the WebSocket handshake and on state-changing HTTP requests, besides
     #: the page's own origin (scheme://host[:port] of the request).
     allowed_origins: tuple[str, ...] = ()
+    #: How many reverse proxies in front of Linli to trust for X-Forwarded-For/-Proto/-Host
+    #: (client address for login throttling, https for cookies and the Origin check). 0 = none.
+    trusted_proxy_hops: int = 0
     #: Run the workers as tasks inside the web process. Defaults to on in the embedded mode.
     run_workers: bool | None = None
     #: Apply migrations at start-up. Defaults to on in the embedded mode.
@@ -73,6 +76,8 @@ SETTINGS_DOC: dict[str, str] = {
     "port": "port `linli serve` listens on",
     "allowed_origins": "comma-separated extra origins allowed to open the WebSocket and post "
     "forms (the page's own origin always is)",
+    "trusted_proxy_hops": "reverse proxies to trust for X-Forwarded-For/-Proto/-Host (0 = none; "
+    "1 behind one TLS-terminating proxy)",
     "run_workers": "run the workers inside the web process (default: yes when embedded)",
     "auto_migrate": "apply migrations at start-up (default: yes when embedded)",
     "cookie_secure": "`auto` (Secure cookie when served over https), `true` or `false`",

@@ -473,8 +473,22 @@ async def admin_set_role(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """For load balancers and monitoring: 200 when the database (and Redis) answer, else 503."""
     runtime = runtime_of(request)
-    return JSONResponse({"ok": True, "mode": "embedded" if runtime.settings.embedded else "scaled"})
+    checks: dict[str, bool] = {}
+    try:
+        await runtime.store.max_offset("")
+        checks["database"] = True
+    except Exception:
+        checks["database"] = False
+    if runtime.redis is not None:
+        try:
+            checks["redis"] = bool(await runtime.redis.ping())
+        except Exception:
+            checks["redis"] = False
+    ok = all(checks.values())
+    mode = "embedded" if runtime.settings.embedded else "scaled"
+    return JSONResponse({"ok": ok, "mode": mode, **checks}, status_code=200 if ok else 503)
 
 
 ROUTES = [

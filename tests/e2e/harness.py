@@ -224,6 +224,7 @@ class Client:
         **kwargs: Any,
     ) -> Client:
         headers = {"Cookie": f"linli_session={cookie}"} if cookie else {}
+        headers.update(kwargs.pop("additional_headers", {}))
         subprotocol = "linli.v1.msgpack" if fmt == "msgpack" else "linli.v1.json"
         ws = await connect(
             server.ws,
