@@ -110,8 +110,6 @@ def _parse(raw: str, current: object) -> object:
             return False
         if current is None and lowered in {"", "auto"}:
             return None
-        if current is None:
-            return raw
         raise ValueError(f"expected true or false, got {raw!r}")
     if isinstance(current, int):
         return int(raw)
