@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.wire import MAX_TEXT_CHARS
 from web.api import current_user, user_json
 from web.passwords import MIN_PASSWORD_CHARS
 
@@ -110,6 +111,7 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         messages=messages,
         path=request.url.path,
         min_password=MIN_PASSWORD_CHARS,
+        max_text=MAX_TEXT_CHARS,
         **context,
     )
     response = HTMLResponse(body, headers=_SECURITY_HEADERS)

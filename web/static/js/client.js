@@ -10,8 +10,16 @@
 
 /** Close codes 4500–4999 are terminal (gateway/codes.py): reconnecting would fail the same way. */
 const TERMINAL_CLOSE = [4500, 5000];
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 15000;
+// Backoff as docs/protocol.md asks: a random wait in [0, min(30 s, 0.5 s × 2^attempt)] ("full
+// jitter": after a gateway restart thousands of phones must not come back in the same instant),
+// and `attempt` starts over only after a connection that lasted a minute, so a server that
+// accepts and at once closes is not hammered.
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 30000;
+const STABLE_MS = 60000;
+/** A request without a reply for this long means the link is dead even if the socket looks
+ * open (docs/protocol.md, Heartbeat: pings go only to silent connections). */
+const REPLY_TIMEOUT_MS = 10000;
 /** The server pings every LINLI_HEARTBEAT_SECONDS (25 s by default) and gives up after two silent
  * intervals; hearing nothing for 60 s means the socket is dead even if the browser has not
  * noticed (a phone that slept, a NAT that forgot us). */
@@ -51,6 +59,7 @@ export class LinliClient {
     this.attempt = 0;
     this.timer = null;
     this.lastFrameAt = 0;
+    this.openedAt = 0;
     this.watchdog = null;
   }
 
@@ -104,8 +113,8 @@ export class LinliClient {
     ws.onopen = () => {
       if (this.ws !== ws) return;
       opened = true;
-      this.attempt = 0;
-      this.lastFrameAt = Date.now();
+      this.openedAt = Date.now();
+      this.lastFrameAt = this.openedAt;
       this.setState("open");
       // Frames on one connection are handled in order: subscriptions first, then the messages
       // that waited, so their echoes arrive on live subscriptions.
@@ -125,7 +134,11 @@ export class LinliClient {
   closed(ws, code, opened) {
     if (this.ws !== ws) return;
     this.ws = null;
-    for (const waiter of this.waiting.values()) waiter.reject({ code: "network", temporary: true });
+    if (opened && Date.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
+    for (const waiter of this.waiting.values()) {
+      clearTimeout(waiter.timer);
+      waiter.reject({ code: "network", temporary: true });
+    }
     this.waiting.clear();
     for (const state of this.channels.values()) {
       state.subscribed = false;
@@ -149,10 +162,8 @@ export class LinliClient {
 
   scheduleReconnect() {
     if (this.stopped) return;
+    const delay = Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
     this.attempt += 1;
-    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this.attempt - 1));
-    // "Equal jitter": at least half the cap, so retries still slow down, spread over the rest.
-    const delay = cap / 2 + Math.random() * (cap / 2);
     this.setState("reconnecting");
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delay);
@@ -211,7 +222,8 @@ export class LinliClient {
         return;
       }
       const id = this.nextId++;
-      this.waiting.set(id, { resolve, reject });
+      const timer = setTimeout(() => this.dropConnection(), REPLY_TIMEOUT_MS);
+      this.waiting.set(id, { resolve, reject, timer });
       this.send({ id, op, ...fields });
     });
   }
@@ -226,6 +238,7 @@ export class LinliClient {
     if (typeof msg.id === "number") {
       const waiter = this.waiting.get(msg.id);
       if (!waiter) return;
+      clearTimeout(waiter.timer);
       this.waiting.delete(msg.id);
       if (msg.error) waiter.reject(msg.error);
       else waiter.resolve(msg.ok);
