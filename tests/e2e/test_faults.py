@@ -210,3 +210,30 @@ async def test_a_client_sending_only_garbage_is_closed(deployment: Deployment) -
         assert code == 4003
         errors = [p for p in client.drain() if p.get("push") == "error"]
         assert len(errors) == 39
+
+
+async def test_heartbeat_closes_a_silent_client_and_keeps_a_live_one(
+    deployment: Deployment,
+) -> None:
+    await seed(deployment)
+    async with running(deployment, LINLI_HEARTBEAT_SECONDS="0.5") as server:
+        cookie = await login(server, "ann")
+        silent = await Client.connect(server, cookie)  # never answers the server's ping
+        live = await Client.connect(server, cookie)
+
+        async def pong_loop() -> None:
+            while True:
+                msg = await live.pushes.get()
+                if msg.get("push") == "ping":
+                    await live.ws.send('{"op": "pong"}')
+
+        ponger = asyncio.create_task(pong_loop())
+        try:
+            code, _ = await asyncio.wait_for(silent.closed, 5)
+            assert code == 4002
+            await asyncio.sleep(1.5)  # three more intervals
+            assert not live.closed.done()
+            assert "ok" in await live.request("presence", channel="group:gardening")
+        finally:
+            ponger.cancel()
+        await live.close()

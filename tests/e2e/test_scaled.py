@@ -178,3 +178,26 @@ async def test_gateway_survives_redis_restart(scaled: Deployment) -> None:
                     await amy.close()
         finally:
             worker.stop()
+
+
+async def test_a_dead_gateway_leaves_presence_within_the_ttl(scaled: Deployment) -> None:
+    hood = await seed(scaled)
+    room = f"building:{hood.building_a}"
+    env = {"LINLI_PRESENCE_TTL": "1.5"}
+    async with running(scaled, **env) as survivor, running(scaled, **env) as doomed:
+        amy = await Client.connect(survivor, await login(survivor, "amy"))
+        await amy.ok("subscribe", channel=room)
+        ann = await Client.connect(doomed, await login(doomed, "ann"))
+        await ann.ok("subscribe", channel=room)
+        joins = [(await amy.push("join"))["user"]["id"] for _ in range(2)]
+        assert joins == [hood.users["amy"], hood.users["ann"]]
+        assert doomed.proc is not None
+        doomed.proc.kill()  # no goodbye: its connections' entries simply stop being refreshed
+        started = asyncio.get_running_loop().time()
+        leave = await amy.push("leave", timeout=10)
+        took = asyncio.get_running_loop().time() - started
+        assert leave["user"]["id"] == hood.users["ann"]
+        assert took < 1.5 + 1.0  # the TTL plus one sweep interval and some slack
+        members = (await amy.ok("presence", channel=room))["members"]
+        assert [m["id"] for m in members] == [hood.users["amy"]]
+        await amy.close()
