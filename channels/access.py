@@ -5,6 +5,9 @@
 * ``group:<slug>``: members read and write. Moderators and admins read.
 * ``mod:flags``: moderators and admins read; nobody publishes over the wire (the moderation
   worker does).
+* ``poll:<id>``: not decided here — who may read depends on the poll's target channel, which
+  only the store knows; the polls feature registers an access rule with the gateway
+  (``Gateway.access_rules``). ``may`` refuses, so nothing else can open it by accident.
 """
 
 from __future__ import annotations

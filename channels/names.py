@@ -5,6 +5,8 @@
                     letter or digit)
 ``mod:flags``       the moderators' live flag feed (a system channel; nobody publishes to it
                     over the wire)
+``poll:<id>``       a poll's live tallies (``id`` a positive integer; only the votes worker and
+                    the polls API publish to it)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class ChannelKind(enum.StrEnum):
     BUILDING = "building"
     GROUP = "group"
     MOD = "mod"
+    POLL = "poll"
 
 
 class InvalidChannel(ValueError):
@@ -63,6 +66,9 @@ def parse_channel(name: object) -> ChannelRef:
     elif kind is ChannelKind.GROUP:
         if not SLUG_RE.match(key):
             raise InvalidChannel(f"group channel needs a slug of 2-40 a-z, 0-9, '-': {name!r}")
+    elif kind is ChannelKind.POLL:
+        if not (key.isascii() and key.isdigit()) or key.startswith("0") or int(key) > 2**63 - 1:
+            raise InvalidChannel(f"poll channel needs a positive id: {name!r}")
     elif kind is ChannelKind.MOD and key != "flags":
         raise InvalidChannel(f"unknown moderation channel {name!r}")
     return ChannelRef(kind, key)
@@ -74,6 +80,10 @@ def building_channel(building_id: int) -> ChannelName:
 
 def group_channel(slug: str) -> ChannelName:
     return f"{ChannelKind.GROUP}:{slug}"
+
+
+def poll_channel(poll_id: int) -> ChannelName:
+    return f"{ChannelKind.POLL}:{poll_id}"
 
 
 MOD_FLAGS: ChannelName = "mod:flags"

@@ -40,6 +40,13 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    # -- polls (``gateway/polls.py``) --
+    POLL_NOT_FOUND = "poll_not_found"
+    POLL_NOT_OPEN = "poll_not_open"
+    POLL_CLOSED = "poll_closed"
+    NOT_ELIGIBLE = "not_eligible"
+    BAD_CHOICE = "bad_choice"
+    ALREADY_VOTED = "already_voted"
 
     @property
     def info(self) -> ErrorInfo:
@@ -59,6 +66,16 @@ ERRORS: dict[ErrorCode, ErrorInfo] = {
     ErrorCode.TOO_MANY_SUBSCRIPTIONS: ErrorInfo("Too many channels on one connection.", False),
     ErrorCode.UNAVAILABLE: ErrorInfo("The service is briefly unavailable; try again.", True),
     ErrorCode.INTERNAL: ErrorInfo("Something went wrong on the server; try again.", True),
+    ErrorCode.POLL_NOT_FOUND: ErrorInfo("No such poll.", False),
+    ErrorCode.POLL_NOT_OPEN: ErrorInfo("The poll is not open for voting yet.", False),
+    ErrorCode.POLL_CLOSED: ErrorInfo("The poll has closed.", False),
+    ErrorCode.NOT_ELIGIBLE: ErrorInfo("You may not vote in this poll.", False),
+    ErrorCode.BAD_CHOICE: ErrorInfo(
+        "An option does not exist, or more than one was chosen in a single-choice poll.", False
+    ),
+    ErrorCode.ALREADY_VOTED: ErrorInfo(
+        "You (or your household) have voted, and this poll does not allow changing a vote.", False
+    ),
 }
 
 

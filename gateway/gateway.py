@@ -67,6 +67,10 @@ CONTROL_CHANNEL = "sys:control"
 #: Carries out one request for a connection: returns the ok-reply body (None when the handler
 #: pushed its reply itself) or raises RequestError.
 OpHandler = Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]
+#: Decides access to a channel kind ``channels.access.may`` cannot (a ``poll:<id>`` channel,
+#: whose readers depend on the poll's own channel): True or False, or raises RequestError
+#: (``not_found``-like codes).
+AccessRule = Callable[[Principal, ChannelRef, Action], Awaitable[bool]]
 #: Looks at a chat message before it is published (a mute, a word list): raises RequestError to
 #: refuse it, returns None to let it through unchanged.
 PublishCheck = Callable[[Connection, ChannelRef, str], Awaitable[None]]
@@ -124,6 +128,8 @@ class Gateway:
         self._all_gone = asyncio.Event()
         #: Run in order before every chat publish (features append to it).
         self.publish_checks: list[PublishCheck] = []
+        #: Access decisions for channel kinds registered by features (polls).
+        self.access_rules: dict[ChannelKind, AccessRule] = {}
         self._handlers: dict[type[Any], OpHandler] = {
             Publish: self._publish,
             Subscribe: self._subscribe,
@@ -313,6 +319,13 @@ class Gateway:
         await self._require(conn, channel, action)
 
     async def _require(self, conn: Connection, channel: ChannelRef, action: Action) -> None:
+        rule = self.access_rules.get(channel.kind)
+        if rule is not None:
+            if not await rule(conn.principal, channel, action):
+                raise RequestError(
+                    ErrorCode.FORBIDDEN, f"you may not {action.value} channel {channel.name}"
+                )
+            return
         if not await may(conn.principal, channel, action, self.store.is_member):
             if (
                 channel.kind is ChannelKind.GROUP

@@ -110,7 +110,13 @@ class NotFound(StoreError):
     """The building, user or group named does not exist."""
 
 
-class Store(Protocol):
+# Here rather than at the top: ``persistence.polls`` builds its errors on StoreError above.
+from persistence.polls import PollStore  # noqa: E402
+
+
+class Store(PollStore, Protocol):
+    """Polls' methods are in ``persistence.polls.PollStore``."""
+
     async def close(self) -> None: ...
 
     # -- buildings and units ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Final
 
 from linli.types import BuildingId, ChannelName, Millis, Offset, UserId
 from persistence.db import Database, Executor, ForeignKeyViolation, Row, UniqueViolation
+from persistence.polls_sql import PollSql
 from persistence.store import (
     Building,
     Group,
@@ -140,8 +141,9 @@ def _dedupe(messages: list[StoredMessage]) -> list[StoredMessage]:
     return list(best.values())
 
 
-class SqlStore:
-    """Implements ``persistence.store.Store``; see there for the guarantees."""
+class SqlStore(PollSql):
+    """Implements ``persistence.store.Store``; see there for the guarantees (the poll methods
+    are in ``persistence.polls_sql``)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -1,0 +1,215 @@
+"""The polls part of the Store contract, against SQLite and PostgreSQL (``store`` fixture of
+``test_store``): states, idempotent ballots, later-ballot-wins, first-ballot-stays, ballots after
+the close ignored, and tallies equal to a count of the stored votes."""
+
+from __future__ import annotations
+
+import pytest
+
+from persistence.db import UniqueViolation
+from persistence.polls import (
+    Ballot,
+    Counting,
+    PollDraft,
+    PollNotFound,
+    PollState,
+    PollStateError,
+    ResultsShown,
+    Tally,
+)
+from persistence.store import Role, Store
+from tests.contract.test_store import NOW, store, store_url  # noqa: F401  (fixtures)
+
+DRAFT = PollDraft(
+    channel="building:1",
+    question="Paint the lobby?",
+    options=("green", "blue", "leave it"),
+)
+
+
+async def _organiser(store: Store) -> int:  # noqa: F811
+    building = await store.create_building("Harbour View", now=NOW)
+    user = await store.create_user(
+        username="wong",
+        display_name="Wong",
+        password_hash="h",
+        role=Role.ORGANISER,
+        building_id=building.id,
+        unit_label="3B",
+        now=NOW,
+    )
+    return user.id
+
+
+async def _open_poll(store: Store, draft: PollDraft = DRAFT, code: str = "J1") -> int:  # noqa: F811
+    organiser = await _organiser(store) if code == "J1" else 1
+    poll = await store.create_poll(
+        draft, created_by=organiser, join_code=code, projector_token=f"t-{code}", now=NOW
+    )
+    await store.open_poll(poll.id, now=NOW + 1)
+    return poll.id
+
+
+def _ballot(
+    poll_id: int, who: int, choices: tuple[int, ...], seq: int, *, cast_at: int = NOW + 10
+) -> Ballot:
+    return Ballot(
+        poll_id=poll_id,
+        voter_key=f"user:{who}",
+        user_id=who,
+        choices=choices,
+        ballot_id=f"b{who}-{seq}",
+        seq=seq,
+        cast_at=cast_at,
+    )
+
+
+async def test_create_edit_open_close_states(store: Store) -> None:  # noqa: F811
+    organiser = await _organiser(store)
+    poll = await store.create_poll(
+        DRAFT, created_by=organiser, join_code="ABC123", projector_token="tok", now=NOW
+    )
+    assert poll.state is PollState.DRAFT and poll.draft == DRAFT and poll.version == 0
+    assert await store.get_poll(poll.id) == poll
+    assert await store.get_poll_by_join_code("ABC123") == poll
+    assert await store.get_poll_by_projector_token("tok") == poll
+    assert await store.get_poll_by_join_code("nope") is None
+
+    edited = PollDraft(
+        channel="group:gardening",
+        question="Plant what?",
+        options=("roses", "herbs"),
+        multiple=True,
+        anonymous=False,
+        allow_change=False,
+        counting=Counting.UNIT,
+        results=ResultsShown.AFTER_CLOSE,
+        closes_at=NOW + 5000,
+    )
+    updated = await store.update_poll(poll.id, edited)
+    assert updated.draft == edited and updated.version == 1
+    assert [p.id for p in await store.list_polls("group:gardening")] == [poll.id]
+    assert await store.list_polls("building:1") == []
+
+    opened = await store.open_poll(poll.id, now=NOW + 1)
+    assert opened.state is PollState.OPEN and opened.opened_at == NOW + 1
+    with pytest.raises(PollStateError):
+        await store.update_poll(poll.id, DRAFT)
+    with pytest.raises(PollStateError):
+        await store.open_poll(poll.id, now=NOW + 2)
+
+    closed, changed = await store.close_poll(poll.id, now=NOW + 3)
+    assert changed and closed.state is PollState.CLOSED and closed.closed_at == NOW + 3
+    again, changed = await store.close_poll(poll.id, now=NOW + 4)
+    assert not changed and again.closed_at == NOW + 3
+    with pytest.raises(PollNotFound):
+        await store.open_poll(9999, now=NOW)
+
+
+async def test_join_codes_are_unique(store: Store) -> None:  # noqa: F811
+    organiser = await _organiser(store)
+    await store.create_poll(
+        DRAFT, created_by=organiser, join_code="SAME", projector_token="t1", now=NOW
+    )
+    with pytest.raises(UniqueViolation):
+        await store.create_poll(
+            DRAFT, created_by=organiser, join_code="SAME", projector_token="t2", now=NOW
+        )
+
+
+async def test_draft_cannot_be_closed_or_voted(store: Store) -> None:  # noqa: F811
+    organiser = await _organiser(store)
+    poll = await store.create_poll(
+        DRAFT, created_by=organiser, join_code="D", projector_token="d", now=NOW
+    )
+    with pytest.raises(PollStateError):
+        await store.close_poll(poll.id, now=NOW)
+    assert await store.record_ballots([_ballot(poll.id, 5, (0,), 1)]) == set()
+    assert await store.poll_tally(poll.id) == Tally(poll.id, 0, PollState.DRAFT, (0, 0, 0), 0)
+
+
+async def test_ballots_are_idempotent_and_later_ballot_wins(store: Store) -> None:  # noqa: F811
+    poll_id = await _open_poll(store)
+    first = [_ballot(poll_id, who, (who % 3,), seq=100) for who in range(1, 31)]
+    assert await store.record_ballots(first) == {poll_id}
+    tally = await store.poll_tally(poll_id)
+    assert tally is not None and tally.counts == (10, 10, 10) and tally.voters == 30
+    version = tally.version
+
+    # A redelivered batch changes nothing, not even the version.
+    assert await store.record_ballots(first) == set()
+    assert await store.poll_tally(poll_id) == tally
+
+    # Voters 1-10 change to option 2; an older ballot arriving afterwards is ignored, whatever
+    # the order within the batch.
+    changes = [_ballot(poll_id, who, (2,), seq=200) for who in range(1, 11)]
+    stale = [_ballot(poll_id, who, (0,), seq=150) for who in range(1, 11)]
+    assert await store.record_ballots([*changes, *stale]) == {poll_id}
+    assert await store.record_ballots(stale) == set()
+    tally = await store.poll_tally(poll_id)
+    expected = [0, 0, 0]
+    for who in range(1, 31):
+        expected[2 if who <= 10 else who % 3] += 1
+    assert tally is not None and tally.counts == tuple(expected) and tally.voters == 30
+    assert tally.version == version + 10
+
+    vote = await store.get_vote(poll_id, "user:1")
+    assert vote is not None and vote.choices == (2,) and vote.ballot_id == "b1-200"
+    votes = await store.list_votes(poll_id)
+    assert len(votes) == 30
+    assert sum(len(v.choices) for v in votes) == sum(tally.counts)
+
+
+async def test_first_ballot_stays_when_changes_not_allowed(store: Store) -> None:  # noqa: F811
+    draft = PollDraft(channel="building:1", question="Q", options=("a", "b"), allow_change=False)
+    poll_id = await _open_poll(store, draft)
+    await store.record_ballots([_ballot(poll_id, 1, (0,), seq=1)])
+    assert await store.record_ballots([_ballot(poll_id, 1, (1,), seq=2)]) == set()
+    tally = await store.poll_tally(poll_id)
+    assert tally is not None and tally.counts == (1, 0)
+
+
+async def test_multiple_choice_and_units(store: Store) -> None:  # noqa: F811
+    draft = PollDraft(
+        channel="building:1",
+        question="Q",
+        options=("a", "b", "c"),
+        multiple=True,
+        counting=Counting.UNIT,
+    )
+    poll_id = await _open_poll(store, draft)
+    # Two residents of unit 7: the second one's ballot replaces the household's vote.
+    household = [
+        Ballot(poll_id, "unit:7", 1, (0, 1), "x", seq=1, cast_at=NOW + 10),
+        Ballot(poll_id, "unit:7", 2, (1, 2), "y", seq=2, cast_at=NOW + 11),
+        Ballot(poll_id, "unit:8", 3, (2,), "z", seq=1, cast_at=NOW + 12),
+    ]
+    await store.record_ballots(household)
+    tally = await store.poll_tally(poll_id)
+    assert tally is not None and tally.counts == (0, 1, 2) and tally.voters == 2
+    vote = await store.get_vote(poll_id, "unit:7")
+    assert vote is not None and vote.user_id == 2 and vote.choices == (1, 2)
+
+
+async def test_ballots_cast_after_close_are_ignored(store: Store) -> None:  # noqa: F811
+    poll_id = await _open_poll(store)
+    await store.close_poll(poll_id, now=NOW + 100)
+    cast_before = _ballot(poll_id, 1, (0,), seq=1, cast_at=NOW + 99)
+    cast_after = _ballot(poll_id, 2, (0,), seq=1, cast_at=NOW + 101)
+    assert await store.record_ballots([cast_before, cast_after]) == {poll_id}
+    tally = await store.poll_tally(poll_id)
+    assert tally is not None and tally.counts == (1, 0, 0) and tally.state is PollState.CLOSED
+
+
+async def test_scheduled_close_happens_once(store: Store) -> None:  # noqa: F811
+    due = PollDraft(channel="building:1", question="Q", options=("a", "b"), closes_at=NOW + 50)
+    later = PollDraft(channel="building:1", question="Q", options=("a", "b"), closes_at=NOW + 900)
+    poll_id = await _open_poll(store, due)
+    later_id = await _open_poll(store, later, code="J2")
+    assert await store.close_due_polls(now=NOW + 49) == []
+    assert await store.close_due_polls(now=NOW + 60) == [poll_id]
+    assert await store.close_due_polls(now=NOW + 70) == []
+    poll = await store.get_poll(poll_id)
+    assert poll is not None and poll.state is PollState.CLOSED and poll.closed_at == NOW + 50
+    other = await store.get_poll(later_id)
+    assert other is not None and other.state is PollState.OPEN
