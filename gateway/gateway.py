@@ -235,8 +235,16 @@ class Gateway:
 
     # -- connections ----------------------------------------------------------------------------
 
+    def new_conn_id(self) -> ConnId:
+        return ConnId(f"{self._instance}-{next(self._conn_ids)}")
+
+    def add_connection(self, conn: Connection) -> None:
+        """Take over a connection a transport made (see ``gateway/ws_server.py``)."""
+        self.connections[conn.conn_id] = conn
+
     def open(self, principal: Principal, fmt: Format, session: str = "") -> Connection:
-        conn_id = ConnId(f"{self._instance}-{next(self._conn_ids)}")
+        """A queued connection for a transport that sends with a coroutine (ASGI)."""
+        conn_id = self.new_conn_id()
         conn = Connection(
             conn_id,
             principal,
@@ -245,7 +253,7 @@ class Gateway:
             now=asyncio.get_running_loop().time(),
             session=session,
         )
-        self.connections[conn_id] = conn
+        self.add_connection(conn)
         return conn
 
     async def close_connection(self, conn: Connection) -> None:

@@ -38,11 +38,22 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class Format(enum.Enum):
+    """How frames are encoded for a connection. ``JSON_UTF8`` is JSON on the wire exactly like
+    ``JSON``; only the frames handed to the transport differ: UTF-8 bytes for transports that send
+    text frames from bytes (the ``websockets`` server), so fan-out never re-encodes per socket.
+    ASGI wants text frames as ``str``, hence ``JSON``."""
+
     JSON = "linli.v1.json"
     MSGPACK = "linli.v1.msgpack"
+    JSON_UTF8 = "linli.v1.json+utf8"
+
+    @property
+    def is_json(self) -> bool:
+        return self is not Format.MSGPACK
 
 
-SUBPROTOCOLS: dict[str, Format] = {fmt.value: fmt for fmt in Format}
+#: The subprotocol names a client may ask for (the version is part of the name).
+SUBPROTOCOLS: dict[str, Format] = {"linli.v1.json": Format.JSON, "linli.v1.msgpack": Format.MSGPACK}
 
 Frame = str | bytes
 
@@ -122,7 +133,7 @@ class FrameError(Exception):
 
 def decode_frame(frame: Frame, fmt: Format) -> dict[str, Any]:
     """Bytes or text to the request object, before any field is looked at."""
-    if fmt is Format.JSON:
+    if fmt.is_json:
         if not isinstance(frame, str):
             raise FrameError(ErrorCode.BAD_FRAME, "expected a text frame holding JSON")
         try:
@@ -278,6 +289,8 @@ def channel_field(obj: dict[str, Any], request_id: int) -> ChannelRef:
 def encode(obj: dict[str, Any], fmt: Format) -> Frame:
     if fmt is Format.JSON:
         return orjson.dumps(obj).decode()
+    if fmt is Format.JSON_UTF8:
+        return orjson.dumps(obj)
     return msgpack.packb(obj)  # type: ignore[no-any-return]
 
 
@@ -310,7 +323,7 @@ class PublicationFrames:
     """One publication's push frame in each format, each built at most once however many
     connections it goes to (encode once, write many)."""
 
-    __slots__ = ("_json", "_msgpack", "channel", "data", "epoch", "offset")
+    __slots__ = ("_json", "_json_utf8", "_msgpack", "channel", "data", "epoch", "offset")
 
     def __init__(self, channel: str, offset: Offset, epoch: Epoch, data: bytes) -> None:
         self.channel = channel
@@ -318,20 +331,28 @@ class PublicationFrames:
         self.epoch = epoch
         self.data = data
         self._json: str | None = None
+        self._json_utf8: bytes | None = None
         self._msgpack: bytes | None = None
 
+    def _utf8(self) -> bytes:
+        if self._json_utf8 is None:
+            self._json_utf8 = orjson.dumps(
+                {
+                    "push": "pub",
+                    "channel": self.channel,
+                    "offset": self.offset,
+                    "epoch": self.epoch,
+                    "data": msgpack.unpackb(self.data, raw=False),
+                }
+            )
+        return self._json_utf8
+
     def get(self, fmt: Format) -> Frame:
+        if fmt is Format.JSON_UTF8:
+            return self._utf8()
         if fmt is Format.JSON:
             if self._json is None:
-                self._json = orjson.dumps(
-                    {
-                        "push": "pub",
-                        "channel": self.channel,
-                        "offset": self.offset,
-                        "epoch": self.epoch,
-                        "data": msgpack.unpackb(self.data, raw=False),
-                    }
-                ).decode()
+                self._json = self._utf8().decode()
             return self._json
         if self._msgpack is None:
             # The data is msgpack already: splice it in rather than decode and re-encode it.

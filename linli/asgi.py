@@ -16,7 +16,7 @@ from gateway.asgi import Receive, Scope, Send, WebSocketEndpoint, header
 from gateway.gateway import Gateway
 from linli.config import Settings, load_settings
 from web.app import create_starlette
-from web.sessions import cookie_token, principal_of, session_user, token_hash
+from web.sessions import identify
 
 WS_PATH = "/ws"
 
@@ -46,12 +46,11 @@ class LinliApp:
         return gateway
 
     async def _authenticate(self, scope: Scope) -> tuple[Principal, str] | None:
+        return await self.identify_cookie(header(scope, b"cookie"))
+
+    async def identify_cookie(self, cookie_header: str | None) -> tuple[Principal, str] | None:
         store = self.starlette.state.runtime.store
-        token = cookie_token(header(scope, b"cookie"))
-        user = await session_user(store, token, int(time.time() * 1000))
-        if user is None or token is None:
-            return None
-        return principal_of(user), token_hash(token)
+        return await identify(store, cookie_header, int(time.time() * 1000))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)  # type: ignore[arg-type]

@@ -20,6 +20,9 @@ class Settings:
     key_prefix: str = "linli:"
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Also serve the WebSocket endpoint with the ``websockets`` library's server on this port
+    #: (0 = off); a reverse proxy routes ``/ws`` to it. See gateway/ws_server.py.
+    ws_port: int = 0
     #: Origins allowed on the WebSocket handshake and on state-changing HTTP requests, besides
     #: the page's own origin (scheme://host[:port] of the request).
     allowed_origins: tuple[str, ...] = ()
@@ -74,6 +77,8 @@ SETTINGS_DOC: dict[str, str] = {
     "key_prefix": "prefix of every Redis key (several Linli installations can share one Redis)",
     "host": "address `linli serve` listens on",
     "port": "port `linli serve` listens on",
+    "ws_port": "also serve `/ws` with the websockets library's server on this port (0 = off); "
+    "route `/ws` to it at the proxy",
     "allowed_origins": "comma-separated extra origins allowed to open the WebSocket and post "
     "forms (the page's own origin always is)",
     "trusted_proxy_hops": "reverse proxies to trust for X-Forwarded-For/-Proto/-Host (0 = none; "

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from websockets.asyncio.server import Server as WebsocketsServer
 
+from channels.access import Principal
 from gateway.gateway import Gateway
 from linli.config import Settings
 from linli.features import FEATURES
@@ -51,12 +54,16 @@ def create_starlette(settings: Settings) -> Starlette:
             await gateway.start()
             app.state.runtime = runtime
             app.state.gateway = gateway
+            ws_server = await _start_ws_server(settings, gateway, runtime)
             stop_workers = asyncio.Event()
             workers, tasks = _start_workers(runtime, stop_workers)
             try:
                 yield
             finally:
                 await gateway.shutdown()
+                if ws_server is not None:
+                    ws_server.close()
+                    await ws_server.wait_closed()
                 await _stop_workers(workers, tasks, stop_workers)
 
     app = Starlette(
@@ -66,6 +73,22 @@ def create_starlette(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     return app
+
+
+async def _start_ws_server(
+    settings: Settings, gateway: Gateway, runtime: Runtime
+) -> WebsocketsServer | None:
+    """The optional second WebSocket transport (``LINLI_WS_PORT``, gateway/ws_server.py)."""
+    if not settings.ws_port:
+        return None
+    from gateway.ws_server import WebsocketsEndpoint, start_server
+    from web.sessions import identify
+
+    async def identify_cookie(cookie: str | None) -> tuple[Principal, str] | None:
+        return await identify(runtime.store, cookie, int(time.time() * 1000))
+
+    endpoint = WebsocketsEndpoint(lambda: gateway, identify_cookie, settings)
+    return await start_server(endpoint, settings, settings.host, settings.ws_port)
 
 
 def _start_workers(

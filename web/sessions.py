@@ -38,6 +38,17 @@ async def session_user(store: Store, token: str | None, now_ms: int) -> User | N
     return await store.get_session_user(token_hash(token), now=now_ms)
 
 
+async def identify(
+    store: Store, cookie_header: str | None, now_ms: int
+) -> tuple[Principal, str] | None:
+    """The user and session id (the token's hash) behind a WebSocket handshake's Cookie header."""
+    token = cookie_token(cookie_header)
+    user = await session_user(store, token, now_ms)
+    if user is None or token is None:
+        return None
+    return principal_of(user), token_hash(token)
+
+
 def principal_of(user: User) -> Principal:
     return Principal(
         user_id=user.id,

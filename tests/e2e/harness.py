@@ -111,6 +111,12 @@ class Server:
         self.deployment = deployment
         self.port = free_port()
         self.env = deployment.env(LINLI_PORT=str(self.port), LINLI_HOST="127.0.0.1", **env)
+        # "auto": serve /ws with the websockets library's server too, on a port of its own, and
+        # have the clients use it.
+        self.ws_port: int | None = None
+        if self.env.get("LINLI_WS_PORT") == "auto":
+            self.ws_port = free_port()
+            self.env["LINLI_WS_PORT"] = str(self.ws_port)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = deployment.tmp / f"server-{self.port}.log"
 
@@ -120,7 +126,7 @@ class Server:
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"ws://127.0.0.1:{self.ws_port or self.port}/ws"
 
     async def start(self, timeout: float = 20.0) -> Server:
         self.proc = subprocess.Popen(

@@ -35,11 +35,14 @@ BUILDING_3 = ChannelRef(ChannelKind.BUILDING, "3")
 
 
 def frame(obj: Any, fmt: Format) -> str | bytes:
-    return orjson.dumps(obj).decode() if fmt is Format.JSON else msgpack.packb(obj)
+    return orjson.dumps(obj).decode() if fmt.is_json else msgpack.packb(obj)
 
 
 def decode_frame_back(data: str | bytes) -> Any:
-    return orjson.loads(data) if isinstance(data, str) else msgpack.unpackb(data, raw=False)
+    # JSON_UTF8 frames are bytes too; a msgpack map never starts with "{" (0x7b is an integer).
+    if isinstance(data, str) or data[:1] == b"{":
+        return orjson.loads(data)
+    return msgpack.unpackb(data, raw=False)
 
 
 both = pytest.mark.parametrize("fmt", list(Format))

@@ -1,0 +1,184 @@
+"""The WebSocket endpoint served by the ``websockets`` library's own server, beside hypercorn.
+
+Why a second transport: under hypercorn every frame goes through the ASGI ``send`` coroutine
+and wsproto, and hypercorn always accepts permessage-deflate when a browser offers it, so each
+fan-out frame is compressed once per socket. Here a fan-out frame is written straight into each
+socket's transport the way ``websockets.broadcast()`` does it — no task switch, no per-socket
+encoding, no compression — and the socket's own write buffer is the bounded send queue: a client
+whose buffer outgrows ``send_queue_bytes`` is closed with 4001 (slow). docs/design/0008 has the
+measurements and the decision.
+
+Enabled with ``LINLI_WS_PORT``: ``linli serve`` then also listens there, and a reverse proxy
+routes ``/ws`` to it (same origin for the browser). Handshake rules are the same as the ASGI
+endpoint's: Origin, session cookie, subprotocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+
+from channels.access import Principal
+from gateway.codes import CLOSE_REASONS, CloseCode
+from gateway.connection import Connection, ConnState
+from gateway.gateway import Gateway
+from gateway.origin import origin_allowed
+from gateway.wire import SUBPROTOCOLS, Format, Frame
+from linli.config import Settings
+from linli.types import ConnId
+
+log = logging.getLogger(__name__)
+
+#: The user and session id for a handshake's Cookie header, or None.
+IdentifyCookie = Callable[[str | None], Awaitable[tuple[Principal, str] | None]]
+
+
+class DirectConnection(Connection):
+    """Writes each frame into the socket at once (no queue, no writer task); the transport's
+    write buffer is the bound."""
+
+    __slots__ = ("_closing", "_send", "_ws")
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        conn_id: ConnId,
+        principal: Principal,
+        fmt: Format,
+        *,
+        max_queued: int,
+        now: float,
+        session: str,
+    ) -> None:
+        super().__init__(conn_id, principal, fmt, max_queued=max_queued, now=now, session=session)
+        self._ws = ws
+        protocol = ws.protocol
+        self._send = protocol.send_binary if fmt is Format.MSGPACK else protocol.send_text
+        self._closing: asyncio.Task[None] | None = None
+
+    def push(self, frame: Frame) -> None:
+        if self.state is not ConnState.OPEN:
+            return
+        ws = self._ws
+        if ws.protocol.state is not State.OPEN:
+            return
+        self._send(frame if isinstance(frame, bytes) else frame.encode())
+        ws.send_data()
+        if ws.transport.get_write_buffer_size() > self.max_queued:
+            self.close(CloseCode.SLOW)
+
+    def close(self, code: CloseCode) -> None:
+        if self.state is not ConnState.OPEN:
+            return
+        self.state = ConnState.CLOSING
+        self.close_code = code
+        self._closing = asyncio.create_task(self._ws.close(int(code), CLOSE_REASONS[code]))
+
+    def mark_closed(self) -> None:
+        self.state = ConnState.CLOSED
+
+    @property
+    def queued(self) -> int:
+        return int(self._ws.transport.get_write_buffer_size())
+
+
+class WebsocketsEndpoint:
+    def __init__(
+        self, gateway: Callable[[], Gateway], identify: IdentifyCookie, settings: Settings
+    ) -> None:
+        self._gateway = gateway
+        self._identify = identify
+        self._settings = settings
+        self._identities: dict[ServerConnection, tuple[Principal, str]] = {}
+
+    def _origin_ok(self, headers: Headers) -> bool:
+        host = headers.get("Host")
+        allowed = list(self._settings.allowed_origins)
+        if host:
+            # The pages come from the HTTP port; this socket listens on another one.
+            hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            allowed += [f"http://{hostname}:{self._settings.port}", f"https://{hostname}"]
+        return origin_allowed(headers.get("Origin"), "http", host, allowed)
+
+    async def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if not self._origin_ok(request.headers):
+            return ws.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        identity = await self._identify(request.headers.get("Cookie"))
+        if identity is None:
+            return ws.respond(HTTPStatus.UNAUTHORIZED, "log in first\n")
+        self._identities[ws] = identity
+        return None
+
+    @staticmethod
+    def select_subprotocol(
+        ws: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        for name in offered:
+            if name in SUBPROTOCOLS:
+                return name
+        return None
+
+    async def handler(self, ws: ServerConnection) -> None:
+        identity = self._identities.pop(ws, None)
+        if identity is None:
+            return
+        principal, session = identity
+        fmt = SUBPROTOCOLS.get(ws.subprotocol or "", Format.JSON)
+        if fmt is Format.JSON:
+            fmt = Format.JSON_UTF8  # same wire bytes, without re-encoding per socket
+        gateway = self._gateway()
+        conn = DirectConnection(
+            ws,
+            gateway.new_conn_id(),
+            principal,
+            fmt,
+            max_queued=self._settings.send_queue_bytes,
+            now=asyncio.get_running_loop().time(),
+            session=session,
+        )
+        gateway.add_connection(conn)
+        try:
+            async for message in ws:
+                await gateway.handle_frame(conn, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            await gateway.close_connection(conn)
+            if conn._closing is not None:
+                with contextlib.suppress(Exception):
+                    await conn._closing
+
+    def forget(self, ws: ServerConnection) -> None:
+        self._identities.pop(ws, None)
+
+
+async def start_server(
+    endpoint: WebsocketsEndpoint, settings: Settings, host: str, port: int
+) -> Server:
+    return await serve(
+        endpoint.handler,
+        host,
+        port,
+        process_request=endpoint.process_request,
+        select_subprotocol=endpoint.select_subprotocol,
+        # Compressing each fan-out frame once per socket costs more CPU than the bytes it
+        # saves on a neighbourhood's short messages.
+        compression=None,
+        max_size=settings.hard_frame_bytes,
+        # The gateway runs its own application-level heartbeat (ping/pong ops).
+        ping_interval=None,
+        close_timeout=2,
+        # Above this the socket's buffer is "full": push() closes the client as slow.
+        write_limit=settings.send_queue_bytes,
+        server_header=None,
+    )
