@@ -194,6 +194,21 @@ async def register(request: Request) -> Response:
     invite_code = text_field(body, "invite_code", min_len=4, max_len=32).upper().replace(" ", "")
     display_name = text_field(body, "display_name", max_len=40)
     unit = text_field(body, "unit", max_len=20)
+    # Invite codes are short enough to read aloud, so guessing them must be slow: wrong codes
+    # count against the address like failed logins do.
+    settings = runtime.settings
+    window_ms = settings.login_window_seconds * 1000
+    invite_key = f"invite-ip:{request.client.host if request.client else 'unknown'}"
+    if (
+        await runtime.store.login_failures(invite_key, now=_now_ms(), window_ms=window_ms)
+        >= settings.login_max_failures
+    ):
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            "Too many wrong invite codes. Please wait a few minutes and try again.",
+            retry_after=settings.login_window_seconds,
+        )
     password_hash = await passwords.hash_password(
         password, in_thread=runtime.settings.hash_in_thread
     )
@@ -207,6 +222,7 @@ async def register(request: Request) -> Response:
             now=_now_ms(),
         )
     except InviteInvalid:
+        await runtime.store.record_login_failure(invite_key, now=_now_ms(), window_ms=window_ms)
         raise ApiError(
             400,
             "invalid_invite",

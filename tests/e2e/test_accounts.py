@@ -79,6 +79,13 @@ async def test_invites_and_registration(deployment: Deployment) -> None:
             assert "secure" not in set_cookie  # plain http here
             used_up = await http.post("/api/register", json={**form, "username": "dave"})
             assert used_up.json()["error"]["code"] == "invalid_invite"
+            # Guessing codes is throttled per address (LINLI_LOGIN_MAX_FAILURES=5 wrong codes).
+            for guess in ("AAAAAAAA", "BBBBBBBB", "CCCCCCCC"):
+                response = await http.post("/api/register", json={**form, "invite_code": guess})
+                assert response.json()["error"]["code"] == "invalid_invite"
+            locked = await http.post("/api/register", json={**form, "username": "erin"})
+            assert locked.status_code == 429
+            assert locked.json()["error"]["code"] == "too_many_attempts"
         async with httpx.AsyncClient(
             base_url=server.http, cookies={"linli_session": cookie}
         ) as http:
