@@ -47,6 +47,11 @@ class ErrorCode(enum.StrEnum):
     NOT_ELIGIBLE = "not_eligible"
     BAD_CHOICE = "bad_choice"
     ALREADY_VOTED = "already_voted"
+    # -- moderation (``gateway/moderation.py``) --
+    MUTED = "muted"
+    BANNED = "banned"
+    BLOCKED_WORD = "blocked_word"
+    HELD_FOR_REVIEW = "held_for_review"
 
     @property
     def info(self) -> ErrorInfo:
@@ -75,6 +80,16 @@ ERRORS: dict[ErrorCode, ErrorInfo] = {
     ),
     ErrorCode.ALREADY_VOTED: ErrorInfo(
         "You (or your household) have voted, and this poll does not allow changing a vote.", False
+    ),
+    # Not temporary: resending at once cannot succeed, and a client that retried temporary
+    # errors every few seconds would do so for the whole mute.
+    ErrorCode.MUTED: ErrorInfo("A moderator muted you here for a while.", False),
+    ErrorCode.BANNED: ErrorInfo("A moderator banned you from writing.", False),
+    ErrorCode.BLOCKED_WORD: ErrorInfo(
+        "The message contains a phrase the publishing rules do not allow.", False
+    ),
+    ErrorCode.HELD_FOR_REVIEW: ErrorInfo(
+        "The message is held for a moderator to review; it appears once approved.", False
     ),
 }
 

@@ -74,6 +74,9 @@ AccessRule = Callable[[Principal, ChannelRef, Action], Awaitable[bool]]
 #: Looks at a chat message before it is published (a mute, a word list): raises RequestError to
 #: refuse it, returns None to let it through unchanged.
 PublishCheck = Callable[[Connection, ChannelRef, str], Awaitable[None]]
+#: Carries out a control-channel instruction a feature registered in
+#: ``Gateway.control_handlers``, on every gateway; called on the event loop, must not block.
+ControlHandler = Callable[[dict[str, Any]], None]
 
 
 class RequestError(Exception):
@@ -130,6 +133,9 @@ class Gateway:
         self.publish_checks: list[PublishCheck] = []
         #: Access decisions for channel kinds registered by features (polls).
         self.access_rules: dict[ChannelKind, AccessRule] = {}
+        #: Control-channel ops registered by features (moderation: invalidate caches, end a
+        #: banned user's connections).
+        self.control_handlers: dict[str, ControlHandler] = {}
         self._handlers: dict[type[Any], OpHandler] = {
             Publish: self._publish,
             Subscribe: self._subscribe,
@@ -203,6 +209,15 @@ class Gateway:
             for conn in list(self.connections.values()):
                 if conn.principal.user_id == obj.get("user_id"):
                     conn.close(CloseCode.PERMISSIONS_CHANGED)
+        else:
+            handler = self.control_handlers.get(str(op))
+            if handler is not None:
+                handler(obj)
+
+    async def send_control(self, obj: dict[str, Any]) -> None:
+        """Send an instruction (``{"op": ..., ...}``) to every gateway, this one included; a
+        feature handles its ops with ``control_handlers``. At most once, like all control."""
+        await self._control(obj)
 
     async def _control(self, obj: dict[str, Any]) -> None:
         try:
@@ -392,7 +407,7 @@ class Gateway:
                 else:
                     found = await self.history.missed(name, since.offset, top)
                     recovered = found is not None
-                    missed = found or []
+                    missed = await self.history.for_reader(conn.principal, name, found or [])
         except BaseException:
             await self._detach(conn, name)
             raise
@@ -426,6 +441,7 @@ class Gateway:
             limit=request.limit,
             newest=newest,
         )
+        pubs = await self.history.for_reader(conn.principal, channel.name, pubs)
         return {
             "channel": channel.name,
             "epoch": position.epoch,

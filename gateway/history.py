@@ -8,9 +8,16 @@ and from the hot history above it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from channels.access import Principal
 from channels.broker import Broker, Publication, StreamPosition
 from linli.types import ChannelName, Offset
 from persistence.store import Store, StoredMessage
+
+#: Rewrites a page of publications for the user reading it (moderation blanks hidden messages
+#: for residents); features append theirs to ``HistoryReader.views``.
+ReaderView = Callable[[Principal, ChannelName, list[Publication]], Awaitable[list[Publication]]]
 
 
 def _as_publication(row: StoredMessage) -> Publication:
@@ -21,6 +28,7 @@ class HistoryReader:
     def __init__(self, broker: Broker, store: Store) -> None:
         self._broker = broker
         self._store = store
+        self.views: list[ReaderView] = []
 
     async def page(
         self,
@@ -58,6 +66,16 @@ class HistoryReader:
                 cold.extend(p for p in pubs[: limit - len(cold)] if p.offset > top)
             pubs = cold
         return pubs, hot.position
+
+    async def for_reader(
+        self, principal: Principal, channel: ChannelName, pubs: list[Publication]
+    ) -> list[Publication]:
+        """``pubs`` as ``principal`` may see them (history pages and recovery, not live fan-out,
+        which is the same for every subscriber)."""
+        for view in self.views:
+            if pubs:
+                pubs = await view(principal, channel, pubs)
+        return pubs
 
     async def missed(
         self, channel: ChannelName, after: Offset, until: Offset

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.gateway import Gateway
+from gateway.moderation import install as install_moderation
 from linli.runtime import Runtime
 
 Install = Callable[[Gateway, Runtime], None]
 
-FEATURES: list[Install] = []
+FEATURES: list[Install] = [install_moderation]

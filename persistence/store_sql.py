@@ -151,6 +151,11 @@ class SqlStore(PollSql):
     async def close(self) -> None:
         await self._db.close()
 
+    @property
+    def database(self) -> Database:
+        """The database underneath, for stores of other concepts that share it (moderation)."""
+        return self._db
+
     # -- buildings and units ----------------------------------------------------------------
     async def create_building(self, name: str, *, now: Millis) -> Building:
         row = await self._db.fetchrow(

@@ -12,6 +12,7 @@ import re
 import secrets
 import time
 import unicodedata
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -40,6 +41,11 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed by hand
+
+
+#: Run after the password was found right, before the session starts; raise ApiError to refuse
+#: the login (moderation refuses banned users). Features append to it.
+LOGIN_CHECKS: list[Callable[[Runtime, User], Awaitable[None]]] = []
 
 
 class ApiError(Exception):
@@ -273,6 +279,8 @@ async def login(request: Request) -> Response:
         await store.record_login_failure(user_key, now=now, window_ms=window_ms)
         await store.record_login_failure(ip_key, now=now, window_ms=window_ms)
         raise ApiError(401, "wrong_credentials", "The username or password is not right.")
+    for check in LOGIN_CHECKS:
+        await check(runtime, user)
     await store.clear_login_failures(user_key)
     if stored_hash and passwords.needs_rehash(stored_hash):
         await store.set_password_hash(
@@ -406,9 +414,11 @@ async def history(request: Request) -> Response:
     limit = 50 if limit is None else limit
     if not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise ApiError(400, "bad_request", f"'limit' must be 1 to {MAX_HISTORY_LIMIT}.")
-    pubs, position = await request.app.state.gateway.history.page(
+    gateway = request.app.state.gateway
+    pubs, position = await gateway.history.page(
         channel.name, after=after or 0, before=before, limit=limit, newest=after is None
     )
+    pubs = await gateway.history.for_reader(principal_of(user), channel.name, pubs)
     return JSONResponse(
         {
             "channel": channel.name,

@@ -21,6 +21,8 @@ from linli.config import Settings
 from linli.features import FEATURES
 from linli.runtime import Runtime, open_runtime
 from web.api import ROUTES, ApiError, error_response
+from web.moderation_api import MODERATION_ROUTES
+from web.moderation_pages import MODERATION_PAGE_ROUTES
 from web.pages import PAGE_ROUTES
 from workers.base import Worker
 from workers.registry import WORKERS
@@ -67,7 +69,7 @@ def create_starlette(settings: Settings) -> Starlette:
                 await _stop_workers(workers, tasks, stop_workers)
 
     app = Starlette(
-        routes=[*ROUTES, *PAGE_ROUTES],
+        routes=[*ROUTES, *MODERATION_ROUTES, *MODERATION_PAGE_ROUTES, *PAGE_ROUTES],
         lifespan=lifespan,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )

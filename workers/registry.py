@@ -7,8 +7,12 @@ from collections.abc import Callable
 
 from linli.runtime import Runtime
 from workers.base import Worker
+from workers.moderation import ModerationWorker
 from workers.persist import PersistWorker
 
 WORKERS: dict[str, Callable[[Runtime], Worker]] = {
     "persist": lambda runtime: PersistWorker(runtime.work_queue, runtime.store),
+    "moderation": lambda runtime: ModerationWorker(
+        runtime.work_queue, runtime.store, runtime.broker
+    ),
 }

@@ -1,0 +1,298 @@
+"""Moderation in the gateway: the ``flag`` op, the publish check (bans, mutes, the word list),
+the history view that blanks hidden messages for residents, and the control ops that carry a
+moderator's decision to every gateway.
+
+Sanctions and the word list are cached per gateway process, because the check runs before every
+chat message: a cached check costs a dict lookup, a store lookup a database round trip (see
+``docs/design/0007-moderation.md`` for the numbers). The cache is invalidated on every gateway by
+a control message when a moderator changes something, and entries also expire after
+``CACHE_SECONDS``: control messages are at most once, so a lost one delays a new mute by at most
+that long. A mute's own expiry needs no invalidation: the check compares times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgpack
+
+from channels.access import Action, Principal
+from channels.broker import Publication
+from channels.names import ChannelKind, ChannelRef
+from gateway.codes import CloseCode, ErrorCode
+from gateway.connection import Connection
+from gateway.gateway import Gateway, RequestError
+from gateway.moderation_events import MODERATION_QUEUE
+from gateway.wire import FrameError, PushFrames, channel_field, register_op
+from linli.runtime import Runtime
+from linli.types import ChannelName, Offset, UserId
+from persistence.moderation import (
+    FlagReason,
+    Sanction,
+    SanctionKind,
+    Visibility,
+    Word,
+    WordAction,
+    normalise_text,
+)
+from persistence.moderation_sql import SqlModerationStore, moderation_store
+
+#: How long a gateway trusts its cached sanctions and word list without an invalidation.
+CACHE_SECONDS = 30.0
+#: Cached users per gateway before the cache starts over (an upper bound on memory).
+MAX_CACHED_USERS = 10_000
+MAX_NOTE_CHARS = 500
+
+#: Control ops (``Gateway.control_handlers``).
+OP_INVALIDATE = "mod_invalidate"
+OP_END_USER = "mod_end_user"
+OP_NOTIFY = "mod_notify"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRequest:
+    id: int
+    channel: ChannelRef
+    offset: Offset
+    reason: FlagReason
+    note: str
+
+
+def _parse_flag(obj: dict[str, Any], request_id: int) -> FlagRequest:
+    channel = channel_field(obj, request_id)
+    offset = obj.get("offset")
+    if type(offset) is not int or not 0 < offset <= 2**53:
+        raise FrameError(
+            ErrorCode.BAD_REQUEST, "field 'offset' must be a positive integer", request_id
+        )
+    try:
+        reason = FlagReason(str(obj.get("reason")))
+    except ValueError:
+        raise FrameError(
+            ErrorCode.BAD_REQUEST,
+            "field 'reason' must be one of " + ", ".join(r.value for r in FlagReason),
+            request_id,
+        ) from None
+    note = obj.get("text", "")
+    if note is None:
+        note = ""
+    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS:
+        raise FrameError(
+            ErrorCode.BAD_REQUEST,
+            f"field 'text' must be a string of at most {MAX_NOTE_CHARS}",
+            request_id,
+        )
+    note = "".join(ch for ch in note if ch in "\n\t" or ord(ch) >= 0x20).strip()
+    if reason is FlagReason.OTHER and not note:
+        raise FrameError(
+            ErrorCode.BAD_REQUEST, "reason 'other' needs a 'text' saying what is wrong", request_id
+        )
+    return FlagRequest(request_id, channel, offset, reason, note)
+
+
+register_op("flag", _parse_flag)
+
+
+def _until(ms: int | None) -> str:
+    if ms is None:
+        return "until lifted"
+    return "until " + datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def find_word(words: list[Word], text: str) -> Word | None:
+    """The word-list entry ``text`` contains (after ``normalise_text``), block entries first."""
+    normalised = normalise_text(text)
+    held: Word | None = None
+    for word in words:
+        if word.pattern in normalised:
+            if word.action is WordAction.BLOCK:
+                return word
+            held = held or word
+    return held
+
+
+class GatewayModeration:
+    def __init__(self, gateway: Gateway, runtime: Runtime) -> None:
+        self.gateway = gateway
+        self.runtime = runtime
+        self.store: SqlModerationStore = moderation_store(runtime.store)
+        self._sanctions: dict[UserId, tuple[float, list[Sanction]]] = {}
+        self._words: tuple[float, list[Word]] | None = None
+
+    def install(self) -> None:
+        gateway = self.gateway
+        gateway.register_op(FlagRequest, self.flag)
+        gateway.publish_checks.append(self.check_publish)
+        gateway.history.views.append(self.view)
+        gateway.control_handlers[OP_INVALIDATE] = self._on_invalidate
+        gateway.control_handlers[OP_END_USER] = self._on_end_user
+        gateway.control_handlers[OP_NOTIFY] = self._on_notify
+
+    # -- caches ---------------------------------------------------------------------------------
+
+    async def sanctions(self, user_id: UserId) -> list[Sanction]:
+        now = time.monotonic()
+        cached = self._sanctions.get(user_id)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        found = await self.store.active_sanctions(user_id, now=int(time.time() * 1000))
+        if len(self._sanctions) >= MAX_CACHED_USERS:
+            self._sanctions.clear()
+        self._sanctions[user_id] = (now, found)
+        return found
+
+    async def words(self) -> list[Word]:
+        now = time.monotonic()
+        if self._words is None or now - self._words[0] >= CACHE_SECONDS:
+            self._words = (now, await self.store.list_words())
+        return self._words[1]
+
+    def _on_invalidate(self, obj: dict[str, Any]) -> None:
+        if obj.get("what") == "words":
+            self._words = None
+        elif obj.get("what") == "sanctions":
+            self._sanctions.pop(obj.get("user_id"), None)  # type: ignore[arg-type]
+
+    def _on_end_user(self, obj: dict[str, Any]) -> None:
+        self._sanctions.pop(obj.get("user_id"), None)  # type: ignore[arg-type]
+        for conn in list(self.gateway.connections.values()):
+            if conn.principal.user_id == obj.get("user_id"):
+                conn.close(CloseCode.SESSION_ENDED)
+
+    def _on_notify(self, obj: dict[str, Any]) -> None:
+        push = obj.get("push")
+        if not isinstance(push, dict):
+            return
+        frames = PushFrames(push)
+        for conn in list(self.gateway.connections.values()):
+            if conn.principal.user_id == obj.get("user_id"):
+                conn.push(frames.get(conn.fmt))
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    async def refuse_sanctioned(
+        self, principal: Principal, channel: ChannelName, *, bans_only: bool = False
+    ) -> None:
+        now = int(time.time() * 1000)
+        for sanction in await self.sanctions(principal.user_id):
+            if not sanction.applies(channel, now):
+                continue
+            if bans_only and sanction.kind is not SanctionKind.BAN:
+                continue
+            if sanction.kind is SanctionKind.BAN:
+                raise RequestError(ErrorCode.BANNED)
+            where = "here" if sanction.channel else "everywhere"
+            raise RequestError(
+                ErrorCode.MUTED, f"muted {where} {_until(sanction.expires_at)}: {sanction.reason}"
+            )
+
+    async def check_publish(self, conn: Connection, channel: ChannelRef, text: str) -> None:
+        principal = conn.principal
+        await self.refuse_sanctioned(principal, channel.name)
+        if principal.is_staff:
+            return  # moderators' and admins' notices are not filtered by the list they keep
+        word = find_word(await self.words(), text)
+        if word is None:
+            return
+        if word.action is WordAction.BLOCK:
+            raise RequestError(ErrorCode.BLOCKED_WORD)
+        # The check does not see the client_msg_id; the text's digest stands in for it, so a
+        # resent message is held once.
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        item = {
+            "type": "held",
+            "channel": channel.name,
+            "author_id": principal.user_id,
+            "author_name": principal.display_name,
+            "text": text,
+            "cmid": digest,
+            "matched": word.pattern,
+            "at": int(time.time() * 1000),
+        }
+        await self.runtime.work_queue.submit(
+            MODERATION_QUEUE,
+            msgpack.packb(item),
+            idempotency_key=f"held:{principal.user_id}:{channel.name}:{digest}",
+        )
+        raise RequestError(ErrorCode.HELD_FOR_REVIEW)
+
+    # -- the flag op ------------------------------------------------------------------------------
+
+    async def flag(self, conn: Connection, request: FlagRequest) -> dict[str, Any]:
+        channel = request.channel
+        if channel.kind not in (ChannelKind.BUILDING, ChannelKind.GROUP):
+            raise RequestError(ErrorCode.BAD_REQUEST, "only chat messages can be flagged")
+        await self.gateway.require(conn, channel, Action.READ)
+        principal = conn.principal
+        # A ban stops reporting; a mute does not (the muted may well be the ones harassed).
+        await self.refuse_sanctioned(principal, channel.name, bans_only=True)
+        pubs, _ = await self.gateway.history.page(
+            channel.name,
+            after=request.offset - 1,
+            before=request.offset + 1,
+            limit=1,
+            newest=False,
+        )
+        if not pubs or pubs[0].offset != request.offset:
+            raise RequestError(ErrorCode.NOT_FOUND, f"no message at offset {request.offset}")
+        body = msgpack.unpackb(pubs[0].data, raw=False)
+        if not isinstance(body, dict) or body.get("kind") != "chat":
+            raise RequestError(ErrorCode.BAD_REQUEST, "only chat messages can be flagged")
+        author = body.get("author") or {}
+        if author.get("id") == principal.user_id:
+            raise RequestError(ErrorCode.BAD_REQUEST, "you cannot flag your own message")
+        item = {
+            "type": "flag",
+            "channel": channel.name,
+            "offset": request.offset,
+            "flagger_id": principal.user_id,
+            "flagger_name": principal.display_name,
+            "reason": str(request.reason),
+            "note": request.note,
+            "author_id": author.get("id"),
+            "author_name": str(author.get("name", "")),
+            "text": str(body.get("text", "")),
+            "ts": int(body.get("ts", 0)),
+            "at": int(time.time() * 1000),
+        }
+        fresh = await self.runtime.work_queue.submit(
+            MODERATION_QUEUE,
+            msgpack.packb(item),
+            idempotency_key=f"flag:{principal.user_id}:{channel.name}:{request.offset}",
+        )
+        return {"channel": channel.name, "offset": request.offset, "duplicate": not fresh}
+
+    # -- history ----------------------------------------------------------------------------------
+
+    async def view(
+        self, principal: Principal, channel: ChannelName, pubs: list[Publication]
+    ) -> list[Publication]:
+        """Hidden messages keep their place (offset, author, time) with the text blanked and
+        ``moderation`` set; moderators still read a hidden (not a deleted) message's text."""
+        if not channel.startswith(("building:", "group:")):
+            return pubs
+        states = await self.store.hidden_states(channel, pubs[0].offset, pubs[-1].offset)
+        if not states:
+            return pubs
+        return [self._redacted(p, states.get(p.offset), principal) for p in pubs]
+
+    @staticmethod
+    def _redacted(pub: Publication, state: Visibility | None, principal: Principal) -> Publication:
+        if state is None:
+            return pub
+        body = msgpack.unpackb(pub.data, raw=False)
+        if not isinstance(body, dict) or body.get("kind") != "chat":
+            return pub
+        body["moderation"] = str(state)
+        if state is Visibility.DELETED or not principal.is_staff:
+            body["text"] = ""
+        return Publication(pub.channel, pub.offset, pub.epoch, msgpack.packb(body))
+
+
+def install(gateway: Gateway, runtime: Runtime) -> None:
+    """The entry in ``linli.features.FEATURES``."""
+    GatewayModeration(gateway, runtime).install()
