@@ -375,6 +375,11 @@ class Gateway:
         result = await self.broker.publish(
             channel.name, data, idempotency_key=f"{principal.user_id}:{request.client_msg_id}"
         )
+        if result.duplicate:
+            # A retry of a message already published (its ack was lost) is not a new message:
+            # give the token back, or a phone resending its backlog after a reconnect would be
+            # rate limited for messages it already paid for.
+            self.rate_limiter.refund(principal.user_id)
         return {"offset": result.offset, "epoch": result.epoch, "duplicate": result.duplicate}
 
     async def _subscribe(self, conn: Connection, request: Subscribe) -> None:

@@ -26,6 +26,13 @@ class RateLimiter:
         self._buckets[user_id] = (tokens - 1.0, now)
         return True
 
+    def refund(self, user_id: UserId) -> None:
+        """Give back the token the last ``allow`` took."""
+        bucket = self._buckets.get(user_id)
+        if bucket is not None:
+            tokens, at = bucket
+            self._buckets[user_id] = (min(float(self.burst), tokens + 1.0), at)
+
     def forget_idle(self, now: float) -> None:
         """Drop buckets that have refilled completely: they carry no information."""
         full_after = self.burst / self.rate if self.rate > 0 else float("inf")
