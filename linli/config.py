@@ -47,6 +47,9 @@ class Settings:
     presence_ttl: float = 30.0
     history_size: int = 1000
     recovery_max: int = 1000
+    #: Most tally updates per second the votes worker publishes for one poll (the last one after
+    #: a burst is always sent).
+    poll_tally_rate: float = 4.0
     login_max_failures: int = 5
     login_window_seconds: int = 900
     #: Where the argon2 work happens: True runs it in a thread so the event loop stays free.
@@ -100,6 +103,8 @@ SETTINGS_DOC: dict[str, str] = {
     "history_size": "publications kept per channel in the hot history",
     "recovery_max": "most missed publications a resubscription recovers; beyond it the client "
     "is told to reload",
+    "poll_tally_rate": "most live tally updates per second per poll (coalesced; the last one "
+    "after a burst is always sent)",
     "login_max_failures": "failed logins per username (4x per address) before a pause",
     "login_window_seconds": "the window those failures are counted in",
     "hash_in_thread": "hash passwords in a worker thread (keeps the event loop responsive)",

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from gateway.gateway import Gateway
 from gateway.moderation import install as install_moderation
+from gateway.polls import install_polls
 from linli.runtime import Runtime
 
 Install = Callable[[Gateway, Runtime], None]
 
-FEATURES: list[Install] = [install_moderation]
+FEATURES: list[Install] = [install_polls, install_moderation]

@@ -175,6 +175,9 @@ class PollStore(Protocol):
         """Open → closed; the bool says whether this call closed it (False: it was closed
         already). Raises PollNotFound, or PollStateError for a draft."""
 
+    async def open_poll_ids(self) -> list[int]:
+        """Ids of every open poll, ascending."""
+
     async def close_due_polls(self, *, now: Millis) -> list[int]:
         """Close every open poll whose ``closes_at`` is at or before ``now`` (``closed_at`` is the
         scheduled time); return their ids. Safe to run in several processes at once: each poll

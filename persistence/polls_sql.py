@@ -178,8 +178,7 @@ class PollSql:
         async with self._db.transaction() as tx:
             await self._require_state(tx, poll_id, PollState.DRAFT)
             await tx.execute(
-                "UPDATE polls SET state = $2, opened_at = $3, version = version + 1 "
-                "WHERE id = $1",
+                "UPDATE polls SET state = $2, opened_at = $3, version = version + 1 WHERE id = $1",
                 poll_id,
                 str(PollState.OPEN),
                 now,
@@ -204,6 +203,12 @@ class PollSql:
                     == 1
                 )
             return await self._fetch_poll(tx, poll_id), changed
+
+    async def open_poll_ids(self) -> list[int]:
+        rows = await self._db.fetch(
+            "SELECT id FROM polls WHERE state = $1 ORDER BY id", str(PollState.OPEN)
+        )
+        return [int(row["id"]) for row in rows]
 
     async def close_due_polls(self, *, now: Millis) -> list[int]:
         rows = await self._db.fetch(

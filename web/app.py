@@ -24,6 +24,8 @@ from web.api import ROUTES, ApiError, error_response
 from web.moderation_api import MODERATION_ROUTES
 from web.moderation_pages import MODERATION_PAGE_ROUTES
 from web.pages import PAGE_ROUTES
+from web.polls_api import POLL_ROUTES
+from web.polls_pages import POLL_PAGE_ROUTES
 from workers.base import Worker
 from workers.registry import WORKERS
 
@@ -74,6 +76,7 @@ def create_starlette(settings: Settings) -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.settings = settings
+    app.router.routes.extend([*POLL_ROUTES, *POLL_PAGE_ROUTES])
     return app
 
 

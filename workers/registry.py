@@ -9,10 +9,17 @@ from linli.runtime import Runtime
 from workers.base import Worker
 from workers.moderation import ModerationWorker
 from workers.persist import PersistWorker
+from workers.votes import VotesWorker
 
 WORKERS: dict[str, Callable[[Runtime], Worker]] = {
     "persist": lambda runtime: PersistWorker(runtime.work_queue, runtime.store),
     "moderation": lambda runtime: ModerationWorker(
         runtime.work_queue, runtime.store, runtime.broker
+    ),
+    "votes": lambda runtime: VotesWorker(
+        runtime.work_queue,
+        runtime.store,
+        runtime.broker,
+        tally_rate=runtime.settings.poll_tally_rate,
     ),
 }

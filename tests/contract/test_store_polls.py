@@ -206,6 +206,7 @@ async def test_scheduled_close_happens_once(store: Store) -> None:  # noqa: F811
     later = PollDraft(channel="building:1", question="Q", options=("a", "b"), closes_at=NOW + 900)
     poll_id = await _open_poll(store, due)
     later_id = await _open_poll(store, later, code="J2")
+    assert await store.open_poll_ids() == [poll_id, later_id]
     assert await store.close_due_polls(now=NOW + 49) == []
     assert await store.close_due_polls(now=NOW + 60) == [poll_id]
     assert await store.close_due_polls(now=NOW + 70) == []
@@ -213,3 +214,4 @@ async def test_scheduled_close_happens_once(store: Store) -> None:  # noqa: F811
     assert poll is not None and poll.state is PollState.CLOSED and poll.closed_at == NOW + 50
     other = await store.get_poll(later_id)
     assert other is not None and other.state is PollState.OPEN
+    assert await store.open_poll_ids() == [later_id]

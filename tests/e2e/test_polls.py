@@ -1,0 +1,316 @@
+"""Live polls end to end, in both modes: hundreds of real WebSocket voters with retries and
+changed votes end on exactly the expected tally, equal to a fresh count of the stored votes; a
+watcher's screen settles on it with a bounded number of updates; every bad vote is refused with
+its code and changes nothing; a scheduled close happens with no page open; and (scaled) the votes
+worker killed mid-burst and restarted loses and doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import math
+import os
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import Client, Deployment, Server, Worker, running
+from tests.e2e.polls_helpers import (
+    PollApi,
+    Voters,
+    close_all,
+    connect_many,
+    latest_tally,
+    make_voters,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+#: Voters in the burst tests (the issue asks for e.g. 500; 300 keeps the 2-core CI machine's
+#: run short while still overlapping hundreds of connections). LINLI_TEST_POLL_VOTERS overrides.
+VOTERS = int(os.environ.get("LINLI_TEST_POLL_VOTERS", "300"))
+TALLY_RATE = 4.0
+OPTIONS = ["green", "blue", "leave it"]
+
+
+def _env(deployment: Deployment, **extra: str) -> dict[str, str]:
+    env = {
+        "LINLI_POLL_TALLY_RATE": str(TALLY_RATE),
+        # Voters here vote and change their vote within a second; the default chat rate allows it.
+        **extra,
+    }
+    if deployment.mode == "scaled":
+        env.setdefault("LINLI_RUN_WORKERS", "true")
+    return env
+
+
+async def _stored_tally(deployment: Deployment, poll_id: int) -> tuple[list[int], int, int]:
+    """Counted afresh from the stored votes: (counts per option, voters, vote rows)."""
+    store = await deployment.store()
+    try:
+        tally = await store.poll_tally(poll_id)
+        votes = await store.list_votes(poll_id)
+        assert tally is not None
+        return list(tally.counts), tally.voters, len(votes)
+    finally:
+        await store.close()
+
+
+async def _burst(
+    server: Server, voters: Voters, poll_id: int, names: list[str], during: Any = None
+) -> list[int]:
+    """Every voter votes option i % 3; every fifth sends the same ballot again (a retry); every
+    fourth then changes to option (i + 1) % 3. Returns the expected counts. ``during`` is
+    awaited once a third of the voters have their first vote acked."""
+    clients = await connect_many(server, [voters.cookies[n][1] for n in names])
+    expected = [0, 0, 0]
+    acked = 0
+    third = asyncio.Event()
+
+    async def vote(i: int, client: Client) -> None:
+        nonlocal acked
+        first = await client.ok("vote", poll_id=poll_id, choices=[i % 3], client_vote_id=f"a{i}")
+        assert first["duplicate"] is False
+        acked += 1
+        if acked >= len(names) // 3:
+            third.set()
+        final = i % 3
+        if i % 5 == 0:
+            again = await client.ok(
+                "vote", poll_id=poll_id, choices=[i % 3], client_vote_id=f"a{i}"
+            )
+            assert again["duplicate"] is True
+        if i % 4 == 0:
+            final = (i + 1) % 3
+            await client.ok("vote", poll_id=poll_id, choices=[final], client_vote_id=f"b{i}")
+        expected[final] += 1
+
+    try:
+        tasks = [asyncio.create_task(vote(i, c)) for i, c in enumerate(clients)]
+        if during is not None:
+            await third.wait()
+            await during()
+        await asyncio.gather(*tasks)
+    finally:
+        await close_all(clients)
+    return expected
+
+
+@pytest.mark.slow
+async def test_many_voters_exact_tally_and_bounded_updates(deployment: Deployment) -> None:
+    voters = await make_voters(deployment, VOTERS)
+    names = sorted(n for n in voters.cookies if n.startswith("v"))
+    async with running(deployment, **_env(deployment)) as server:
+        api = PollApi(server, voters.cookies[voters.organiser][1])
+        watcher = await Client.connect(server, voters.cookies[names[0]][1])
+        try:
+            poll = await api.create(
+                channel=f"building:{voters.building_id}",
+                question="Paint the lobby?",
+                options=OPTIONS,
+            )
+            await api.open(poll["id"])
+            await watcher.ok("subscribe", channel=f"poll:{poll['id']}")
+            started = time.monotonic()
+            expected = await _burst(server, voters, poll["id"], names)
+            last, seen = await latest_tally(watcher, lambda t: t["counts"] == expected)
+            elapsed = time.monotonic() - started
+
+            # The screen settled on exactly the expected numbers, which are a fresh count of the
+            # stored votes: one per voter, retries counted once, changed votes replaced.
+            assert last["voters"] == VOTERS and sum(expected) == VOTERS
+            assert await _stored_tally(deployment, poll["id"]) == (expected, VOTERS, VOTERS)
+            # Versions only grow on the screen (state equivalence: the last snapshot is the state).
+            versions = [t["version"] for t in seen]
+            assert versions == sorted(versions)
+            # Coalescing: at most TALLY_RATE updates a second (+1 for the first one at once, +1
+            # for the open announcement racing the subscription), however many votes came.
+            assert len(seen) <= math.ceil(elapsed * TALLY_RATE) + 2, (len(seen), elapsed)
+            assert len(seen) < VOTERS / 4
+
+            closed = await api.close(poll["id"])
+            assert closed["state"] == "closed"
+            final, _ = await latest_tally(watcher, lambda t: t["state"] == "closed")
+            assert final["counts"] == expected and final["voters"] == VOTERS
+            response = await api.get(f"/api/polls/{poll['id']}/export.csv")
+            rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
+            assert [int(r[2]) for r in rows[1:4]] == expected
+            assert rows[4][:3] == ["voters", "", str(VOTERS)]
+        finally:
+            await watcher.close()
+            await api.aclose()
+
+
+@pytest.mark.slow
+async def test_votes_worker_killed_mid_burst_loses_and_doubles_nothing(scaled: Deployment) -> None:
+    voters = await make_voters(scaled, VOTERS)
+    names = sorted(n for n in voters.cookies if n.startswith("v"))
+    worker = Worker(scaled, "votes").start()
+    async with running(scaled, **_env(scaled, LINLI_RUN_WORKERS="false")) as server:
+        api = PollApi(server, voters.cookies[voters.organiser][1])
+        watcher = await Client.connect(server, voters.cookies[names[0]][1])
+        replacement: list[Worker] = []
+
+        async def kill_and_restart() -> None:
+            worker.kill()
+            await asyncio.sleep(0.3)  # ballots keep arriving with no worker at all
+            replacement.append(Worker(scaled, "votes").start())
+
+        try:
+            poll = await api.create(
+                channel=f"building:{voters.building_id}", question="Q", options=OPTIONS
+            )
+            await api.open(poll["id"])
+            await watcher.ok("subscribe", channel=f"poll:{poll['id']}")
+            expected = await _burst(server, voters, poll["id"], names, during=kill_and_restart)
+            # The killed worker's unacked ballots are reclaimed after VotesWorker.reclaim_idle_ms.
+            last, _ = await latest_tally(watcher, lambda t: t["counts"] == expected, timeout=40)
+            assert last["voters"] == VOTERS
+            assert await _stored_tally(scaled, poll["id"]) == (expected, VOTERS, VOTERS)
+        finally:
+            await watcher.close()
+            await api.aclose()
+            worker.kill()
+            for w in replacement:
+                w.stop()
+
+
+async def test_bad_votes_are_refused_and_change_nothing(deployment: Deployment) -> None:
+    voters = await make_voters(deployment, 4)
+    async with running(deployment, **_env(deployment)) as server:
+        api = PollApi(server, voters.cookies[voters.organiser][1])
+        clients = await connect_many(
+            server, [voters.cookies[n][1] for n in ("v0000", "v0001", "v0002", voters.outsider)]
+        )
+        ann, amy, ada, outsider = clients
+        try:
+            channel = f"building:{voters.building_id}"
+            poll = await api.create(channel=channel, question="Q", options=OPTIONS)
+            pid = poll["id"]
+            # A draft takes no votes.
+            assert await ann.error("vote", poll_id=pid, choices=[0], client_vote_id="x") == (
+                "poll_not_open"
+            )
+            # A draft can be edited; an opened poll cannot.
+            await api.post(f"/api/polls/{pid}", channel=channel, question="Q2", options=OPTIONS)
+            await api.open(pid)
+            await api.post(
+                f"/api/polls/{pid}", 409, channel=channel, question="Q", options=["a", "b"]
+            )
+
+            await ann.ok("subscribe", channel=f"poll:{pid}")
+            assert await ann.ok("vote", poll_id=pid, choices=[1], client_vote_id="good")
+            await latest_tally(ann, lambda t: t["voters"] == 1)
+
+            bad: list[tuple[Client, dict[str, Any], str]] = [
+                (amy, {"poll_id": pid, "choices": [3]}, "bad_choice"),
+                (amy, {"poll_id": pid, "choices": [0, 1]}, "bad_choice"),
+                (amy, {"poll_id": pid, "choices": []}, "bad_request"),
+                (amy, {"poll_id": pid, "choices": [0, 0]}, "bad_request"),
+                (amy, {"poll_id": pid, "choices": "0"}, "bad_request"),
+                (amy, {"poll_id": str(pid), "choices": [0]}, "bad_request"),
+                (amy, {"poll_id": pid, "choices": [-1]}, "bad_request"),
+                (amy, {"poll_id": 999_999, "choices": [0]}, "poll_not_found"),
+                (outsider, {"poll_id": pid, "choices": [0]}, "not_eligible"),
+            ]
+            for client, fields, code in bad:
+                assert await client.error("vote", client_vote_id="bad", **fields) == code, fields
+            assert await amy.error("vote", poll_id=pid, choices=[0]) == "bad_request"
+            assert await amy.error("vote", poll_id=pid, choices=[0], client_vote_id="a b") == (
+                "bad_request"
+            )
+            # Nobody outside the building may watch or write the poll's channel.
+            assert await outsider.error("subscribe", channel=f"poll:{pid}") == "forbidden"
+            assert await ann.error(
+                "publish", channel=f"poll:{pid}", text="x", client_msg_id="m"
+            ) == ("forbidden")
+            assert await ann.error("subscribe", channel="poll:999999") == "poll_not_found"
+            # Residents cannot run polls.
+            resident = PollApi(server, voters.cookies["v0001"][1])
+            response = await resident.client.post(
+                "/api/polls", json={"channel": channel, "question": "Q", "options": OPTIONS}
+            )
+            assert response.status_code == 403
+            await resident.aclose()
+
+            # One vote per resident without changes: the second ballot is refused, a retry of
+            # the first is acked as a duplicate.
+            once = await api.create(
+                channel=channel, question="Once", options=OPTIONS, allow_change=False
+            )
+            await api.open(once["id"])
+            await ada.ok("vote", poll_id=once["id"], choices=[2], client_vote_id="first")
+            await ada.ok("subscribe", channel=f"poll:{once['id']}")
+            await latest_tally(ada, lambda t: t["voters"] == 1)
+            assert (await ada.ok("vote", poll_id=once["id"], choices=[2], client_vote_id="first"))[
+                "duplicate"
+            ]
+            assert await ada.error(
+                "vote", poll_id=once["id"], choices=[0], client_vote_id="second"
+            ) == ("already_voted")
+
+            await api.close(pid)
+            assert await amy.error("vote", poll_id=pid, choices=[0], client_vote_id="late") == (
+                "poll_closed"
+            )
+            await asyncio.sleep(0.5)  # give a wrongly accepted ballot time to be counted
+            assert await _stored_tally(deployment, pid) == ([0, 1, 0], 1, 1)
+            assert await _stored_tally(deployment, once["id"]) == ([0, 0, 1], 1, 1)
+            # Anonymous polls have no voter list; the named list is the organiser's, after close.
+            await api.get(f"/api/polls/{pid}/votes", expect=403)
+        finally:
+            await close_all(clients)
+            await api.aclose()
+
+
+async def test_scheduled_close_named_list_and_households(deployment: Deployment) -> None:
+    voters = await make_voters(deployment, 4)  # v0000 and v0001 share unit U0
+    async with running(deployment, **_env(deployment)) as server:
+        api = PollApi(server, voters.cookies[voters.organiser][1])
+        clients = await connect_many(
+            server, [voters.cookies[n][1] for n in ("v0000", "v0001", "v0002")]
+        )
+        first, housemate, other = clients
+        try:
+            closes_at = int(time.time() * 1000) + 2500
+            poll = await api.create(
+                channel=f"building:{voters.building_id}",
+                question="Households",
+                options=OPTIONS,
+                counting="unit",
+                anonymous=False,
+                results="after_close",
+                closes_at=closes_at,
+            )
+            pid = poll["id"]
+            await api.open(pid)
+            await first.ok("vote", poll_id=pid, choices=[0], client_vote_id="h1")
+            await other.ok("vote", poll_id=pid, choices=[2], client_vote_id="h3")
+            await asyncio.sleep(0.3)
+            # The housemate changes the household's one vote.
+            await housemate.ok("vote", poll_id=pid, choices=[1], client_vote_id="h2")
+            await housemate.ok("subscribe", channel=f"poll:{pid}")
+            # Results after close only: tallies while open carry no counts.
+            hidden, _ = await latest_tally(housemate, lambda t: t["voters"] == 2)
+            assert hidden["counts"] is None and hidden["state"] == "open"
+            mine = (await api.client.get(f"/api/polls/{pid}")).json()
+            assert mine["tally"]["counts"] is None
+            # No page asks for it: the close happens on time anyway, and the screens learn it.
+            final, _ = await latest_tally(housemate, lambda t: t["state"] == "closed", timeout=10)
+            assert final["counts"] == [0, 1, 1] and final["voters"] == 2
+            assert time.time() * 1000 >= closes_at
+            assert await other.error("vote", poll_id=pid, choices=[0], client_vote_id="late") == (
+                "poll_closed"
+            )
+            seen = (await api.client.get(f"/api/polls/{pid}")).json()
+            assert seen["poll"]["state"] == "closed" and seen["poll"]["closed_at"] == closes_at
+            named = (await api.get(f"/api/polls/{pid}/votes")).json()["votes"]
+            assert sorted((v["name"], v["unit"], v["choices"]) for v in named) == [
+                ("V0001", "U0", [1]),
+                ("V0002", "U1", [2]),
+            ]
+        finally:
+            await close_all(clients)
+            await api.aclose()
