@@ -153,8 +153,28 @@ async def test_votes_worker_killed_mid_burst_loses_and_doubles_nothing(scaled: D
         watcher = await Client.connect(server, voters.cookies[names[0]][1])
         replacement: list[Worker] = []
 
+        pending_at_kill: list[int] = []
+
         async def kill_and_restart() -> None:
-            worker.kill()
+            # Kill it with ballots in hand: read from the queue and not yet acked (so written or
+            # half written, never confirmed), which the next worker must take over.
+            import redis.asyncio as aioredis
+
+            assert scaled.redis_url is not None
+            redis = aioredis.Redis.from_url(scaled.redis_url)
+            try:
+                deadline = time.monotonic() + 5
+                pending = 0
+                while time.monotonic() < deadline:
+                    summary = await redis.xpending(f"{scaled.key_prefix}work:votes", "votes")
+                    pending = int(summary["pending"])
+                    if pending:
+                        break
+                    await asyncio.sleep(0.001)
+                worker.kill()
+                pending_at_kill.append(pending)
+            finally:
+                await redis.aclose()
             await asyncio.sleep(0.3)  # ballots keep arriving with no worker at all
             replacement.append(Worker(scaled, "votes").start())
 
@@ -169,6 +189,7 @@ async def test_votes_worker_killed_mid_burst_loses_and_doubles_nothing(scaled: D
             last, _ = await latest_tally(watcher, lambda t: t["counts"] == expected, timeout=40)
             assert last["voters"] == VOTERS
             assert await _stored_tally(scaled, poll["id"]) == (expected, VOTERS, VOTERS)
+            assert pending_at_kill[0] > 0, "the worker was killed with no ballot in hand"
         finally:
             await watcher.close()
             await api.aclose()
