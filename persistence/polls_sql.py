@@ -221,9 +221,9 @@ class PollSql:
         return sorted(int(row["id"]) for row in rows)
 
     async def record_ballots(self, ballots: list[Ballot]) -> set[int]:
-        changed: set[int] = set()
+        changes: dict[int, int] = {}
         if not ballots:
-            return changed
+            return set()
         async with self._db.transaction() as tx:
             polls: dict[int, Row | None] = {}
             for ballot in ballots:
@@ -258,11 +258,13 @@ class PollSql:
                     "INSERT INTO poll_choices (poll_id, voter_key, choice) VALUES ($1, $2, $3)",
                     [(ballot.poll_id, ballot.voter_key, c) for c in sorted(set(ballot.choices))],
                 )
+                changes[ballot.poll_id] = changes.get(ballot.poll_id, 0) + 1
+            # One version step per recorded change, in one statement per poll.
+            for poll_id, count in changes.items():
                 await tx.execute(
-                    "UPDATE polls SET version = version + 1 WHERE id = $1", ballot.poll_id
+                    "UPDATE polls SET version = version + $2 WHERE id = $1", poll_id, count
                 )
-                changed.add(ballot.poll_id)
-        return changed
+        return set(changes)
 
     async def _votes(self, poll_id: int, voter_key: str | None) -> list[StoredVote]:
         rows = await self._db.fetch(
