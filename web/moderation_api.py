@@ -197,7 +197,10 @@ async def context(request: Request) -> Response:
     user = await require_user(request, *STAFF)
     channel = _channel(request.path_params["channel"])
     offset = int(request.path_params["offset"])
-    around = min(max(int(request.query_params.get("around", "3") or 3), 0), 20)
+    raw_around = request.query_params.get("around") or "3"
+    if not raw_around.isdigit():
+        raise ApiError(400, "bad_request", "'around' must be an integer from 0 to 20.")
+    around = min(int(raw_around), 20)
     history = request.app.state.gateway.history
     pubs, _ = await history.page(
         channel,
@@ -260,9 +263,16 @@ async def act_on_message(request: Request) -> Response:
     message = result.message
     # Published even when nothing changed: a retried request (the first answer lost) must still
     # reach the clients; they apply the event idempotently.
-    published = await publish_state(
-        runtime_of(request).broker, channel, offset, message.visibility, by="moderator", now=now
-    )
+    try:
+        published = await publish_state(
+            runtime_of(request).broker, channel, offset, message.visibility, by="moderator", now=now
+        )
+    except BrokerUnavailable:
+        raise ApiError(
+            503,
+            "unavailable",
+            "The decision is saved but could not be sent to open clients; send it again.",
+        ) from None
     await _feed(
         request,
         {

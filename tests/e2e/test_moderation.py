@@ -616,3 +616,49 @@ async def test_figures_match_a_hand_computed_case(deployment: Deployment) -> Non
         assert len(monthly["periods"]) == 2
         assert monthly["periods"][-1]["messages_flagged"] == 0  # the seeded week is long past
         await mo_http.close()
+
+
+async def test_flags_survive_a_moderation_worker_restart(scaled: Deployment) -> None:
+    """Flags sent while the worker is dead (killed, SIGKILL) wait in the durable queue and are
+    all recorded, once each, when a new worker starts."""
+    hood = await seed_moderation(scaled)
+    room = f"building:{hood.building_a}"
+    worker = Worker(scaled, "moderation").start()
+    try:
+        async with running(scaled) as server:
+            ann = await Client.connect(server, await login(server, "ann"))
+            mo = await Client.connect(server, await login(server, "mo"))
+            await mo.ok("subscribe", channel="mod:flags")
+            await ann.ok("subscribe", channel=room)
+            for i in range(1, 4):
+                await ann.ok("publish", channel=room, text=f"m{i}", client_msg_id=f"m{i}")
+            await ann.pubs(3)
+            worker.kill()
+            flaggers = [
+                await Client.connect(server, await login(server, n)) for n in ("amy", "ada")
+            ]
+            for client in flaggers:
+                for offset in (1, 2, 3):
+                    await client.ok("flag", channel=room, offset=offset, reason="spam")
+            worker = Worker(scaled, "moderation").start()
+            events = [await feed_event(mo, "flag", timeout=20) for _ in range(6)]
+            assert sorted((e["offset"], e["flagger"]["name"]) for e in events) == [
+                (1, "Ada"),
+                (1, "Amy"),
+                (2, "Ada"),
+                (2, "Amy"),
+                (3, "Ada"),
+                (3, "Amy"),
+            ]
+            for client in flaggers:  # sent again: still one flag each
+                assert (await client.ok("flag", channel=room, offset=1, reason="spam"))[
+                    "duplicate"
+                ] is True
+            mo_http = await Http.login(server, "mo")
+            queue = (await mo_http.get("/api/mod/queue"))["messages"]
+            assert sorted((m["offset"], m["flag_count"]) for m in queue) == [(1, 2), (2, 2), (3, 2)]
+            await mo_http.close()
+            for client in (ann, mo, *flaggers):
+                await client.close()
+    finally:
+        worker.stop()

@@ -65,6 +65,13 @@ function actionsFor(item, status) {
     option.value = String(seconds);
     mute.append(option);
   }
+  const scope = node("select", "mod-mute-scope");
+  scope.setAttribute("aria-label", t("mod.mute_scope"));
+  for (const [value, key] of [["here", "mod.mute_here"], ["everywhere", "mod.mute_everywhere"]]) {
+    const option = node("option", "", t(key));
+    option.value = value;
+    scope.append(option);
+  }
   const act = async (path, body = {}) => {
     const text = reason.value.trim();
     if (!text) {
@@ -92,8 +99,13 @@ function actionsFor(item, status) {
     row.append(
       button(t("mod.action.warn"), () => act(`/api/mod/users/${author}/warn`, context)),
       mute,
+      scope,
       button(t("mod.action.mute"), () =>
-        act(`/api/mod/users/${author}/mute`, { ...context, seconds: Number(mute.value) })),
+        act(`/api/mod/users/${author}/mute`, {
+          ...context,
+          seconds: Number(mute.value),
+          channel_only: scope.value === "here",
+        })),
       button(t("mod.action.ban"), () => act(`/api/mod/users/${author}/ban`, context)),
     );
   }
