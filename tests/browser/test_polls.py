@@ -139,3 +139,48 @@ async def test_resident_votes_and_changes_vote_on_the_poll_page(
     finally:
         await api.aclose()
 
+
+async def test_organiser_writes_opens_and_closes_a_poll_and_a_resident_joins_by_code(
+    browser: Browser,  # noqa: F811
+    poll_site: tuple[Server, Voters],
+) -> None:
+    server, voters = poll_site
+    org = await _page(browser, server, voters.cookies[voters.organiser][1])
+    await org.goto("/polls")
+    await expect(org.locator("#poll-none")).to_be_visible()
+    await org.fill("#question", "Garden party on Sunday?")
+    await org.fill("#options", "Yes\nNo\n\nMaybe\n")
+    await org.check("#named")
+    await org.click("#new-form button[type=submit]")
+    item = org.locator("#poll-list .poll-item")
+    await expect(item).to_have_count(1)
+    await expect(item).to_have_attribute("data-state", "draft")
+    await expect(item.locator("a").first).to_have_text("Garden party on Sunday?")
+    await item.get_by_role("button", name=EN["poll.list.open"]).click()
+    await expect(item).to_have_attribute("data-state", "open")
+    poll_id = int(await item.get_attribute("data-poll-id") or 0)
+
+    api = PollApi(server, voters.cookies[voters.organiser][1])
+    try:
+        detail = (await api.get(f"/api/polls/{poll_id}")).json()["poll"]
+        assert detail["options"] == ["Yes", "No", "Maybe"] and detail["anonymous"] is False
+
+        resident = await _page(browser, server, voters.cookies["v0003"][1])
+        await resident.goto("/polls")
+        await resident.fill("#join-code", detail["join_code"].lower())
+        await resident.click("#join-form button[type=submit]")
+        await expect(resident.locator("#poll-question")).to_have_text("Garden party on Sunday?")
+        await resident.get_by_label("Maybe").check()
+        await resident.click("#poll-form button[type=submit]")
+        await expect(resident.locator("#poll-bars .bar").nth(2)).to_have_attribute(
+            "data-count", "1"
+        )
+
+        await item.get_by_role("button", name=EN["poll.list.close"]).click()
+        await expect(item).to_have_attribute("data-state", "closed")
+        await expect(item.get_by_role("link", name=EN["poll.list.csv"])).to_be_visible()
+        named = (await api.get(f"/api/polls/{poll_id}/votes")).json()["votes"]
+        assert [(v["name"], v["choices"]) for v in named] == [("V0003", [2])]
+        assert org.errors == [] and resident.errors == []  # type: ignore[attr-defined]
+    finally:
+        await api.aclose()
