@@ -1,0 +1,471 @@
+"""The load generator: one process (pinned to its own core by the runner) that opens the client
+connections of one scenario against one server, drives it and prints the result as JSON.
+
+    echo '{"scenario": "s1", ...}' | python -m bench.loadgen
+
+It reads the server's and Redis' CPU time from ``/proc`` around the measured window, and its own,
+so every figure says whether the server (not the load generator) was the one at its limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.protocols import PROTOCOLS, seq_of
+from bench.wsclient import WSConnection, open_connection
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+class CpuWindow:
+    """CPU seconds used by the server, Redis and this process over a window, per wall second;
+    with ``profile``, the server is sampled by py-spy over the same window (py-spy inherits this
+    process's core, so it does not take the server's)."""
+
+    def __init__(self, pids: dict[str, int | None], profile: str | None = None) -> None:
+        self.pids = pids
+        self.spy: subprocess.Popen[bytes] | None = None
+        if profile and pids.get("server"):
+            self.spy = subprocess.Popen(
+                ["py-spy", "record", "--pid", str(pids["server"]), "--format", "raw",
+                 "--rate", "250", "--nonblocking", "--output", profile],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        self.start()
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.cpu0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.own0 = time.process_time()
+
+    def stop(self, elapsed: float | None = None) -> dict[str, float]:
+        if self.spy is not None:
+            self.spy.send_signal(signal.SIGINT)
+            try:
+                self.spy.wait(20)
+            except subprocess.TimeoutExpired:
+                self.spy.kill()
+        wall = elapsed or (time.perf_counter() - self.t0)
+        out = {
+            f"{name}_cpu": round((cpu_seconds(pid) - self.cpu0[name]) / wall, 3)
+            for name, pid in self.pids.items()
+            if pid
+        }
+        out["loadgen_cpu"] = round((time.process_time() - self.own0) / wall, 3)
+        return out
+
+
+class LoadGen:
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+        self.proto = PROTOCOLS[job["protocol"]]()
+        self.port: int = job["port"]
+        self.cookies: list[str | None] = job.get("cookies") or [None]
+        self.pub_cookie: str | None = job.get("pub_cookie")
+        self.deflate: bool = job.get("deflate", False)
+        self.pub_prefix = self.proto.pub_prefix
+        self.on_pub: Callable[[WSConnection, int], None] = lambda conn, seq: None
+        self.publish_errors = 0
+        self.closed_by_server: dict[str, int] = {}
+        self.pids: dict[str, int | None] = job.get("pids", {})
+
+    # -- connections ----------------------------------------------------------------------------
+
+    def _on_message(self, conn: WSConnection, payload: bytes) -> None:
+        if payload.startswith(self.pub_prefix):
+            self.on_pub(conn, seq_of(payload))
+            return
+        reply = self.proto.reply(payload)
+        if reply is not None:
+            waiting: dict[int, asyncio.Future[Any]] = conn.state.setdefault("waiting", {})  # type: ignore[assignment]
+            future = waiting.pop(reply[0], None)
+            if future is not None:
+                if not future.done():
+                    future.set_result(reply[1])
+            elif reply[1] is None:
+                self.publish_errors += 1
+            return
+        answer = self.proto.ping_answer(payload)
+        if answer is not None:
+            conn.send_text(answer)
+        elif payload.startswith(b"40"):  # socket.io: namespace connected
+            hello = conn.state.get("hello")
+            if isinstance(hello, asyncio.Future) and not hello.done():
+                hello.set_result(None)
+
+    async def open(self, cookie: str | None) -> WSConnection:
+        conn = await open_connection(
+            self._on_message,
+            port=self.port,
+            path=self.proto.path,
+            subprotocol=self.proto.subprotocol,
+            cookie=cookie,
+            deflate=self.deflate,
+        )
+        conn.state["next"] = 1
+        conn.state["waiting"] = {}
+        if self.proto.hello is not None:
+            hello: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            conn.state["hello"] = hello
+            conn.send_text(self.proto.hello)
+            await asyncio.wait_for(hello, 20)
+        return conn
+
+    def send_request(self, conn: WSConnection, make: Callable[[int], bytes]) -> asyncio.Future[Any]:
+        request_id = conn.state["next"]
+        assert isinstance(request_id, int)
+        conn.state["next"] = request_id + 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        conn.state["waiting"][request_id] = future  # type: ignore[index]
+        conn.send_text(make(request_id))
+        return future
+
+    def fire(self, conn: WSConnection, make: Callable[[int], bytes]) -> None:
+        """Send a request whose reply is only checked for being an error."""
+        request_id = conn.state["next"]
+        assert isinstance(request_id, int)
+        conn.state["next"] = request_id + 1
+        conn.send_text(make(request_id))
+
+    async def subscribe(
+        self, conn: WSConnection, room: str, since: dict[str, int] | None = None
+    ) -> Any:
+        body = await asyncio.wait_for(
+            self.send_request(conn, lambda rid: self.proto.subscribe(rid, room, since)), 30
+        )
+        if body is None:
+            raise RuntimeError(f"subscribe to {room} refused")
+        return body
+
+    async def connect_all(
+        self, count: int, rooms: int, concurrency: int = 100
+    ) -> tuple[list[WSConnection], list[Any], float]:
+        """Open ``count`` connections spread over ``rooms`` rooms, each subscribed; returns the
+        connections, the subscribe replies and the time it took."""
+        gate = asyncio.Semaphore(concurrency)
+        conns: list[WSConnection | None] = [None] * count
+        replies: list[Any] = [None] * count
+
+        async def one(i: int) -> None:
+            async with gate:
+                conn = await self.open(self.cookies[i % len(self.cookies)])
+                room = self.proto.room(i % rooms)
+                conn.state["room"] = room
+                replies[i] = await self.subscribe(conn, room)
+                conns[i] = conn
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        return [c for c in conns if c is not None], replies, time.perf_counter() - t0
+
+    async def close_all(self, conns: list[WSConnection]) -> None:
+        for conn in conns:
+            conn.close()
+        await asyncio.wait([asyncio.ensure_future(c.closed) for c in conns], timeout=5)
+        for conn in conns:
+            conn.abort()
+
+    # -- scenarios ------------------------------------------------------------------------------
+
+    async def s1(self, subscribers: int, seconds: float, window: int = 8) -> dict[str, Any]:
+        """Fan-out: one room, one publisher keeping at most ``window`` messages in flight (sent
+        and not yet received by every subscriber)."""
+        conns, _, connect_s = await self.connect_all(subscribers, 1)
+        publisher = await self.open(self.pub_cookie)
+        room = self.proto.room(0)
+        counts: list[int] = []
+        progress = asyncio.Event()
+        stats = {"inflight": 0, "total": 0, "last": 0.0}
+
+        def on_pub(conn: WSConnection, seq: int) -> None:
+            counts[seq] += 1
+            stats["total"] += 1
+            if counts[seq] == subscribers:
+                stats["inflight"] -= 1
+                stats["last"] = time.perf_counter()
+                progress.set()
+
+        self.on_pub = on_pub
+        await asyncio.sleep(0.3)  # let join pushes and subscribe traffic settle
+        stalled = False
+        cpu = CpuWindow(self.pids, self.job.get("profile"))
+        t0 = time.perf_counter()
+        end = t0 + seconds
+        while time.perf_counter() < end:
+            while stats["inflight"] >= window:
+                progress.clear()
+                try:
+                    await asyncio.wait_for(progress.wait(), 5)
+                except TimeoutError:
+                    stalled = True
+                    break
+            if stalled:
+                break
+            seq = len(counts)
+            counts.append(0)
+            stats["inflight"] += 1
+            self.fire(publisher, lambda rid, seq=seq: self.proto.publish(rid, room, seq))
+        drain_deadline = time.perf_counter() + 10
+        while stats["inflight"] > 0 and time.perf_counter() < drain_deadline:
+            progress.clear()
+            try:
+                await asyncio.wait_for(
+                    progress.wait(), max(0.01, drain_deadline - time.perf_counter())
+                )
+            except TimeoutError:
+                break
+        elapsed = (stats["last"] or time.perf_counter()) - t0
+        usage = cpu.stop(elapsed)
+        lost = sum(subscribers - c for c in counts)
+        closed = sum(1 for c in conns if c.closed.done())
+        await self.close_all([*conns, publisher])
+        return {
+            "subscribers": subscribers,
+            "messages": len(counts),
+            "deliveries": stats["total"],
+            "seconds": round(elapsed, 3),
+            "deliveries_per_s": round(stats["total"] / elapsed) if elapsed > 0 else 0,
+            "lost": lost,
+            "stalled": stalled,
+            "closed_during_run": closed,
+            "publish_errors": self.publish_errors,
+            "connect_s": round(connect_s, 2),
+            "deflate_negotiated": conns[0].deflated if conns else None,
+            # Robust to a shared core: what one second of the server's CPU delivers.
+            "deliveries_per_server_cpu_s": round(stats["total"] / elapsed / usage["server_cpu"])
+            if elapsed > 0 and usage.get("server_cpu")
+            else None,
+            **usage,
+        }
+
+    async def s2(self, subscribers: int, rooms: int, rate: float, seconds: float) -> dict[str, Any]:
+        """Latency: ``rate`` messages per second in total, round robin over ``rooms`` rooms, one
+        publisher connection per room; publish-to-receive time of every delivery."""
+        conns, _, connect_s = await self.connect_all(subscribers, rooms)
+        publishers = [await self.open(self.pub_cookie) for _ in range(rooms)]
+        per_room = [0] * rooms
+        for i in range(subscribers):
+            per_room[i % rooms] += 1
+        total = int(rate * seconds)
+        warmup = max(1, total // 20)  # the first 5 % of messages are not timed
+        sent = [0] * total
+        latencies: list[int] = []
+        stats = {"received": 0}
+
+        def on_pub(conn: WSConnection, seq: int) -> None:
+            stats["received"] += 1
+            if seq >= warmup:
+                latencies.append(time.perf_counter_ns() - sent[seq])
+
+        self.on_pub = on_pub
+        await asyncio.sleep(0.3)
+        cpu = CpuWindow(self.pids, self.job.get("profile"))
+        t0 = time.perf_counter()
+        seq = 0
+        while seq < total:
+            due = min(total, int((time.perf_counter() - t0) * rate) + 1)
+            while seq < due:
+                r = seq % rooms
+                sent[seq] = time.perf_counter_ns()
+                self.fire(
+                    publishers[r],
+                    lambda rid, r=r, seq=seq: self.proto.publish(rid, self.proto.room(r), seq),
+                )
+                seq += 1
+            await asyncio.sleep(0.001)
+        expected = sum(per_room[s % rooms] for s in range(total))
+        deadline = time.perf_counter() + 10
+        while stats["received"] < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        usage = cpu.stop(elapsed)
+        await self.close_all([*conns, *publishers])
+        latencies.sort()
+        ms = 1e-6
+        return {
+            "subscribers": subscribers,
+            "rooms": rooms,
+            "messages": total,
+            "rate": rate,
+            "deliveries": stats["received"],
+            "lost": expected - stats["received"],
+            "p50_ms": round(percentile(latencies, 0.50) * ms, 3),
+            "p90_ms": round(percentile(latencies, 0.90) * ms, 3),
+            "p99_ms": round(percentile(latencies, 0.99) * ms, 3),
+            "p999_ms": round(percentile(latencies, 0.999) * ms, 3),
+            "max_ms": round(latencies[-1] * ms, 3) if latencies else None,
+            "publish_errors": self.publish_errors,
+            "connect_s": round(connect_s, 2),
+            **usage,
+        }
+
+    async def s3(self, connections: int, rooms: int) -> dict[str, Any]:
+        """Memory: idle authenticated connections, each subscribed to one of ``rooms`` rooms;
+        the server's RSS growth per connection, then one message per room to all of them."""
+        server = self.pids["server"]
+        assert server
+        rss0 = rss_bytes(server)
+        conns, _, connect_s = await self.connect_all(connections, rooms)
+        await asyncio.sleep(1.0)
+        rss1 = rss_bytes(server)
+        received = [0] * rooms
+
+        def on_pub(conn: WSConnection, seq: int) -> None:
+            received[seq] += 1
+
+        self.on_pub = on_pub
+        publisher = await self.open(self.pub_cookie)
+        t0 = time.perf_counter()
+        for r in range(rooms):
+            self.fire(publisher, lambda rid, r=r: self.proto.publish(rid, self.proto.room(r), r))
+        deadline = t0 + 20
+        while sum(received) < connections and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        fanout_s = time.perf_counter() - t0
+        rss2 = rss_bytes(server)
+        await self.close_all([*conns, publisher])
+        return {
+            "connections": len(conns),
+            "rooms": rooms,
+            "connect_s": round(connect_s, 2),
+            "rss_before_mb": round(rss0 / 2**20, 1),
+            "rss_after_mb": round(rss1 / 2**20, 1),
+            "rss_after_message_mb": round(rss2 / 2**20, 1),
+            "kb_per_connection": round((rss1 - rss0) / 1024 / connections, 1),
+            "delivered": sum(received),
+            "expected": connections,
+            "fanout_s": round(fanout_s, 3),
+            "publish_errors": self.publish_errors,
+        }
+
+    async def recovery(
+        self, clients: int, rooms: int, missed: int, concurrency: int = 100
+    ) -> dict[str, Any]:
+        """Recovery: clients subscribed, all disconnected, ``missed`` messages published per
+        room, then all reconnect and subscribe with ``since``: time until every client holds
+        every missed message, and the gaps and duplicates it saw."""
+        conns, replies, connect_s = await self.connect_all(clients, rooms)
+        positions = [
+            (str(c.state["room"]), {"offset": r["offset"], "epoch": r["epoch"]})
+            for c, r in zip(conns, replies, strict=True)
+        ]
+        await self.close_all(conns)
+        await asyncio.sleep(0.5)
+        publisher = await self.open(self.pub_cookie)
+        acks = []
+        for r in range(rooms):
+            for i in range(missed):
+                seq = r * missed + i
+                acks.append(
+                    self.send_request(
+                        publisher,
+                        lambda rid, r=r, seq=seq: self.proto.publish(rid, self.proto.room(r), seq),
+                    )
+                )
+        bodies = await asyncio.wait_for(asyncio.gather(*acks), 60)
+        refused = sum(1 for b in bodies if b is None)
+        live_after: list[int] = []
+        self.on_pub = lambda conn, seq: live_after.append(seq)
+        gate = asyncio.Semaphore(concurrency)
+        stats = {"gaps": 0, "dups": 0, "not_recovered": 0, "publications": 0}
+        new_conns: list[WSConnection] = []
+
+        async def one(i: int) -> None:
+            room, since = positions[i]
+            async with gate:
+                conn = await self.open(self.cookies[i % len(self.cookies)])
+                new_conns.append(conn)
+                body = await self.subscribe(conn, room, since)
+            if body.get("recovered") is not True:
+                stats["not_recovered"] += 1
+                return
+            offsets = [p["offset"] for p in body["publications"]]
+            wanted = set(range(since["offset"] + 1, body["offset"] + 1))
+            stats["publications"] += len(offsets)
+            stats["dups"] += len(offsets) - len(set(offsets))
+            stats["gaps"] += len(wanted - set(offsets))
+            if len(wanted) != missed:
+                stats["gaps"] += abs(missed - len(wanted))
+
+        cpu = CpuWindow(self.pids, self.job.get("profile"))
+        t0 = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(clients))), 120)
+        elapsed = time.perf_counter() - t0
+        usage = cpu.stop(elapsed)
+        await asyncio.sleep(0.3)
+        await self.close_all([*new_conns, publisher])
+        return {
+            "clients": clients,
+            "rooms": rooms,
+            "missed_per_room": missed,
+            "publish_refused": refused,
+            "recover_s": round(elapsed, 3),
+            "publications_recovered": stats["publications"],
+            "expected": clients * missed,
+            "gaps": stats["gaps"],
+            "duplicates": stats["dups"] + len(live_after),
+            "not_recovered": stats["not_recovered"],
+            "reconnect_concurrency": concurrency,
+            "connect_s": round(connect_s, 2),
+            **usage,
+        }
+
+
+async def run(job: dict[str, Any]) -> dict[str, Any]:
+    gen = LoadGen(job)
+    scenario = getattr(gen, job["scenario"])
+    return await scenario(**job["params"])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    job = json.loads(sys.stdin.read())
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # the figures stay valid, the load generator just has less headroom
+        runner = asyncio.run
+    result = runner(asyncio.wait_for(run(job), job.get("timeout", 300)))
+    result["loadgen_loop"] = "uvloop" if runner is not asyncio.run else "asyncio"
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

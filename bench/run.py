@@ -1,0 +1,641 @@
+"""The benchmark runner: for each repetition, each server and each scenario, start what is
+needed, run the load generator in its own process on its own core, and collect the figures;
+then medians, ratios to the peers from the same repetition, targets, a table and a JSON file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.infra import (
+    LOADGEN_CPU,
+    ROOT,
+    Infra,
+    pinned,
+    raise_fd_limit,
+    snapshot_core,
+    stop_process,
+    tail,
+    use_core,
+    versions,
+)
+from bench.servers import SERVERS, Running, running
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    repetitions: int
+    s1: dict[str, Any]
+    s2: dict[str, Any]
+    s3: dict[str, Any]
+    recovery: dict[str, Any]
+    persist: dict[str, Any]
+    votes: dict[str, Any]
+
+
+MODES = {
+    "smoke": Mode(
+        "smoke",
+        1,
+        s1={"subscribers": 100, "seconds": 1.0},
+        s2={"subscribers": 100, "rooms": 10, "rate": 100, "seconds": 1.0},
+        s3={"connections": 200, "rooms": 20},
+        recovery={"clients": 100, "rooms": 10, "missed": 10},
+        persist={"messages": 5_000},
+        votes={"voters": 50},
+    ),
+    "quick": Mode(
+        "quick",
+        1,
+        s1={"subscribers": 1000, "seconds": 4.0},
+        s2={"subscribers": 1000, "rooms": 50, "rate": 500, "seconds": 4.0},
+        s3={"connections": 5000, "rooms": 250},
+        recovery={"clients": 1000, "rooms": 10, "missed": 100},
+        persist={"messages": 100_000},
+        votes={"voters": 1000},
+    ),
+    "full": Mode(
+        "full",
+        3,
+        s1={"subscribers": 1000, "seconds": 10.0},
+        s2={"subscribers": 1000, "rooms": 50, "rate": 500, "seconds": 10.0},
+        s3={"connections": 5000, "rooms": 250},
+        recovery={"clients": 1000, "rooms": 10, "missed": 100},
+        persist={"messages": 300_000},
+        votes={"voters": 1000},
+    ),
+}
+
+#: Scenario → the servers it runs on. ``s1z`` is S1 with permessage-deflate offered by the
+#: clients (as every browser does); ``s1`` and the rest offer no extension.
+_ALL = (
+    "linli", "linli-ws", "linli-embedded", "linli-embedded-ws",
+    "websockets", "starlette", "socketio",
+)  # fmt: skip
+SCENARIOS: dict[str, tuple[str, ...]] = {
+    "s1": _ALL,
+    "s1z": ("linli", "linli-ws", "websockets", "starlette", "socketio"),
+    "s2": _ALL,
+    "s3": ("linli", "linli-ws", "websockets", "starlette", "socketio"),
+    "recovery": ("linli", "linli-ws"),
+    "votes": ("linli",),
+    "persist": ("linli",),
+}
+#: Scenarios that share one server start (S3 and recovery get a fresh server each: memory is
+#: measured from a clean baseline, recovery from a quiet one).
+SHARED = ("s1", "s1z", "s2")
+
+
+async def loadgen(job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        *pinned(LOADGEN_CPU, [sys.executable, "-m", "bench.loadgen"]),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    job = {**job, "timeout": timeout}
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(json.dumps(job).encode()), timeout + 15)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return {"error": f"load generator timed out after {timeout + 15} s"}
+    if proc.returncode != 0:
+        return {"error": err.decode()[-2000:]}
+    return json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+async def run_ws_scenario(
+    server: Running, scenario: str, params: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    db = server.db
+    job = {
+        "scenario": "s1" if scenario == "s1z" else scenario,
+        "protocol": server.kind.protocol,
+        "port": server.port,
+        "cookies": db.cookies if db else None,
+        "pub_cookie": db.pub_cookie if db else None,
+        "deflate": scenario == "s1z",
+        "params": params,
+        "pids": server.pids,
+    }
+    if PROFILE_DIR is not None and shutil.which("py-spy"):
+        os.makedirs(PROFILE_DIR, exist_ok=True)
+        job["profile"] = str(PROFILE_DIR / f"{scenario}-{server.kind.name}.txt")
+    return await loadgen(job, timeout)
+
+
+#: Set by ``--profile DIR``: every scenario's server (and the persist worker) is sampled with
+#: py-spy while the load runs; collapsed stacks land in DIR (summarise with bench/profiles.py).
+PROFILE_DIR: Path | None = None
+
+
+@contextlib.asynccontextmanager
+async def profiling(pid: int, name: str) -> AsyncIterator[None]:
+    if PROFILE_DIR is None or shutil.which("py-spy") is None:
+        yield
+        return
+    os.makedirs(PROFILE_DIR, exist_ok=True)
+    out = PROFILE_DIR / f"{name}.txt"
+    spy = await asyncio.create_subprocess_exec(
+        "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+        "--output", str(out), "--nonblocking",
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(spy.wait(), 20)
+        except TimeoutError:
+            spy.kill()
+            await spy.wait()
+
+
+async def _drained(
+    client: Any, stream: str, worker: subprocess.Popen[bytes], log: Path, deadline: float
+) -> tuple[float | None, float | None]:
+    """When the worker first read from the stream, and when its backlog was empty (nothing
+    unread, nothing unacked)."""
+    started = None
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"persist worker exited:\n{tail(log)}")
+        groups = await client.xinfo_groups(stream)
+        group = next((g for g in groups if g["name"] in (b"persist", "persist")), None)
+        now = time.perf_counter()
+        if group is not None:
+            if started is None and (group.get("entries-read") or 0) > 0:
+                started = now
+            if started is not None and group["lag"] == 0 and group["pending"] == 0:
+                return started, now
+        await asyncio.sleep(0.02)
+    return started, None
+
+
+async def run_persist(infra: Infra, messages: int) -> dict[str, Any]:
+    """The persist worker (``linli worker persist``, pinned with Redis) draining a backlog of
+    ``messages`` publications from the Redis work stream into a fresh PostgreSQL schema."""
+    import asyncpg
+    import msgpack
+    import redis.asyncio as aioredis
+
+    from channels.keys import Keys
+    from channels.workqueue import PERSIST_QUEUE
+    from persistence.migrate import migrate
+
+    redis_url = await infra.redis()
+    schema = f"bench_persist_{os.getpid()}_{int(time.time())}"
+    admin = await asyncpg.connect(infra.pg_url)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in infra.pg_url else "?"
+    url = f"{infra.pg_url}{sep}search_path={schema}"
+    prefix = f"bench:persist:{schema}:"
+    client = aioredis.Redis.from_url(redis_url)
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        await migrate(url)
+        stream = Keys(prefix).work(PERSIST_QUEUE)
+        epoch = int(time.time() * 1000)
+        channels = 50
+        pipe = client.pipeline(transaction=False)
+        for i in range(messages):
+            body = msgpack.packb(
+                {
+                    "kind": "chat",
+                    "text": f"各位街坊：今晚八點喺平台開會，討論電梯維修，請準時出席 |{i}|",
+                    "author": {"id": i % 1000 + 1, "name": "陳太"},
+                    "ts": epoch + i,
+                    "cmid": f"b{i}",
+                }
+            )
+            pipe.xadd(
+                stream,
+                {
+                    "channel": f"building:{i % channels + 1}",
+                    "offset": i // channels + 1,
+                    "epoch": epoch,
+                    "data": body,
+                },
+            )
+            if len(pipe) >= 5000:
+                await pipe.execute()
+        await pipe.execute()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")}
+        env.update(
+            LINLI_DATABASE_URL=url, LINLI_REDIS_URL=redis_url, LINLI_KEY_PREFIX=prefix,
+            PYTHONUNBUFFERED="1",
+        )  # fmt: skip
+        log = infra.tmp / "persist-worker.log"
+        worker = subprocess.Popen(
+            pinned("0", [sys.executable, "-m", "linli", "worker", "persist"]),
+            env=env,
+            cwd=infra.tmp,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        async with profiling(worker.pid, "persist-worker"):
+            started, finished = await _drained(client, stream, worker, log, deadline)
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetchval("SELECT count(*) FROM messages")
+        finally:
+            await conn.close()
+        if started is None or finished is None:
+            return {"messages": messages, "rows": rows, "error": "backlog not drained in 120 s"}
+        elapsed = finished - started
+        return {
+            "messages": messages,
+            "rows": rows,
+            "seconds": round(elapsed, 3),
+            "messages_per_s": round(messages / elapsed) if elapsed > 0 else None,
+            "note": "rate counted from the worker's first read to an empty backlog (polled "
+            "every 20 ms); start-up excluded",
+        }
+    finally:
+        stop_process(worker)
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+def votes_available() -> bool:
+    """The polls feature and its benchmark driver (``bench/votes.py``, by the polls work)."""
+    return all(
+        (ROOT / path).exists()
+        for path in ("gateway/polls.py", "workers/votes.py", "bench/votes.py")
+    )
+
+
+_VOTES_DRIVER = """
+import argparse, asyncio, json, sys
+from bench.votes import run
+args = argparse.Namespace(**json.loads(sys.argv[1]))
+print(json.dumps(asyncio.run(asyncio.wait_for(run(args), 240))))
+"""
+
+
+async def run_votes(infra: Infra, params: dict[str, Any]) -> dict[str, Any]:
+    """Scaled mode through ``bench/votes.py`` (the polls work's own driver: real server, votes
+    worker process, ``voters`` sockets voting at once, a watcher timing the tally). It starts
+    its server itself, so this scenario is not pinned: server, worker and clients share both
+    cores."""
+    if not votes_available():
+        return {"error": "not yet available: the polls feature has not landed"}
+    args = {
+        "voters": params["voters"],
+        "mode": "scaled",
+        "pace": 0.0,
+        "tally_rate": 4.0,
+        "redis_url": await infra.redis(),
+        "database_url": infra.pg_url,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _VOTES_DRIVER, json.dumps(args),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 260)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return {"error": "votes benchmark timed out"}
+    if proc.returncode != 0:
+        return {"error": err.decode()[-1500:]}
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    result["pinned"] = False
+    return result
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+#: Measured in the first repetition only: they are not ratios against a noisy neighbour, and
+#: they take most of a repetition's time (5,000 sockets, 1,000 voters, a 300,000-row backlog).
+ONCE = ("s3", "recovery", "votes", "persist")
+
+
+async def run(
+    mode: Mode,
+    servers: list[str],
+    scenarios: list[str],
+    core: str = "HEAD",
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run everything; ``progress`` gets the report so far after every repetition."""
+    raise_fd_limit()
+    started = datetime.datetime.now(datetime.UTC)
+    tmp = Path(tempfile.mkdtemp(prefix="linli-bench-"))
+    if core == "worktree":
+        core_desc = f"working tree of {ROOT}"
+    else:
+        path, commit = snapshot_core(tmp, core)
+        use_core(path)
+        core_desc = f"commit {commit}"
+    infra = Infra(tmp)
+    runs: list[dict[str, Any]] = []
+    rooms = max(mode.s2["rooms"], mode.s3["rooms"], mode.recovery["rooms"], 1)
+    context = {
+        "mode": mode.name,
+        "command": " ".join(["python -m bench", *sys.argv[1:]]),
+        "started": started.isoformat(timespec="seconds"),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "uptime_before": _uptime(),
+        "pinning": {"server_and_redis_cpu": 0, "loadgen_cpu": 1},
+        "parameters": {k: v for k, v in mode.__dict__.items() if k != "name"},
+        "measured_once": list(ONCE) if mode.repetitions > 1 else [],
+        "core": core_desc,
+        "servers": {name: SERVERS[name].label for name in servers},
+        "versions": versions(infra),
+    }
+    try:
+        for rep in range(mode.repetitions):
+            result: dict[str, dict[str, Any]] = {}
+            for name in servers:
+                kind = SERVERS[name]
+                wanted = [s for s in scenarios if name in SCENARIOS[s]]
+                if rep > 0:
+                    wanted = [s for s in wanted if s not in ONCE]
+                shared = [s for s in wanted if s in SHARED]
+                if shared:
+                    async with running(infra, kind, rooms) as server:
+                        for scenario in shared:
+                            params = getattr(mode, "s1" if scenario == "s1z" else scenario)
+                            res = await run_ws_scenario(server, scenario, params, 240)
+                            _log(rep, scenario, name, res)
+                            result.setdefault(scenario, {})[name] = res
+                for scenario in ("s3", "recovery"):
+                    if scenario in wanted:
+                        async with running(infra, kind, rooms) as server:
+                            res = await run_ws_scenario(
+                                server, scenario, getattr(mode, scenario), 300
+                            )
+                            _log(rep, scenario, name, res)
+                            result.setdefault(scenario, {})[name] = res
+            if rep == 0 and "linli" in servers:
+                if "votes" in scenarios:
+                    res = await run_votes(infra, mode.votes)
+                    _log(rep, "votes", "linli", res)
+                    result["votes"] = {"linli": res}
+                if "persist" in scenarios:
+                    res = await run_persist(infra, mode.persist["messages"])
+                    _log(rep, "persist", "linli", res)
+                    result["persist"] = {"linli": res}
+            runs.append(result)
+            if progress is not None:
+                progress(_report(context, runs, complete=rep + 1 == mode.repetitions))
+    finally:
+        await infra.close()
+        if os.environ.get("LINLI_BENCH_KEEP"):
+            print(f"kept {tmp} (server logs)", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _report(context, runs, complete=len(runs) == mode.repetitions)
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _report(context: dict[str, Any], runs: list[dict[str, Any]], complete: bool) -> dict[str, Any]:
+    report = {
+        **context,
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "uptime_after": _uptime(),
+        "repetitions_done": len(runs),
+        "complete": complete,
+        "runs": runs,
+    }
+    summary = summarise(runs)
+    report["summary"] = summary
+    report["targets"] = targets(summary, runs)
+    return report
+
+
+def save(report: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+
+
+def _log(rep: int, scenario: str, server: str, res: dict[str, Any]) -> None:
+    brief = {k: v for k, v in res.items() if not isinstance(v, dict | list)}
+    print(f"[run {rep + 1}] {scenario:<8} {server:<15} {json.dumps(brief)}", file=sys.stderr)
+
+
+# -- medians, ratios, targets -------------------------------------------------------------------
+
+#: Figures where the worst repetition counts, not the median.
+WORST = {"lost", "gaps", "duplicates", "not_recovered", "publish_errors", "closed_during_run"}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    summary: dict[str, dict[str, Any]] = {}
+    for scenario in {s for r in runs for s in r}:
+        for server in {srv for r in runs for srv in r.get(scenario, {})}:
+            results = [r[scenario][server] for r in runs if server in r.get(scenario, {})]
+            merged: dict[str, Any] = {}
+            for key in results[0]:
+                values = [res.get(key) for res in results]
+                numbers = [
+                    v for v in values if isinstance(v, int | float) and not isinstance(v, bool)
+                ]
+                if len(numbers) == len(values):
+                    merged[key] = max(numbers) if key in WORST else statistics.median(numbers)
+                else:
+                    merged[key] = values[0] if len(set(map(str, values))) == 1 else values
+            if any("error" in res for res in results):
+                merged["error"] = "; ".join(res["error"] for res in results if "error" in res)
+            merged["repetitions"] = len(results)
+            summary.setdefault(scenario, {})[server] = merged
+    return summary
+
+
+def _ratio_median(
+    runs: list[dict[str, Any]],
+    scenario: str,
+    key: str,
+    peer: str,
+    *,
+    diff: bool = False,
+    mine: str = "linli",
+) -> float | None:
+    """Median over the repetitions of ``mine``'s figure divided by (or minus) ``peer``'s, each
+    ratio taken within one repetition."""
+    values = []
+    for r in runs:
+        linli = r.get(scenario, {}).get(mine, {}).get(key)
+        other = r.get(scenario, {}).get(peer, {}).get(key)
+        if isinstance(linli, int | float) and isinstance(other, int | float):
+            if diff:
+                values.append(linli - other)
+            elif other:
+                values.append(linli / other)
+    return round(statistics.median(values), 3) if values else None
+
+
+LINLI_TRANSPORTS = {"linli": "Linli (hypercorn /ws)", "linli-ws": "Linli (websockets /ws)"}
+
+
+def targets(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, figure: Any, target: str, met: bool | None) -> None:
+        out.append({"target": name, "measured": figure, "goal": target, "met": met})
+
+    for mine, who in LINLI_TRANSPORTS.items():
+        s1 = summary.get("s1", {}).get(mine)
+        if s1:
+            for peer, goal in (("websockets", 1.0), ("starlette", 2.5), ("socketio", 6.0)):
+                ratio = _ratio_median(runs, "s1", "deliveries_per_s", peer, mine=mine)
+                if ratio is not None:
+                    add(f"S1 {who} ÷ {peer}, deliveries/s", ratio, f">= {goal}x", ratio >= goal)
+            for peer in ("websockets", "starlette", "socketio"):
+                ratio = _ratio_median(runs, "s1", "deliveries_per_server_cpu_s", peer, mine=mine)
+                if ratio is not None:
+                    add(f"S1 {who} ÷ {peer}, per server CPU-second (information)", ratio,
+                        "—", None)  # fmt: skip
+            add(f"S1 {who} lost", s1.get("lost"), "0", s1.get("lost") == 0)
+        s2 = summary.get("s2", {}).get(mine)
+        if s2:
+            diff = _ratio_median(runs, "s2", "p99_ms", "websockets", diff=True, mine=mine)
+            if diff is not None:
+                add(f"S2 {who} p99 − websockets p99 (ms)", diff, "<= 0.3", diff <= 0.3)
+            add(f"S2 {who} lost", s2.get("lost"), "0", s2.get("lost") == 0)
+        s3 = summary.get("s3", {}).get(mine)
+        if s3:
+            ratio = _ratio_median(runs, "s3", "kb_per_connection", "websockets", mine=mine)
+            if ratio is not None:
+                add(f"S3 {who} KB/conn ÷ websockets", ratio, "<= 1.2x", ratio <= 1.2)
+            add(f"S3 {who}: one message per room reached all",
+                f"{s3.get('delivered')}/{s3.get('expected')}", "all",
+                s3.get("delivered") == s3.get("expected"))  # fmt: skip
+        rec = summary.get("recovery", {}).get(mine)
+        if rec and "recover_s" in rec:
+            add(f"Recovery {who}: time (s)", rec["recover_s"], "<= 2", rec["recover_s"] <= 2)
+            clean = rec.get("gaps") == 0 and rec.get("duplicates") == 0
+            clean = clean and not rec.get("not_recovered")
+            figure = f"{rec.get('gaps')} / {rec.get('duplicates')}"
+            add(f"Recovery {who}: gaps / duplicates", figure, "0 / 0", clean)
+    votes = summary.get("votes", {}).get("linli")
+    if votes:
+        if "accepted_per_s" in votes:
+            rate = votes["accepted_per_s"]
+            add("Votes accepted/s", round(rate), ">= 10,000", rate >= 10_000)
+            p99 = votes.get("screen_p99_ms")
+            add("Votes vote → tally on screen p99 (ms)", round(p99), "<= 300", p99 <= 300)
+            add("Votes final tally equals the stored votes", "checked by bench/votes.py", "exact",
+                True)  # fmt: skip
+        else:
+            add("Votes", votes.get("error"), ">= 10,000 votes/s, p99 <= 300 ms", None)
+    persist = summary.get("persist", {}).get("linli")
+    if persist and persist.get("messages_per_s"):
+        rate = persist["messages_per_s"]
+        ok = rate >= 30_000 and persist.get("rows") == persist.get("messages")
+        add("Persist messages/s (every row written)", rate, ">= 30,000", ok)
+    return out
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "—" if value is None else str(value)
+
+
+COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "s1": [("deliveries/s", "deliveries_per_s"),
+           ("per server CPU-s", "deliveries_per_server_cpu_s"),
+           ("lost", "lost"), ("server CPU", "server_cpu"),
+           ("redis CPU", "redis_cpu"), ("loadgen CPU", "loadgen_cpu")],
+    "s1z": [("deliveries/s", "deliveries_per_s"),
+            ("per server CPU-s", "deliveries_per_server_cpu_s"), ("lost", "lost"),
+            ("deflate", "deflate_negotiated"), ("server CPU", "server_cpu"),
+            ("loadgen CPU", "loadgen_cpu")],
+    "s2": [("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"),
+           ("p99.9 ms", "p999_ms"), ("max ms", "max_ms"), ("lost", "lost"),
+           ("server CPU", "server_cpu")],
+    "s3": [("KB/conn", "kb_per_connection"), ("connect s", "connect_s"),
+           ("RSS before→after MB", None), ("delivered", "delivered")],  # type: ignore[list-item]
+    "recovery": [("recover s", "recover_s"), ("recovered", "publications_recovered"),
+                 ("gaps", "gaps"), ("dups", "duplicates")],
+    "persist": [("messages/s", "messages_per_s"), ("rows", "rows"), ("seconds", "seconds")],
+    "votes": [("accepted/s", "accepted_per_s"), ("ack p99 ms", "ack_p99_ms"),
+              ("screen p50 ms", "screen_p50_ms"), ("screen p99 ms", "screen_p99_ms"),
+              ("voters", "voters")],
+}  # fmt: skip
+TITLES = {
+    "s1": "S1 fan-out, 1 room (no compression offered)",
+    "s1z": "S1 fan-out with permessage-deflate offered",
+    "s2": "S2 latency, 50 rooms, 500 msg/s",
+    "s3": "S3 memory, idle connections",
+    "recovery": "Recovery with since",
+    "persist": "Persist worker into PostgreSQL",
+    "votes": "Votes: every voter votes at once (scaled; bench/votes.py; not pinned)",
+}
+ORDER = ["s1", "s1z", "s2", "s3", "votes", "persist", "recovery"]
+
+
+def table(report: dict[str, Any]) -> str:
+    lines: list[str] = []
+    summary = report["summary"]
+    for scenario in ORDER:
+        if scenario not in summary:
+            continue
+        cols = COLUMNS[scenario]
+        lines.append(f"\n### {TITLES[scenario]}\n")
+        ratio_col = scenario in ("s1", "s1z", "s3")
+        header = ["server", *[c[0] for c in cols]]
+        if ratio_col:
+            header += ["linli ÷ this", "linli-ws ÷ this"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        order = list(SERVERS)
+        for server, res in sorted(summary[scenario].items(), key=lambda kv: order.index(kv[0])):
+            row = [server]
+            for _title, key in cols:
+                if key is None:
+                    row.append(f"{_fmt(res.get('rss_before_mb'))}→{_fmt(res.get('rss_after_mb'))}")
+                else:
+                    row.append(_fmt(res.get(key)))
+            if ratio_col:
+                metric = "kb_per_connection" if scenario == "s3" else "deliveries_per_s"
+                for mine in ("linli", "linli-ws"):
+                    r = _ratio_median(report["runs"], scenario, metric, server, mine=mine)
+                    row.append("—" if server == mine or r is None else f"{r:.2f}×")
+            if "error" in res:
+                row[-1] += f" (error: {str(res['error'])[:80]})"
+            lines.append("| " + " | ".join(row) + " |")
+    if report.get("targets"):
+        lines.append("\n### Targets\n")
+        lines.append("| target | measured | goal | met |")
+        lines.append("|---|---|---|---|")
+        for t in report["targets"]:
+            met = {True: "yes", False: "**no**", None: "—"}[t["met"]]
+            lines.append(f"| {t['target']} | {_fmt(t['measured'])} | {t['goal']} | {met} |")
+    return "\n".join(lines)

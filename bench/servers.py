@@ -1,0 +1,158 @@
+"""The servers under test: Linli in both modes and the three peers, each a subprocess pinned to
+the server core."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from bench.infra import (
+    SERVER_CPU,
+    Database,
+    Infra,
+    free_port,
+    login,
+    pinned,
+    stop_process,
+    wait_port,
+)
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    name: str
+    #: ``linli``, ``peer`` or ``socketio`` (``bench/protocols.py``).
+    protocol: str
+    #: Module run with ``python -m`` for a peer; None for Linli.
+    module: str | None = None
+    embedded: bool = False
+    label: str = ""
+    #: Linli with ``/ws`` served by the websockets library's server (``LINLI_WS_PORT``,
+    #: gateway/ws_server.py) rather than by hypercorn.
+    ws_transport: bool = False
+
+
+SERVERS: dict[str, ServerKind] = {
+    s.name: s
+    for s in (
+        ServerKind("linli", "linli", label="Linli (scaled: Redis, hypercorn, bare ASGI /ws)"),
+        ServerKind(
+            "linli-ws", "linli", ws_transport=True,
+            label="Linli (scaled), /ws on the websockets server (LINLI_WS_PORT)",
+        ),
+        ServerKind(
+            "linli-embedded", "linli", embedded=True,
+            label="Linli embedded (no Redis, SQLite), /ws on hypercorn",
+        ),
+        ServerKind(
+            "linli-embedded-ws", "linli", embedded=True, ws_transport=True,
+            label="Linli embedded, /ws on the websockets server (LINLI_WS_PORT)",
+        ),
+        ServerKind(
+            "websockets", "peer", "bench.peers.ws_broadcast", label="websockets + broadcast()"
+        ),
+        ServerKind(
+            "starlette", "peer", "bench.peers.starlette_naive",
+            label="Starlette on hypercorn, send_text loop",
+        ),
+        ServerKind(
+            "socketio", "socketio", "bench.peers.socketio_redis",
+            label="python-socketio + AsyncRedisManager (aiohttp)",
+        ),
+    )
+}  # fmt: skip
+
+
+@dataclass
+class Running:
+    kind: ServerKind
+    port: int
+    proc: subprocess.Popen[bytes]
+    redis_pid: int | None
+    db: Database | None
+
+    @property
+    def pids(self) -> dict[str, int | None]:
+        return {"server": self.proc.pid, "redis": self.redis_pid}
+
+
+def _linli_env(infra: Infra, db: Database, port: int, embedded: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")}
+    env.update(
+        LINLI_DATABASE_URL=db.url,
+        LINLI_HOST="127.0.0.1",
+        LINLI_PORT=str(port),
+        LINLI_KEY_PREFIX=f"bench:{port}:",
+        # The load is one publisher account sending hundreds of messages per second.
+        LINLI_PUBLISH_RATE="1000000",
+        LINLI_PUBLISH_BURST="1000000",
+        LINLI_AUTO_MIGRATE="false",
+        LINLI_HASH_IN_THREAD="true",
+        PYTHONUNBUFFERED="1",
+    )
+    if not embedded:
+        env["LINLI_REDIS_URL"] = infra.redis_url
+    return env
+
+
+@contextlib.asynccontextmanager
+async def running(infra: Infra, kind: ServerKind, rooms: int) -> AsyncIterator[Running]:
+    port = free_port()
+    log = infra.tmp / f"{kind.name}-{port}.log"
+    db: Database | None = None
+    redis_pid: int | None = None
+    ws_port = 0
+    if not kind.embedded:
+        await infra.redis()
+        redis_pid = infra.redis_proc.pid if infra.redis_proc else None
+    if kind.module is None:
+        db = await infra.database("sqlite" if kind.embedded else "postgres", rooms)
+        argv = [sys.executable, "-m", "linli", "serve"]
+        env = _linli_env(infra, db, port, kind.embedded)
+        if kind.ws_transport:
+            ws_port = free_port()
+            env["LINLI_WS_PORT"] = str(ws_port)
+    else:
+        argv = [
+            sys.executable, "-m", kind.module, "--port", str(port),
+            "--redis-url", infra.redis_url, "--prefix", f"bench:{port}:",
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        pinned(SERVER_CPU, argv),
+        env=env,
+        cwd=infra.tmp,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        await wait_port(port, proc, log)
+        if db is not None:
+            await _healthy(port, proc, log)
+            await login(db, f"http://127.0.0.1:{port}")
+        if kind.ws_transport:
+            await wait_port(ws_port, proc, log)
+            port = ws_port
+        yield Running(kind, port, proc, redis_pid, db)
+    finally:
+        stop_process(proc)
+
+
+async def _healthy(port: int, proc: subprocess.Popen[bytes], log: os.PathLike[str]) -> None:
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server not healthy; see {log}")
+            await asyncio.sleep(0.1)
