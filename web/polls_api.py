@@ -340,6 +340,20 @@ async def projector_snapshot(request: Request) -> Response:
     return JSONResponse(projector_json(poll, tally_body(poll, tally)))
 
 
+async def projector_qr(request: Request) -> Response:
+    """The join link (``/p/<code>``, on this site's address) as a QR code, black on white with
+    the standard quiet zone (inverted codes defeat some phone scanners)."""
+    import segno
+
+    poll = await _projector_poll(request)
+    url = f"{str(request.base_url).rstrip('/')}/p/{poll.join_code}"
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=10, border=4, dark="#000", light="#fff")
+    return Response(
+        out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
 def _sse(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
@@ -409,4 +423,5 @@ POLL_ROUTES = [
     Route("/api/polls/{poll_id:int}/export.csv", export_csv, methods=["GET"]),
     Route("/api/projector/{token}", projector_snapshot, methods=["GET"]),
     Route("/api/projector/{token}/events", projector_events, methods=["GET"]),
+    Route("/api/projector/{token}/qr.svg", projector_qr, methods=["GET"]),
 ]

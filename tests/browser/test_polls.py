@@ -46,6 +46,16 @@ async def _page(browser: Browser, server: Server, cookie: str | None = None) -> 
     return page
 
 
+def _qr_svg(url: str) -> bytes:
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=10, border=4, dark="#000", light="#fff")
+    return out.getvalue()
+
+
 async def _counts(page: Page) -> list[str]:
     return list(
         await page.locator("#bars .bar").evaluate_all("items => items.map(li => li.dataset.count)")
@@ -72,6 +82,12 @@ async def test_projector_shows_bars_moving_and_final_counts(
         await expect(page.locator("#join-code")).to_have_text(poll["join_code"])
         await expect(page.locator("#bars .bar-label")).to_have_text(OPTIONS)
         await expect(page.locator("#voters")).to_have_text(EN["poll.voters"].format(count=0))
+        # The QR code on the screen encodes the join link, black on white.
+        natural = await page.locator("#qr").evaluate("img => img.complete && img.naturalWidth")
+        assert natural and natural > 0
+        svg = await api.get(f"/api/projector/{poll['projector_token']}/qr.svg")
+        assert svg.headers["content-type"] == "image/svg+xml"
+        assert svg.content == _qr_svg(f"{server.http}/p/{poll['join_code']}")
 
         # The bars move as the votes come in, one step at a time.
         await clients[0].ok("vote", poll_id=poll["id"], choices=[0], client_vote_id="a")

@@ -31,4 +31,10 @@ async function start() {
   };
 }
 
+const fullscreen = document.getElementById("fullscreen");
+fullscreen.addEventListener("click", () => document.documentElement.requestFullscreen?.());
+document.addEventListener("fullscreenchange", () => {
+  fullscreen.hidden = Boolean(document.fullscreenElement);
+});
+
 start();
