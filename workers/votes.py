@@ -64,6 +64,13 @@ class TallyPublisher:
             await asyncio.sleep(max(self.interval, 0.5))
             self.touch(poll_id)
 
+    async def flush(self) -> None:
+        """Wait for the publications already scheduled (a graceful shutdown; each waits at most
+        one interval)."""
+        tasks = list(self._scheduled.values())
+        if tasks:
+            await asyncio.wait(tasks)
+
     async def close(self) -> None:
         tasks = list(self._scheduled.values())
         for task in tasks:
@@ -106,6 +113,10 @@ class VotesWorker(Worker):
         # writing and publishing) must still bring the screens up to date.
         for poll_id in {ballot.poll_id for ballot in ballots}:
             self.tallies.touch(poll_id)
+
+    async def run_until_idle(self) -> None:
+        await super().run_until_idle()
+        await self.tallies.flush()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
