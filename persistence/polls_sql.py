@@ -48,6 +48,11 @@ _INSERT_FIRST_ONLY: Final = """
     ON CONFLICT (poll_id, voter_key) DO NOTHING
     RETURNING seq
 """
+# PostgreSQL only: a batch of votes as six arrays, one statement (see ``_write_votes``).
+_UNNEST_VOTES: Final = (
+    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], "
+    "$6::bigint[])"
+)
 # One statement, so PostgreSQL evaluates it on one snapshot: the version always matches the
 # counts beside it. Rows: (-1, version, state), (-2, voters, NULL), then (choice, count, NULL).
 _TALLY: Final = """
@@ -221,50 +226,104 @@ class PollSql:
         return sorted(int(row["id"]) for row in rows)
 
     async def record_ballots(self, ballots: list[Ballot]) -> set[int]:
-        changes: dict[int, int] = {}
         if not ballots:
             return set()
         async with self._db.transaction() as tx:
             polls: dict[int, Row | None] = {}
+            for poll_id in sorted({ballot.poll_id for ballot in ballots}):
+                polls[poll_id] = await tx.fetchrow(
+                    "SELECT state, closed_at, allow_change FROM polls WHERE id = $1", poll_id
+                )
+            # One ballot per voter key, the one applying them in seq order would leave: the
+            # newest where changes are allowed, the first cast where the first one stays.
+            chosen: dict[tuple[int, str], Ballot] = {}
             for ballot in ballots:
-                if ballot.poll_id not in polls:
-                    polls[ballot.poll_id] = await tx.fetchrow(
-                        "SELECT state, closed_at, allow_change FROM polls WHERE id = $1",
-                        ballot.poll_id,
-                    )
                 poll = polls[ballot.poll_id]
                 if poll is None or poll["state"] == PollState.DRAFT:
                     continue
-                closed_at = poll["closed_at"]
-                if closed_at is not None and ballot.cast_at > closed_at:
+                if poll["closed_at"] is not None and ballot.cast_at > poll["closed_at"]:
                     continue
-                written = await tx.fetchval(
-                    _UPSERT_CHANGEABLE if poll["allow_change"] else _INSERT_FIRST_ONLY,
-                    ballot.poll_id,
-                    ballot.voter_key,
-                    ballot.user_id,
-                    ballot.ballot_id,
-                    ballot.seq,
-                    ballot.cast_at,
-                )
-                if written is None:
-                    continue
-                await tx.execute(
-                    "DELETE FROM poll_choices WHERE poll_id = $1 AND voter_key = $2",
-                    ballot.poll_id,
-                    ballot.voter_key,
-                )
-                await tx.executemany(
-                    "INSERT INTO poll_choices (poll_id, voter_key, choice) VALUES ($1, $2, $3)",
-                    [(ballot.poll_id, ballot.voter_key, c) for c in sorted(set(ballot.choices))],
-                )
+                key = (ballot.poll_id, ballot.voter_key)
+                kept = chosen.get(key)
+                newest_wins = bool(poll["allow_change"])
+                if kept is None or (
+                    ballot.seq > kept.seq if newest_wins else ballot.seq < kept.seq
+                ):
+                    chosen[key] = ballot
+            written: list[Ballot] = []
+            for allow_change in (True, False):
+                group = [
+                    b
+                    for b in chosen.values()
+                    if bool(polls[b.poll_id]["allow_change"]) is allow_change  # type: ignore[index]
+                ]
+                if group:
+                    written += await self._write_votes(tx, group, allow_change=allow_change)
+            if written:
+                await self._replace_choices(tx, written)
+            changes: dict[int, int] = {}
+            for ballot in written:
                 changes[ballot.poll_id] = changes.get(ballot.poll_id, 0) + 1
             # One version step per recorded change, in one statement per poll.
-            for poll_id, count in changes.items():
+            for poll_id, count in sorted(changes.items()):
                 await tx.execute(
                     "UPDATE polls SET version = version + $2 WHERE id = $1", poll_id, count
                 )
         return set(changes)
+
+    async def _write_votes(
+        self, tx: Executor, ballots: list[Ballot], *, allow_change: bool
+    ) -> list[Ballot]:
+        """Upsert the votes; return the ballots that were written (new or newer)."""
+        statement = _UPSERT_CHANGEABLE if allow_change else _INSERT_FIRST_ONLY
+        if self._db.dialect == "postgres":
+            # Dialect difference: the whole batch as arrays in one statement.
+            rows = await tx.fetch(
+                statement.replace("VALUES ($1, $2, $3, $4, $5, $6)", _UNNEST_VOTES).replace(
+                    "RETURNING seq", "RETURNING poll_id, voter_key"
+                ),
+                [b.poll_id for b in ballots],
+                [b.voter_key for b in ballots],
+                [b.user_id for b in ballots],
+                [b.ballot_id for b in ballots],
+                [b.seq for b in ballots],
+                [b.cast_at for b in ballots],
+            )
+            done = {(int(row["poll_id"]), str(row["voter_key"])) for row in rows}
+            return [b for b in ballots if (b.poll_id, b.voter_key) in done]
+        written = []
+        for b in ballots:
+            if await tx.fetchval(
+                statement, b.poll_id, b.voter_key, b.user_id, b.ballot_id, b.seq, b.cast_at
+            ):
+                written.append(b)
+        return written
+
+    async def _replace_choices(self, tx: Executor, ballots: list[Ballot]) -> None:
+        choices = [(b.poll_id, b.voter_key, c) for b in ballots for c in sorted(set(b.choices))]
+        if self._db.dialect == "postgres":
+            await tx.execute(
+                "DELETE FROM poll_choices c USING unnest($1::bigint[], $2::text[]) "
+                "AS k(poll_id, voter_key) "
+                "WHERE c.poll_id = k.poll_id AND c.voter_key = k.voter_key",
+                [b.poll_id for b in ballots],
+                [b.voter_key for b in ballots],
+            )
+            await tx.execute(
+                "INSERT INTO poll_choices (poll_id, voter_key, choice) "
+                "SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[])",
+                [c[0] for c in choices],
+                [c[1] for c in choices],
+                [c[2] for c in choices],
+            )
+            return
+        await tx.executemany(
+            "DELETE FROM poll_choices WHERE poll_id = $1 AND voter_key = $2",
+            [(b.poll_id, b.voter_key) for b in ballots],
+        )
+        await tx.executemany(
+            "INSERT INTO poll_choices (poll_id, voter_key, choice) VALUES ($1, $2, $3)", choices
+        )
 
     async def _votes(self, poll_id: int, voter_key: str | None) -> list[StoredVote]:
         rows = await self._db.fetch(

@@ -215,3 +215,27 @@ async def test_scheduled_close_happens_once(store: Store) -> None:  # noqa: F811
     other = await store.get_poll(later_id)
     assert other is not None and other.state is PollState.OPEN
     assert await store.open_poll_ids() == [later_id]
+
+
+async def test_one_batch_over_several_polls_and_rules(store: Store) -> None:  # noqa: F811
+    changeable = await _open_poll(store)
+    once = await _open_poll(
+        store,
+        PollDraft(channel="building:1", question="Q", options=("a", "b"), allow_change=False),
+        code="J2",
+    )
+    batch = [
+        _ballot(changeable, 1, (0,), seq=5),
+        _ballot(once, 1, (1,), seq=5),
+        _ballot(changeable, 1, (2,), seq=7),  # newer: replaces
+        _ballot(once, 1, (0,), seq=3),  # cast first: stays
+        _ballot(changeable, 2, (1,), seq=1),
+        _ballot(changeable, 2, (0,), seq=1),  # the same seq again: not newer, ignored
+    ]
+    assert await store.record_ballots(batch) == {changeable, once}
+    first = await store.poll_tally(changeable)
+    second = await store.poll_tally(once)
+    assert first is not None and first.counts == (0, 1, 1) and first.voters == 2
+    assert second is not None and second.counts == (1, 0) and second.voters == 1
+    assert first.version == 1 + 2 and second.version == 1 + 1  # open + one per written vote
+    assert await store.record_ballots(batch) == set()
