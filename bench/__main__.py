@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from bench import run as bench_run
-from bench.run import MODES, SCENARIOS, run, save, table
+from bench.run import DEFAULT_SCENARIOS, MODES, SCENARIOS, run, save, table
 from bench.servers import SERVERS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -53,7 +53,7 @@ def main() -> None:
     )
     run_cmd.add_argument(
         "--scenarios",
-        default=",".join(SCENARIOS),
+        default=",".join(DEFAULT_SCENARIOS),
         help=f"comma-separated, of {','.join(SCENARIOS)}",
     )
     run_cmd.add_argument(

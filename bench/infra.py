@@ -127,6 +127,9 @@ class Database:
     cookies: list[str] = field(default_factory=list)
     pub_cookie: str = ""
     schema: str | None = None
+    #: Residents of building 1, one per unit, with sessions made in the store (``voters``).
+    voter_cookies: list[str] = field(default_factory=list)
+    organiser_cookie: str = ""
 
 
 class Infra:
@@ -251,6 +254,44 @@ async def seed(url: str, rooms: int) -> None:
             unit_label=None,
             now=now,
         )
+    finally:
+        await store.close()
+
+
+async def voters(db: Database, count: int) -> None:
+    """``count`` residents of building 1 (one unit each) and an organiser there, each with a
+    session written straight into the store: a thousand argon2 logins would take minutes and
+    measure nothing of interest here."""
+    if len(db.voter_cookies) >= count:
+        return
+    from persistence.factory import open_store
+    from persistence.store import Role
+    from web.sessions import new_token, token_hash
+
+    store = await open_store(db.url)
+    try:
+        now = int(time.time() * 1000)
+
+        async def person(name: str, role: Role, unit: str) -> str:
+            user = await store.create_user(
+                username=name,
+                display_name=name,
+                password_hash="-",  # never logs in with a password
+                role=role,
+                building_id=1,
+                unit_label=unit,
+                now=now,
+            )
+            token = new_token()
+            await store.create_session(
+                token_hash(token), user.id, expires_at=now + 86_400_000, now=now
+            )
+            return f"linli_session={token}"
+
+        if not db.organiser_cookie:
+            db.organiser_cookie = await person("bench-organiser", Role.ORGANISER, "G/F")
+        for i in range(len(db.voter_cookies), count):
+            db.voter_cookies.append(await person(f"bench-voter{i}", Role.RESIDENT, f"U{i}"))
     finally:
         await store.close()
 

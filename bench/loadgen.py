@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.protocols import PROTOCOLS, seq_of
+import orjson
+
+from bench.protocols import _RUN, PROTOCOLS, seq_of
 from bench.wsclient import WSConnection, open_connection
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -100,6 +102,8 @@ class LoadGen:
         self.deflate: bool = job.get("deflate", False)
         self.pub_prefix = self.proto.pub_prefix
         self.on_pub: Callable[[WSConnection, int], None] = lambda conn, seq: None
+        #: When set, gets publication frames whole instead of ``on_pub`` (votes: tallies).
+        self.raw_pub: Callable[[WSConnection, bytes], None] | None = None
         self.publish_errors = 0
         self.closed_by_server: dict[str, int] = {}
         self.pids: dict[str, int | None] = job.get("pids", {})
@@ -108,7 +112,10 @@ class LoadGen:
 
     def _on_message(self, conn: WSConnection, payload: bytes) -> None:
         if payload.startswith(self.pub_prefix):
-            self.on_pub(conn, seq_of(payload))
+            if self.raw_pub is not None:
+                self.raw_pub(conn, payload)
+            else:
+                self.on_pub(conn, seq_of(payload))
             return
         reply = self.proto.reply(payload)
         if reply is not None:
@@ -442,6 +449,120 @@ class LoadGen:
             "not_recovered": stats["not_recovered"],
             "reconnect_concurrency": concurrency,
             "connect_s": round(connect_s, 2),
+            **usage,
+        }
+
+    async def votes(
+        self, voters: int, changes: int, poll_id: int, options: int = 4, concurrency: int = 100
+    ) -> dict[str, Any]:
+        """Votes: ``voters`` sockets (one resident each) all vote at once, then ``changes`` of
+        them change their vote; a watcher subscribed to ``poll:<id>`` records every tally. Votes
+        accepted/s (first ballots, first sent to last acked), vote → tally on the watcher's
+        screen, and the final tally on the screen against the ballots as acked."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(cookie: str | None) -> WSConnection:
+            async with gate:
+                return await self.open(cookie)
+
+        conns = await asyncio.gather(*(one(c) for c in self.cookies[:voters]))
+        watcher = await self.open(self.pub_cookie)
+        await self.subscribe(watcher, f"poll:{poll_id}")
+        screens: list[tuple[float, int, list[int] | None, int]] = []
+
+        def on_tally(conn: WSConnection, payload: bytes) -> None:
+            data = orjson.loads(payload)["data"]
+            if data.get("kind") == "tally":
+                screens.append(
+                    (time.perf_counter(), data["voters"], data.get("counts"), data["version"])
+                )
+
+        self.raw_pub = on_tally
+        await asyncio.sleep(0.3)
+        screens.clear()
+        choice = [i % options for i in range(voters)]
+        sent = [0.0] * voters
+        acked = [0.0] * voters
+        refused: dict[str, int] = {}
+
+        def ballot(i: int, pick: int, tag: str) -> asyncio.Future[Any]:
+            future = self.send_request(
+                conns[i],
+                lambda rid: orjson.dumps(
+                    {
+                        "id": rid,
+                        "op": "vote",
+                        "poll_id": poll_id,
+                        "choices": [pick],
+                        "client_vote_id": f"{tag}{_RUN}-{i}",
+                    }
+                ),
+            )
+            return future
+
+        cpu = CpuWindow(self.pids, self.job.get("profile"))
+        t0 = time.perf_counter()
+        futures = []
+        for i in range(voters):
+            sent[i] = time.perf_counter()
+            future = ballot(i, choice[i], "v")
+            future.add_done_callback(lambda _f, i=i: acked.__setitem__(i, time.perf_counter()))
+            futures.append(future)
+        bodies = await asyncio.wait_for(asyncio.gather(*futures), 120)
+        accepted = sum(1 for b in bodies if b is not None)
+        first_round_s = max(acked) - t0
+        for b in bodies:
+            if b is None:
+                refused["first"] = refused.get("first", 0) + 1
+        changers = list(range(min(changes, voters)))
+        new_pick = {i: (choice[i] + 1) % options for i in changers}
+        changed = await asyncio.wait_for(
+            asyncio.gather(*(ballot(i, new_pick[i], "c") for i in changers)), 120
+        )
+        last_ack = time.perf_counter()
+        refused["change"] = sum(1 for b in changed if b is None)
+        for i, body in zip(changers, changed, strict=True):
+            if body is not None:
+                choice[i] = new_pick[i]
+        expected = [0] * options
+        for i in range(voters):
+            if bodies[i] is not None:
+                expected[choice[i]] += 1
+        deadline = time.perf_counter() + 30
+        settled_at = None
+        while time.perf_counter() < deadline:
+            if screens and screens[-1][2] == expected and screens[-1][1] == accepted:
+                settled_at = screens[-1][0]
+                break
+            await asyncio.sleep(0.01)
+        usage = cpu.stop()
+        latencies = []
+        for k, t_sent in enumerate(sorted(sent[i] for i in range(voters) if bodies[i]), 1):
+            shown = next((t for t, count, _c, _v in screens if count >= k), None)
+            if shown is not None:
+                latencies.append(shown - t_sent)
+        latencies.sort()
+        acks = sorted(a - s for a, s in zip(acked, sent, strict=True))
+        await self.close_all([*conns, watcher])
+        return {
+            "voters": voters,
+            "accepted": accepted,
+            "changed": len(changed) - refused["change"],
+            "refused": refused,
+            "accepted_per_s": round(accepted / first_round_s) if first_round_s > 0 else None,
+            "ack_p50_ms": round(1000 * percentile(acks, 0.5), 1),
+            "ack_p99_ms": round(1000 * percentile(acks, 0.99), 1),
+            "screen_p50_ms": round(1000 * percentile(latencies, 0.5), 1),
+            "screen_p99_ms": round(1000 * percentile(latencies, 0.99), 1),
+            "screen_max_ms": round(1000 * latencies[-1], 1) if latencies else None,
+            "screened_votes": len(latencies),
+            "final_on_screen_after_last_ack_ms": round(1000 * (settled_at - last_ack), 1)
+            if settled_at
+            else None,
+            "expected_counts": expected,
+            "screen_counts": screens[-1][2] if screens else None,
+            "screen_voters": screens[-1][1] if screens else None,
+            "tally_updates": len(screens),
             **usage,
         }
 

@@ -74,10 +74,13 @@ SERVERS: dict[str, ServerKind] = {
 @dataclass
 class Running:
     kind: ServerKind
+    #: Where the load generator opens its WebSockets.
     port: int
     proc: subprocess.Popen[bytes]
     redis_pid: int | None
     db: Database | None
+    #: The HTTP API's port (differs from ``port`` on the websockets transport).
+    http_port: int = 0
 
     @property
     def pids(self) -> dict[str, int | None]:
@@ -104,7 +107,16 @@ def _linli_env(infra: Infra, db: Database, port: int, embedded: bool) -> dict[st
 
 
 @contextlib.asynccontextmanager
-async def running(infra: Infra, kind: ServerKind, rooms: int) -> AsyncIterator[Running]:
+async def running(
+    infra: Infra,
+    kind: ServerKind,
+    rooms: int,
+    *,
+    worker: str | None = None,
+    env_extra: dict[str, str] | None = None,
+) -> AsyncIterator[Running]:
+    """The server, and with ``worker`` also ``linli worker <worker>`` on the same core and with
+    the same environment (scaled mode: workers are processes of their own)."""
     port = free_port()
     log = infra.tmp / f"{kind.name}-{port}.log"
     db: Database | None = None
@@ -120,6 +132,7 @@ async def running(infra: Infra, kind: ServerKind, rooms: int) -> AsyncIterator[R
         if kind.ws_transport:
             ws_port = free_port()
             env["LINLI_WS_PORT"] = str(ws_port)
+        env.update(env_extra or {})
     else:
         argv = [
             sys.executable, "-m", kind.module, "--port", str(port),
@@ -133,16 +146,27 @@ async def running(infra: Infra, kind: ServerKind, rooms: int) -> AsyncIterator[R
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+    worker_proc: subprocess.Popen[bytes] | None = None
     try:
         await wait_port(port, proc, log)
         if db is not None:
             await _healthy(port, proc, log)
             await login(db, f"http://127.0.0.1:{port}")
+        if worker is not None:
+            worker_proc = subprocess.Popen(
+                pinned(SERVER_CPU, [sys.executable, "-m", "linli", "worker", worker]),
+                env=env,
+                cwd=infra.tmp,
+                stdout=(infra.tmp / f"worker-{worker}-{port}.log").open("ab"),
+                stderr=subprocess.STDOUT,
+            )
+        http_port = port
         if kind.ws_transport:
             await wait_port(ws_port, proc, log)
             port = ws_port
-        yield Running(kind, port, proc, redis_pid, db)
+        yield Running(kind, port, proc, redis_pid, db, http_port)
     finally:
+        stop_process(worker_proc)
         stop_process(proc)
 
 
