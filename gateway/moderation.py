@@ -13,6 +13,7 @@ that long. A mute's own expiry needs no invalidation: the check compares times.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,8 +42,12 @@ from persistence.moderation import (
 )
 from persistence.moderation_sql import SqlModerationStore, moderation_store
 
+log = logging.getLogger(__name__)
+
 #: How long a gateway trusts its cached sanctions and word list without an invalidation.
 CACHE_SECONDS = 30.0
+#: After a failed lookup (the database is down), how long to go on with what is cached.
+RETRY_SECONDS = 5.0
 #: Cached users per gateway before the cache starts over (an upper bound on memory).
 MAX_CACHED_USERS = 10_000
 MAX_NOTE_CHARS = 500
@@ -139,7 +144,17 @@ class GatewayModeration:
         cached = self._sanctions.get(user_id)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
-        found = await self.store.active_sanctions(user_id, now=int(time.time() * 1000))
+        try:
+            found = await self.store.active_sanctions(user_id, now=int(time.time() * 1000))
+        except Exception:
+            # Fail open: chat works without the database (the broker carries it), and a
+            # database outage must not silence the neighbourhood. Keep what was known, and ask
+            # again after RETRY_SECONDS rather than on every message.
+            log.warning(
+                "sanctions of user %d unavailable; using what is cached", user_id, exc_info=True
+            )
+            found = cached[1] if cached is not None else []
+            now -= CACHE_SECONDS - RETRY_SECONDS
         if len(self._sanctions) >= MAX_CACHED_USERS:
             self._sanctions.clear()
         self._sanctions[user_id] = (now, found)
@@ -148,7 +163,12 @@ class GatewayModeration:
     async def words(self) -> list[Word]:
         now = time.monotonic()
         if self._words is None or now - self._words[0] >= CACHE_SECONDS:
-            self._words = (now, await self.store.list_words())
+            try:
+                self._words = (now, await self.store.list_words())
+            except Exception:  # fail open, as for sanctions
+                log.warning("word list unavailable; using what is cached", exc_info=True)
+                known = self._words[1] if self._words is not None else []
+                self._words = (now - CACHE_SECONDS + RETRY_SECONDS, known)
         return self._words[1]
 
     def _on_invalidate(self, obj: dict[str, Any]) -> None:
@@ -275,7 +295,16 @@ class GatewayModeration:
         ``moderation`` set; moderators still read a hidden (not a deleted) message's text."""
         if not channel.startswith(("building:", "group:")):
             return pubs
-        states = await self.store.hidden_states(channel, pubs[0].offset, pubs[-1].offset)
+        try:
+            states = await self.store.hidden_states(channel, pubs[0].offset, pubs[-1].offset)
+        except Exception:
+            # Fail open: while the database is down, pages from the hot history and recovery
+            # keep working as they did before moderation existed. The hide events themselves
+            # are in the channel, so a client still hides what a moderator hid.
+            log.warning(
+                "moderation states of %s unavailable; page served as is", channel, exc_info=True
+            )
+            return pubs
         if not states:
             return pubs
         return [self._redacted(p, states.get(p.offset), principal) for p in pubs]

@@ -511,7 +511,13 @@ async def test_audit_log_records_every_action(deployment: Deployment) -> None:
         await mo.post(f"/api/mod/users/{ann_id}/unmute", reason="r5")
         await root.post("/api/mod/words", 201, pattern="壞話", reason="r6")
         await root.post("/api/mod/settings", auto_hide_threshold=5, reason="r7")
-        await root.post("/api/mod/rules/en", body="# Rules\n\nBe kind.", reason="r8")
+        await root.post("/api/mod/rules/en", body="# Rules\n\nBe <kind>.", reason="r8")
+        async with httpx.AsyncClient(base_url=server.http, cookies={"linli_lang": "en"}) as web:
+            page = (await web.get("/rules")).text
+            assert "<h1>Rules</h1>" in page and "<p>Be &lt;kind&gt;.</p>" in page
+            web.cookies.set("linli_lang", "zh-Hant")
+            chinese = (await web.get("/rules")).text
+            assert "<h1>鄰里社區發布守則</h1>" in chinese  # the other language is untouched
         await mo.post(f"/api/mod/users/{ann_id}/ban", reason="r9")
         await mo.post(f"/api/mod/users/{ann_id}/unban", reason="r10")
         entries = (await root.get("/api/mod/audit"))["entries"]
@@ -662,3 +668,32 @@ async def test_flags_survive_a_moderation_worker_restart(scaled: Deployment) -> 
                 await client.close()
     finally:
         worker.stop()
+
+
+async def test_chat_goes_on_when_the_moderation_tables_cannot_be_read(
+    deployment: Deployment,
+) -> None:
+    """The publish check and the history view fail open: a database problem must not stop the
+    neighbourhood's chat (which runs on the broker). Simulated by renaming the tables away."""
+    hood = await seed_moderation(deployment)
+    room = f"building:{hood.building_a}"
+    tables = ("mod_sanctions", "mod_words", "mod_messages")
+    async with moderated(deployment) as server:
+        ann = await Client.connect(server, await login(server, "ann"))
+        amy = await Client.connect(server, await login(server, "amy"))
+        await amy.ok("subscribe", channel=room)
+        store = await deployment.store()
+        db = store.database  # type: ignore[attr-defined]
+        try:
+            for table in tables:
+                await db.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+            await ann.ok("publish", channel=room, text="仍然可以傾偈", client_msg_id="o1")
+            assert [p["data"]["text"] for p in await amy.pubs(1)] == ["仍然可以傾偈"]
+            page = await amy.ok("history", channel=room)
+            assert [p["data"]["text"] for p in page["publications"]] == ["仍然可以傾偈"]
+        finally:
+            for table in tables:
+                await db.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+            await store.close()
+        for client in (ann, amy):
+            await client.close()
