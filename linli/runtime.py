@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 
+#: Connections to Redis per process, and how long a command waits for a free one (seconds).
+#: 100 is redis-py's default size; blocking rather than raising is the change.
+REDIS_POOL_SIZE = 100
+REDIS_POOL_TIMEOUT = 10.0
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -55,7 +61,13 @@ async def open_runtime(
             from presence.presence_redis import RedisPresence
 
             assert settings.redis_url is not None
-            redis_client = aioredis.Redis.from_url(settings.redis_url)
+            # A blocking pool: when every connection is busy (a thousand sockets closing at once
+            # each leaving presence), wait for one instead of failing with "Too many
+            # connections"; a Redis that is really gone still fails after the timeout.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=REDIS_POOL_TIMEOUT
+            )
+            redis_client = aioredis.Redis(connection_pool=pool)
             prefix = settings.key_prefix
             broker = RedisBroker(
                 redis_client, store.max_offset, prefix=prefix, history_size=settings.history_size
