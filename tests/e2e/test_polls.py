@@ -262,8 +262,9 @@ async def test_bad_votes_are_refused_and_change_nothing(deployment: Deployment) 
                 channel=channel, question="Once", options=OPTIONS, allow_change=False
             )
             await api.open(once["id"])
-            await ada.ok("vote", poll_id=once["id"], choices=[2], client_vote_id="first")
+            # Subscribed before voting: a tally published before the subscription is not sent.
             await ada.ok("subscribe", channel=f"poll:{once['id']}")
+            await ada.ok("vote", poll_id=once["id"], choices=[2], client_vote_id="first")
             await latest_tally(ada, lambda t: t["voters"] == 1)
             assert (await ada.ok("vote", poll_id=once["id"], choices=[2], client_vote_id="first"))[
                 "duplicate"
@@ -295,7 +296,7 @@ async def test_scheduled_close_named_list_and_households(deployment: Deployment)
         )
         first, housemate, other = clients
         try:
-            closes_at = int(time.time() * 1000) + 2500
+            closes_at = int(time.time() * 1000) + 4000
             poll = await api.create(
                 channel=f"building:{voters.building_id}",
                 question="Households",
@@ -307,12 +308,12 @@ async def test_scheduled_close_named_list_and_households(deployment: Deployment)
             )
             pid = poll["id"]
             await api.open(pid)
+            await housemate.ok("subscribe", channel=f"poll:{pid}")
             await first.ok("vote", poll_id=pid, choices=[0], client_vote_id="h1")
             await other.ok("vote", poll_id=pid, choices=[2], client_vote_id="h3")
             await asyncio.sleep(0.3)
             # The housemate changes the household's one vote.
             await housemate.ok("vote", poll_id=pid, choices=[1], client_vote_id="h2")
-            await housemate.ok("subscribe", channel=f"poll:{pid}")
             # Results after close only: tallies while open carry no counts.
             hidden, _ = await latest_tally(housemate, lambda t: t["voters"] == 2)
             assert hidden["counts"] is None and hidden["state"] == "open"

@@ -14,6 +14,8 @@ const mine = document.getElementById("poll-mine");
 const formError = document.getElementById("form-error");
 const view = new TallyView(document.getElementById("poll-bars"), document.getElementById("poll-voters"));
 let poll = null;
+/** The newest tally that came before the poll itself (subscribed first, so none is missed). */
+let early = null;
 
 function showTally(tally) {
   if (!view.apply(tally)) return;
@@ -35,11 +37,17 @@ function showMine(vote) {
 const wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
 const client = new LinliClient(wsUrl, {
   pub: (channel, pub) => {
-    if (pub.data?.kind === "tally") showTally(pub.data);
+    if (pub.data?.kind !== "tally") return;
+    if (poll) showTally(pub.data);
+    else if (!early || pub.data.version > early.version) early = pub.data;
   },
 });
 
 async function load() {
+  // Subscribe before reading the snapshot: a tally published in between still arrives, and the
+  // higher version wins whichever order they come in.
+  client.start();
+  client.subscribe(`poll:${pollId}`);
   const result = await api("GET", `/api/polls/${pollId}`);
   if (!result.ok) {
     document.getElementById("poll-question").textContent = t("poll.not_found");
@@ -63,9 +71,8 @@ async function load() {
   );
   view.setOptions(poll.options);
   showTally(result.data.tally);
+  if (early) showTally(early);
   showMine(result.data.my_vote);
-  client.start();
-  client.subscribe(`poll:${pollId}`);
 }
 
 form.addEventListener("submit", async (event) => {
