@@ -369,8 +369,16 @@ class Gateway:
         principal = conn.principal
         if not self.rate_limiter.allow(principal.user_id, asyncio.get_running_loop().time()):
             raise RequestError(ErrorCode.RATE_LIMITED)
-        for check in self.publish_checks:
-            await check(conn, channel, request.text)
+        try:
+            for check in self.publish_checks:
+                await check(conn, channel, request.text)
+        except RequestError as exc:
+            # A refused message (muted, a blocked word) was not published: it costs no token.
+            # One held for review was stored, so it keeps its cost (or a flood of them would
+            # be a flood of writes).
+            if exc.code is not ErrorCode.HELD_FOR_REVIEW:
+                self.rate_limiter.refund(principal.user_id)
+            raise
         data = chat_data(principal, request.text, request.client_msg_id, int(time.time() * 1000))
         result = await self.broker.publish(
             channel.name, data, idempotency_key=f"{principal.user_id}:{request.client_msg_id}"

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import msgpack
@@ -119,6 +119,7 @@ class Server:
             self.env["LINLI_WS_PORT"] = str(self.ws_port)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = deployment.tmp / f"server-{self.port}.log"
+        self._log_file: IO[bytes] | None = None
 
     @property
     def http(self) -> str:
@@ -129,11 +130,13 @@ class Server:
         return f"ws://127.0.0.1:{self.ws_port or self.port}/ws"
 
     async def start(self, timeout: float = 20.0) -> Server:
+        if self._log_file is None:
+            self._log_file = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "linli", "serve"],
             env=self.env,
             cwd=self.deployment.tmp,
-            stdout=self.log.open("ab"),
+            stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
@@ -150,6 +153,7 @@ class Server:
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         if self.proc is None or self.proc.poll() is not None:
+            self._close_log()
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(sig)
         deadline = time.monotonic() + timeout
@@ -158,7 +162,13 @@ class Server:
                 self.proc.kill()
                 raise RuntimeError(f"server ignored signal {sig}:\n{self.log.read_text()[-4000:]}")
             await asyncio.sleep(0.05)
+        self._close_log()
         return self.proc.returncode
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def output(self) -> str:
         return self.log.read_text()
@@ -170,9 +180,12 @@ class Worker:
     def __init__(self, deployment: Deployment, name: str = "persist") -> None:
         self.deployment, self.name = deployment, name
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     def start(self) -> Worker:
-        log = (self.deployment.tmp / f"worker-{self.name}.log").open("ab")
+        if self._log is not None:
+            self._log.close()
+        log = self._log = (self.deployment.tmp / f"worker-{self.name}.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "linli", "worker", self.name],
             env=self.deployment.env(),
@@ -182,10 +195,16 @@ class Worker:
         )
         return self
 
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+        self._close_log()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -194,6 +213,7 @@ class Worker:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self._close_log()
 
 
 async def login(server: Server, username: str, password: str = PASSWORD) -> str:
