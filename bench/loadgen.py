@@ -39,6 +39,16 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def core_times(cpu: int = 0) -> tuple[int, int]:
+    """(idle, total) jiffies of one CPU since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                values = [int(v) for v in line.split()[1:]]
+                return values[3] + values[4], sum(values)
+    return 0, 0
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -72,6 +82,7 @@ class CpuWindow:
 
     def start(self) -> None:
         self.t0 = time.perf_counter()
+        self.core0 = core_times(0)
         self.cpu0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         self.own0 = time.process_time()
 
@@ -89,6 +100,11 @@ class CpuWindow:
             if pid
         }
         out["loadgen_cpu"] = round((time.process_time() - self.own0) / wall, 3)
+        # Idle share of the server's core: high means the scenario left the server waiting,
+        # near 0 with a low server share means other processes took the core.
+        idle, total = core_times(0)
+        if total > self.core0[1]:
+            out["core0_idle"] = round((idle - self.core0[0]) / (total - self.core0[1]), 3)
         return out
 
 

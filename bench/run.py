@@ -91,7 +91,7 @@ _ALL = (
     "websockets", "starlette", "socketio",
 )  # fmt: skip
 SCENARIOS: dict[str, tuple[str, ...]] = {
-    "s1": _ALL,
+    "s1": (*_ALL, "websockets-preframed"),
     "s1z": ("linli", "linli-ws", "websockets", "starlette", "socketio"),
     "s2": _ALL,
     "s3": ("linli", "linli-ws", "websockets", "starlette", "socketio"),
@@ -645,7 +645,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "s1": [("deliveries/s", "deliveries_per_s"),
            ("per server CPU-s", "deliveries_per_server_cpu_s"),
            ("lost", "lost"), ("server CPU", "server_cpu"),
-           ("redis CPU", "redis_cpu"), ("loadgen CPU", "loadgen_cpu")],
+           ("redis CPU", "redis_cpu"), ("core 0 idle", "core0_idle"),
+           ("loadgen CPU", "loadgen_cpu")],
     "s1z": [("deliveries/s", "deliveries_per_s"),
             ("per server CPU-s", "deliveries_per_server_cpu_s"), ("lost", "lost"),
             ("deflate", "deflate_negotiated"), ("server CPU", "server_cpu"),

@@ -60,6 +60,10 @@ SERVERS: dict[str, ServerKind] = {
             "websockets", "peer", "bench.peers.ws_broadcast", label="websockets + broadcast()"
         ),
         ServerKind(
+            "websockets-preframed", "peer", "bench.peers.ws_preframed",
+            label="websockets, one pre-built frame written to every transport (upper bound)",
+        ),
+        ServerKind(
             "starlette", "peer", "bench.peers.starlette_naive",
             label="Starlette on hypercorn, send_text loop",
         ),
