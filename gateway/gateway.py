@@ -341,15 +341,16 @@ class Gateway:
         """Raise RequestError (forbidden / not_found) unless the connection's user may."""
         await self._require(conn, channel, action)
 
-    async def _require(self, conn: Connection, channel: ChannelRef, action: Action) -> None:
+    async def allowed(self, principal: Principal, channel: ChannelRef, action: Action) -> bool:
+        """The one authorisation rule for a channel, over the wire and over HTTP alike: a
+        feature's rule for its channel kind, else ``channels.access.may``."""
         rule = self.access_rules.get(channel.kind)
         if rule is not None:
-            if not await rule(conn.principal, channel, action):
-                raise RequestError(
-                    ErrorCode.FORBIDDEN, f"you may not {action.value} channel {channel.name}"
-                )
-            return
-        if not await may(conn.principal, channel, action, self.store.is_member):
+            return await rule(principal, channel, action)
+        return await may(principal, channel, action, self.store.is_member)
+
+    async def _require(self, conn: Connection, channel: ChannelRef, action: Action) -> None:
+        if not await self.allowed(conn.principal, channel, action):
             if (
                 channel.kind is ChannelKind.GROUP
                 and await self.store.get_group(channel.key) is None

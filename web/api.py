@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from channels.access import Action, may
+from channels.access import Action
 from channels.names import InvalidChannel, building_channel, group_channel, parse_channel
 from gateway.origin import origin_allowed
 from gateway.wire import MAX_HISTORY_LIMIT, publication_body
@@ -406,8 +406,7 @@ async def history(request: Request) -> Response:
         channel = parse_channel(request.path_params["channel"])
     except InvalidChannel as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
-    store = runtime_of(request).store
-    if not await may(principal_of(user), channel, Action.READ, store.is_member):
+    if not await request.app.state.gateway.allowed(principal_of(user), channel, Action.READ):
         raise ApiError(403, "forbidden", "You may not read this channel.")
     after, before = _int_param(request, "after"), _int_param(request, "before")
     limit = _int_param(request, "limit")

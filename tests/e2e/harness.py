@@ -110,7 +110,9 @@ class Server:
     def __init__(self, deployment: Deployment, **env: str) -> None:
         self.deployment = deployment
         self.port = free_port()
-        self.env = deployment.env(LINLI_PORT=str(self.port), LINLI_HOST="127.0.0.1", **env)
+        self.env = deployment.env(
+            **{"LINLI_PORT": str(self.port), "LINLI_HOST": "127.0.0.1", **env}
+        )
         # "auto": serve /ws with the websockets library's server too, on a port of its own, and
         # have the clients use it.
         self.ws_port: int | None = None
