@@ -6,6 +6,7 @@
 import { api } from "./common.js";
 import { LinliClient } from "./client.js";
 import { errorText, formatFullTime, formatTime, page, t } from "./i18n.js";
+import { openReport } from "./report.js";
 
 const PAGE_SIZE = 30;
 /** Show the banner only when reconnecting takes longer than a blink (a quick Wi-Fi handover
@@ -24,7 +25,14 @@ const sendButton = el("send");
 
 /** channel → {channel, name, kind, members: Map<id, name>, link, badge} */
 const rooms = new Map();
-let active = null; // {channel, items: Map<offset, li>, pendingItems: Map<cmid, li>, oldest, loadingOlder}
+// {channel, items: Map<offset, li>, pendingItems: Map<cmid, li>, heldItems: [li], flagged:
+//  Set<offset>, oldest, loadingOlder}
+let active = null;
+/** channel → offsets of publications that are not chat lines (moderation events): they move
+ * the channel's offset but are not unread messages. */
+const notChat = new Map();
+/** Moderation errors of `publish` (docs/protocol.md): final, shown by the composer. */
+const SANCTION_CODES = new Set(["muted", "banned", "blocked_word"]);
 let bannerTimer = null;
 
 function node(tag, className, text) {
@@ -61,8 +69,10 @@ function unread(channel) {
   const position = client.position(channel);
   if (!position || position.epoch === null) return 0;
   const last = seen(channel);
-  if (!last || last.epoch !== position.epoch) return position.offset;
-  return Math.max(0, position.offset - last.offset);
+  const from = !last || last.epoch !== position.epoch ? 0 : last.offset;
+  let events = 0;
+  for (const offset of notChat.get(channel) ?? []) if (offset > from && offset <= position.offset) events += 1;
+  return Math.max(0, position.offset - from - events);
 }
 
 function updateBadge(channel) {
@@ -147,8 +157,17 @@ function selectRoom(channel, { focus = false } = {}) {
     setComposerEnabled(false);
     return;
   }
-  active = { channel, items: new Map(), pendingItems: new Map(), oldest: null, loadingOlder: false };
+  active = {
+    channel,
+    items: new Map(),
+    pendingItems: new Map(),
+    heldItems: [],
+    flagged: new Set(),
+    oldest: null,
+    loadingOlder: false,
+  };
   list.replaceChildren();
+  showComposerError("");
   el("load-older").hidden = true;
   el("no-older").hidden = true;
   el("empty").hidden = true;
@@ -169,6 +188,7 @@ function selectRoom(channel, { focus = false } = {}) {
     loadPresence(channel);
   }
   for (const entry of client.pendingFor(channel)) addPendingItem(entry.cmid, entry.text);
+  loadMine(channel);
   updateTitle();
   if (focus) textarea.focus();
 }
@@ -198,7 +218,146 @@ function messageItem(data, { mine, offset, cmid }) {
   li.append(meta, node("p", "text", data.text ?? ""));
   if (offset !== undefined) li.dataset.offset = String(offset);
   if (cmid) li.dataset.cmid = cmid;
+  if (!mine && offset !== undefined) {
+    li.dataset.author = data.author?.name ?? "";
+    const tools = node("span", "report-tools");
+    meta.append(" ", tools);
+    if (active?.flagged.has(offset)) markReported(li);
+    else tools.append(reportButton(li, offset));
+  }
+  if (data.moderation === "hidden" || data.moderation === "deleted") moderate(li, data.moderation);
   return li;
+}
+
+// -- reporting ----------------------------------------------------------------------------------
+
+function reportButton(li, offset) {
+  const button = node("button", "report-button", t("chat.report"));
+  button.type = "button";
+  button.setAttribute("aria-label", t("chat.report_label", { name: li.dataset.author }));
+  button.addEventListener("click", () => {
+    const channel = active?.channel;
+    if (!channel) return;
+    openReport({
+      client,
+      channel,
+      offset,
+      text: li.classList.contains("moderated") ? "" : li.querySelector(".text").textContent,
+      trigger: button,
+      done() {
+        active?.flagged.add(offset);
+        markReported(li);
+        el("chat-status").textContent = t("chat.report_done");
+      },
+      // The button is gone once the report is in: focus goes to the mark that replaced it.
+      restoreFocus: () => (button.isConnected ? button : li.querySelector(".reported")),
+    });
+  });
+  return button;
+}
+
+/** "You reported this" instead of the button (after a report, or from /api/flags/mine). */
+function markReported(li) {
+  const tools = li.querySelector(".report-tools");
+  if (!tools || tools.querySelector(".reported")) return;
+  const mark = node("span", "reported", t("chat.reported"));
+  mark.tabIndex = -1;
+  tools.replaceChildren(mark);
+}
+
+// -- moderation ---------------------------------------------------------------------------------
+
+/** Show the message `li` as hidden or deleted by a moderator (its text is not kept). */
+function moderate(li, state) {
+  li.classList.add("moderated");
+  li.dataset.moderation = state;
+  li.querySelector(".text").textContent = t(state === "deleted" ? "chat.deleted" : "chat.hidden");
+  const button = li.querySelector(".report-button");
+  if (button) button.hidden = true;
+}
+
+/** A `hide`, `restore` or `delete` event (docs/protocol.md, Moderation events). Idempotent. */
+function applyModeration(channel, data) {
+  if (active?.channel !== channel || typeof data.target !== "number") return;
+  const li = active.items.get(data.target);
+  if (!li || li.dataset.moderation === "deleted") return; // not in view, or final
+  if (data.kind === "hide" || data.kind === "delete") {
+    moderate(li, data.kind === "delete" ? "deleted" : "hidden");
+  } else if (data.kind === "restore" && li.dataset.moderation === "hidden") {
+    li.dataset.moderation = "restoring";
+    if (typeof data.text === "string") restoreText(li, data.text);
+    else refetch(channel, data.target, li);
+  }
+}
+
+function restoreText(li, text) {
+  li.classList.remove("moderated");
+  delete li.dataset.moderation;
+  li.querySelector(".text").textContent = text;
+  const button = li.querySelector(".report-button");
+  if (button) button.hidden = false;
+}
+
+/** The event does not carry the text: read the message again (the server shows it now). */
+async function refetch(channel, offset, li) {
+  let reply;
+  try {
+    reply = await client.history(channel, { after: offset - 1, limit: 1 });
+  } catch {
+    reply = null;
+  }
+  if (li.dataset.moderation !== "restoring") return; // hidden or deleted again meanwhile
+  const pub = reply?.publications?.find((p) => p.offset === offset);
+  if (pub && pub.data?.kind === "chat" && !pub.data.moderation) restoreText(li, pub.data.text ?? "");
+  else if (pub?.data?.moderation) moderate(li, pub.data.moderation);
+  else li.dataset.moderation = "hidden";
+}
+
+/** What only this resident sees in the room: the messages they reported and their messages the
+ * word list holds for review. */
+async function loadMine(channel) {
+  const [flags, held] = await Promise.all([
+    api("GET", `/api/flags/mine?channel=${encodeURIComponent(channel)}`),
+    api("GET", "/api/held/mine"),
+  ]);
+  if (active?.channel !== channel) return;
+  for (const offset of flags.data?.offsets ?? []) {
+    active.flagged.add(offset);
+    const li = active.items.get(offset);
+    if (li) markReported(li);
+  }
+  const waiting = (held.data?.held ?? [])
+    .filter((h) => h.channel === channel && h.state === "held")
+    .sort((a, b) => a.at - b.at);
+  for (const h of waiting) addHeldItem(h.text, h.at, h.id);
+}
+
+function addHeldItem(text, ts, id) {
+  if (id !== undefined && active.heldItems.some((li) => li.dataset.heldId === String(id))) return;
+  const li = messageItem({ text, author: { name: me.display_name }, ts }, { mine: true });
+  li.classList.add("held");
+  li.querySelector(".status").textContent = t("chat.held");
+  if (id !== undefined) li.dataset.heldId = String(id);
+  list.append(li);
+  active.heldItems.push(li);
+  el("empty").hidden = true;
+}
+
+/** A held message was approved: it arrives as the author's chat message with cmid held-<id>. */
+function dropHeld(data) {
+  const id = data.cmid.slice("held-".length);
+  const index = active.heldItems.findIndex(
+    (li) => li.dataset.heldId === id || (!li.dataset.heldId && li.querySelector(".text").textContent === data.text),
+  );
+  if (index < 0) return;
+  active.heldItems[index].remove();
+  active.heldItems.splice(index, 1);
+}
+
+function showComposerError(text) {
+  const line = el("composer-error");
+  line.textContent = text || "";
+  line.hidden = !text;
 }
 
 /** Put a confirmed message in offset order: before the first later one, else before the
@@ -214,7 +373,12 @@ function placeConfirmed(li, offset) {
 }
 
 function addPublication(channel, pub) {
-  if (active?.channel !== channel || pub.data?.kind !== "chat") return;
+  if (active?.channel !== channel) return;
+  if (pub.data?.kind === "hide" || pub.data?.kind === "restore" || pub.data?.kind === "delete") {
+    applyModeration(channel, pub.data);
+    return;
+  }
+  if (pub.data?.kind !== "chat") return;
   const { items, pendingItems } = active;
   const existing = items.get(pub.offset);
   if (existing) {
@@ -227,6 +391,7 @@ function addPublication(channel, pub) {
   const stick = nearBottom();
   const mine = pub.data.author?.id === me.id;
   const waiting = mine ? pendingItems.get(pub.data.cmid) : undefined;
+  if (mine && typeof pub.data.cmid === "string" && pub.data.cmid.startsWith("held-")) dropHeld(pub.data);
   if (waiting) {
     pendingItems.delete(pub.data.cmid);
     waiting.remove();
@@ -357,6 +522,10 @@ const wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.ho
 const client = new LinliClient(wsUrl, {
   state: onState,
   pub(channel, pub) {
+    if (pub.data?.kind !== "chat") {
+      if (!notChat.has(channel)) notChat.set(channel, new Set());
+      notChat.get(channel).add(pub.offset);
+    }
     addPublication(channel, pub);
     if (active?.channel === channel && document.visibilityState === "visible") markSeen(channel);
     else updateBadge(channel);
@@ -417,8 +586,16 @@ const client = new LinliClient(wsUrl, {
     const li = active?.channel === entry.channel ? active.pendingItems.get(cmid) : null;
     if (!li) return;
     active.pendingItems.delete(cmid);
+    if (error.code === "held_for_review") {
+      // Not an error: kept out of the room until a moderator approves it; only its author sees it.
+      li.classList.replace("pending", "held");
+      li.querySelector(".status").textContent = t("chat.held");
+      active.heldItems.push(li);
+      return;
+    }
     li.classList.replace("pending", "failed");
     li.querySelector(".status").textContent = t("chat.failed", { reason: errorText(error.code) });
+    if (SANCTION_CODES.has(error.code)) showComposerError(errorText(error.code));
   },
   ended() {
     showNotice(t("chat.session_ended"));
@@ -434,6 +611,7 @@ window.linliClient = client;
 function send() {
   const text = textarea.value.trim();
   if (!text || !active) return;
+  showComposerError("");
   const cmid = client.publish(active.channel, text);
   addPendingItem(cmid, text);
   textarea.value = "";
