@@ -145,13 +145,21 @@ async def test_report_then_hide_and_restore_live_and_in_history(
         await expect(page.locator(TEXTS)).to_have_text(["<b>平價</b>手袋，私訊我", "早晨"])
     await expect(amy.locator("#messages .message.moderated")).to_have_count(0)
 
-    # Delete is final: "deleted by a moderator".
+    # Delete is final: "deleted by a moderator". Ann is reading another room meanwhile: the
+    # event is not an unread message there, Amy's next message is.
+    block_a = ann.locator(".room-link", has_text="Block A")
+    await ann.locator(".room-link", has_text="Gardening").click()
+    await expect(ann.locator("#room-title")).to_have_text("Gardening")
     await mo.post(f"/api/mod/messages/{room}/1/delete", reason="私隱")
-    for page in (ann, amy):
-        await expect(page.locator(TEXTS)).to_have_text([ZH["chat.deleted"], "早晨"])
+    await expect(amy.locator(TEXTS)).to_have_text([ZH["chat.deleted"], "早晨"])
+    await send(amy, "有人喺度嗎？")
+    await expect(amy.locator(TEXTS)).to_have_text([ZH["chat.deleted"], "早晨", "有人喺度嗎？"])
+    await expect(block_a.locator(".badge [aria-hidden]")).to_have_text("1")
+    await block_a.click()
+    await expect(ann.locator(TEXTS)).to_have_text([ZH["chat.deleted"], "早晨", "有人喺度嗎？"])
     await ann.reload()
     await open_room(ann)
-    await expect(ann.locator(TEXTS)).to_have_text([ZH["chat.deleted"], "早晨"])
+    await expect(ann.locator(TEXTS)).to_have_text([ZH["chat.deleted"], "早晨", "有人喺度嗎？"])
     await mo.close()
 
 

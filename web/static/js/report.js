@@ -38,6 +38,9 @@ function close() {
 }
 
 dialog.addEventListener("close", () => {
+  // The close event comes in a task of its own: the dialog may have been opened again already
+  // (Escape, then Enter on the same button at once); that one is still current.
+  if (dialog.open) return;
   const was = current;
   current = null;
   if (!was) return;
