@@ -185,11 +185,12 @@ async def test_a_dead_gateway_leaves_presence_within_the_ttl(scaled: Deployment)
     room = f"building:{hood.building_a}"
     env = {"LINLI_PRESENCE_TTL": "1.5"}
     async with running(scaled, **env) as survivor, running(scaled, **env) as doomed:
+        # Log both in first: argon2 on a loaded machine must not eat the join's time budget.
         amy = await Client.connect(survivor, await login(survivor, "amy"))
-        await amy.ok("subscribe", channel=room)
         ann = await Client.connect(doomed, await login(doomed, "ann"))
+        await amy.ok("subscribe", channel=room)
         await ann.ok("subscribe", channel=room)
-        joins = [(await amy.push("join"))["user"]["id"] for _ in range(2)]
+        joins = [(await amy.push("join", timeout=15))["user"]["id"] for _ in range(2)]
         assert joins == [hood.users["amy"], hood.users["ann"]]
         assert doomed.proc is not None
         doomed.proc.kill()  # no goodbye: its connections' entries simply stop being refreshed
@@ -197,7 +198,8 @@ async def test_a_dead_gateway_leaves_presence_within_the_ttl(scaled: Deployment)
         leave = await amy.push("leave", timeout=10)
         took = asyncio.get_running_loop().time() - started
         assert leave["user"]["id"] == hood.users["ann"]
-        assert took < 1.5 + 1.0  # the TTL plus one sweep interval and some slack
+        # The TTL plus one sweep interval (0.5 s), with slack for a machine under load.
+        assert took < 1.5 + 0.5 + 2.0
         members = (await amy.ok("presence", channel=room))["members"]
         assert [m["id"] for m in members] == [hood.users["amy"]]
         await amy.close()
