@@ -4,6 +4,7 @@ groups (with their effect on open sockets), admin-only endpoints, CSRF and proxy
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
@@ -200,9 +201,11 @@ async def test_admin_only_and_csrf_rules(deployment: Deployment) -> None:
         assert code == 4004
 
 
-async def test_behind_a_trusted_proxy(deployment: Deployment) -> None:
-    if deployment.mode != "embedded":
-        pytest.skip("proxy handling does not depend on the mode")
+async def test_behind_a_trusted_proxy(tmp_path: Path) -> None:
+    # Proxy handling does not depend on the mode: the embedded one is enough.
+    deployment = Deployment(
+        "embedded", f"sqlite:///{tmp_path}/linli.sqlite3", None, "linli:", tmp_path
+    )
     await seed(deployment)
     public = "https://linli.example"
     forwarded = {
