@@ -107,8 +107,9 @@ async def seed(deployment: Deployment) -> Neighbourhood:
 class Server:
     """``linli serve`` in a subprocess."""
 
-    def __init__(self, deployment: Deployment, **env: str) -> None:
+    def __init__(self, deployment: Deployment, *args: str, **env: str) -> None:
         self.deployment = deployment
+        self.args = args  # extra `linli serve` arguments, e.g. "--workers", "2"
         self.port = free_port()
         self.env = deployment.env(
             **{"LINLI_PORT": str(self.port), "LINLI_HOST": "127.0.0.1", **env}
@@ -135,7 +136,7 @@ class Server:
         if self._log_file is None:
             self._log_file = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "linli", "serve"],
+            [sys.executable, "-m", "linli", "serve", *self.args],
             env=self.env,
             cwd=self.deployment.tmp,
             stdout=self._log_file,

@@ -203,3 +203,30 @@ async def test_a_dead_gateway_leaves_presence_within_the_ttl(scaled: Deployment)
         members = (await amy.ok("presence", channel=room))["members"]
         assert [m["id"] for m in members] == [hood.users["amy"]]
         await amy.close()
+
+
+async def test_serve_with_several_worker_processes(scaled: Deployment) -> None:
+    """`linli serve --workers 2` (the Procfile's web line): two gateway processes share the
+    port; clients on either see each other, and SIGTERM to the parent ends both cleanly."""
+    import signal
+
+    from tests.e2e.harness import Server
+
+    hood = await seed(scaled)
+    room = f"building:{hood.building_a}"
+    server = await Server(scaled, "--workers", "2").start()
+    try:
+        cookie = await login(server, "ann")
+        clients = [await Client.connect(server, cookie) for _ in range(6)]
+        for client in clients:
+            await client.ok("subscribe", channel=room)
+        await clients[0].ok("publish", channel=room, text="hello all", client_msg_id="w1")
+        for client in clients:
+            got = await client.pubs(1)
+            assert got[0]["offset"] == 1 and got[0]["data"]["text"] == "hello all"
+        assert await server.stop(signal.SIGTERM) == 0
+        for client in clients:
+            code, _ = await asyncio.wait_for(client.closed, 10)
+            assert code == 4000
+    finally:
+        await server.stop()
