@@ -43,11 +43,43 @@ log = logging.getLogger(__name__)
 IdentifyCookie = Callable[[str | None], Awaitable[tuple[Principal, str] | None]]
 
 
+_TEXT = 0x1
+_BINARY = 0x2
+
+
+def server_frame(payload: bytes, opcode: int) -> bytes:
+    """One final, unmasked WebSocket frame as a server sends it (RFC 6455 section 5.2).
+
+    Valid as the whole frame because the server negotiates no extension (``compression=None``
+    below): every subscriber of a publication gets exactly these bytes."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, n))
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
+# The last frame framed, and its wire bytes. The hub pushes one publication's frame object to
+# every subscriber in a row, so this one-entry cache frames it once per message rather than once
+# per socket (keeping a reference to the frame means its identity cannot be reused meanwhile).
+_last_frame: Frame | None = None
+_last_opcode = 0
+_last_wire = b""
+
+
 class DirectConnection(Connection):
     """Writes each frame into the socket at once (no queue, no writer task); the transport's
-    write buffer is the bound."""
+    write buffer is the bound.
 
-    __slots__ = ("_closing", "_send", "_ws")
+    Frames bypass websockets' per-connection ``send_text``: the protocol object keeps no state
+    about outgoing data frames beyond fragmentation, which this server never uses, and every
+    frame the library writes itself (pong, close) is flushed at once by ``send_data``, so the
+    two writers cannot interleave inside a frame."""
+
+    __slots__ = ("_closing", "_opcode", "_ws")
 
     def __init__(
         self,
@@ -62,8 +94,7 @@ class DirectConnection(Connection):
     ) -> None:
         super().__init__(conn_id, principal, fmt, max_queued=max_queued, now=now, session=session)
         self._ws = ws
-        protocol = ws.protocol
-        self._send = protocol.send_binary if fmt is Format.MSGPACK else protocol.send_text
+        self._opcode = _BINARY if fmt is Format.MSGPACK else _TEXT
         self._closing: asyncio.Task[None] | None = None
 
     def push(self, frame: Frame) -> None:
@@ -72,9 +103,16 @@ class DirectConnection(Connection):
         ws = self._ws
         if ws.protocol.state is not State.OPEN:
             return
-        self._send(frame if isinstance(frame, bytes) else frame.encode())
-        ws.send_data()
-        if ws.transport.get_write_buffer_size() > self.max_queued:
+        global _last_frame, _last_opcode, _last_wire
+        opcode = self._opcode
+        if frame is _last_frame and opcode == _last_opcode:
+            wire = _last_wire  # the same publication to the next subscriber: framed already
+        else:
+            wire = server_frame(frame if isinstance(frame, bytes) else frame.encode(), opcode)
+            _last_frame, _last_opcode, _last_wire = frame, opcode, wire
+        transport = ws.transport
+        transport.write(wire)
+        if transport.get_write_buffer_size() > self.max_queued:
             self.close(CloseCode.SLOW)
 
     def close(self, code: CloseCode) -> None:
