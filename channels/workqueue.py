@@ -14,6 +14,15 @@ Guarantees (``tests/contract/test_workqueue.py``):
   append order among themselves.
 * **Idempotent submit.** ``submit`` with an ``idempotency_key`` already used on that queue within
   the dedupe window appends nothing and returns False.
+* **Claims** (first come, first kept). ``submit`` with a ``Claim(name, field, value)`` appends
+  only when ``field`` of the claims set ``name`` is unheld or already holds ``value``, and then
+  holds it — atomically with the append, so of two concurrent submits with different values
+  exactly one is appended; the other raises ``Claimed`` and changes nothing (no dedupe key is
+  used up). A claims set must have been seeded (``seed_claims``, once, with what was claimed
+  before, e.g. votes already stored) before it is used: until then ``submit`` raises
+  ``ClaimsNotSeeded`` and appends nothing. Claims share the queue's fate (a Redis restarted
+  empty loses both, and they are seeded again), and expire ``claims_ttl`` after their set's last
+  use in Redis (a day).
 
 The broker appends publications to the ``persist`` queue itself, atomically with publishing
 (``Broker.publish(persist=True)``); ``submit`` is for entries that are not channel publications
@@ -28,6 +37,25 @@ from typing import Protocol
 from linli.types import ChannelName, Epoch, Offset
 
 PERSIST_QUEUE = "persist"
+#: A field name no claim may use (it marks a claims set as seeded).
+SEEDED_FIELD = ":seeded"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Hold ``field`` of the claims set ``name`` (of the queue) for ``value``."""
+
+    name: str
+    field: str
+    value: str
+
+
+class Claimed(Exception):
+    """``submit`` refused: the claim's field holds another value."""
+
+
+class ClaimsNotSeeded(Exception):
+    """``submit`` refused: the claims set was never seeded (or was lost, or expired)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +74,20 @@ class WorkItem:
 
 class WorkQueue(Protocol):
     async def submit(
-        self, queue: str, data: bytes, *, idempotency_key: str | None = None
+        self,
+        queue: str,
+        data: bytes,
+        *,
+        idempotency_key: str | None = None,
+        claim: Claim | None = None,
     ) -> bool:
-        """Append an entry; False (and nothing appended) when the key was already used."""
+        """Append an entry; False (and nothing appended) when the key was already used. With a
+        ``claim`` (which needs an ``idempotency_key``): raises ``Claimed`` or
+        ``ClaimsNotSeeded`` (and appends nothing), see the module docstring."""
+
+    async def seed_claims(self, queue: str, name: str, claims: dict[str, str]) -> bool:
+        """Seed the claims set ``name`` with ``claims`` (field → value) unless it is seeded
+        already; True when this call seeded it. Fields held already keep their value."""
 
     async def read(
         self, queue: str, group: str, consumer: str, *, count: int, block_ms: int

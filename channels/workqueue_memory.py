@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from channels.workqueue import WorkItem
+from channels.workqueue import Claim, Claimed, ClaimsNotSeeded, WorkItem
 from linli.types import ChannelName, Epoch, Offset
 
 #: Dropping consumed entries is batched: the list is compacted once this many can go.
@@ -50,6 +50,8 @@ class _Queue:
     dedupe: dict[str, float] = field(default_factory=dict)
     #: Readers blocked in ``read``, woken by the next append.
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    #: Seeded claims sets: name -> field -> value (they live as long as the entries: the process).
+    claims: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class MemoryWorkQueue:
@@ -91,8 +93,25 @@ class MemoryWorkQueue:
             q.waiters.clear()
         return str(entry_id)
 
-    async def submit(self, queue: str, data: bytes, *, idempotency_key: str | None = None) -> bool:
+    async def submit(
+        self,
+        queue: str,
+        data: bytes,
+        *,
+        idempotency_key: str | None = None,
+        claim: Claim | None = None,
+    ) -> bool:
+        """No await before the append: a submit is atomic, and needs no batching."""
         q = self._queue(queue)
+        held: dict[str, str] | None = None
+        if claim is not None:
+            if idempotency_key is None:
+                raise ValueError("a claim needs an idempotency key")
+            held = q.claims.get(claim.name)
+            if held is None:
+                raise ClaimsNotSeeded(claim.name)
+            if held.get(claim.field, claim.value) != claim.value:
+                raise Claimed(claim.name, claim.field)
         if idempotency_key is not None:
             now = self._clock()
             dedupe = q.dedupe
@@ -105,7 +124,16 @@ class MemoryWorkQueue:
             if idempotency_key in dedupe:
                 return False
             dedupe[idempotency_key] = now + self._dedupe_ttl
+        if held is not None and claim is not None:
+            held[claim.field] = claim.value
         self.append_nowait(queue, data)
+        return True
+
+    async def seed_claims(self, queue: str, name: str, claims: dict[str, str]) -> bool:
+        q = self._queue(queue)
+        if name in q.claims:
+            return False
+        q.claims[name] = dict(claims)
         return True
 
     def _group(self, q: _Queue, group: str) -> _Group:

@@ -2,24 +2,38 @@
 
 Stream entries have the fields ``channel``, ``offset``, ``epoch`` and ``data`` when the broker
 appended them (``lua/publish.lua``), only ``data`` when submitted (``lua/submit.lua``).
+
+Submits are batched like ``RedisBroker.publish``: the submits issued while a batch is on its way
+go together in the next pipeline (one round trip for a burst of votes), and each still gets its
+own answer from its own run of the script.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from channels.broker_redis import load_script
 from channels.keys import DEFAULT_PREFIX, Keys
-from channels.workqueue import WorkItem
+from channels.workqueue import SEEDED_FIELD, Claim, Claimed, ClaimsNotSeeded, WorkItem
 
 T = TypeVar("T")
 
 #: Every this many acks of a queue, entries that every group has read and acked are trimmed.
 _TRIM_EVERY = 1000
+#: Submits per pipeline, and pipelines on their way at once (as ``RedisBroker`` batches).
+_MAX_BATCH = 512
+_MAX_BATCHES_IN_FLIGHT = 4
+#: A claims set lives this long after its last use (a poll open for more than a day without a
+#: single vote is seeded again from the stored votes).
+CLAIMS_TTL_MS = 86_400_000
+
+_Submit = tuple[list[str], list[bytes | str | int], "asyncio.Future[Any]"]
 
 
 def _item(entry_id: bytes | str, fields: dict[bytes, bytes], deliveries: int) -> WorkItem:
@@ -51,15 +65,106 @@ class RedisWorkQueue:
         self._redis = redis
         self._keys = Keys(prefix)
         self._dedupe_ttl_ms = int(dedupe_ttl * 1000)
-        self._submit_script = redis.register_script(load_script("submit.lua"))
+        self._submit_text = load_script("submit.lua")
+        self._submit_sha = hashlib.sha1(self._submit_text.encode()).hexdigest()
+        self._seed_script = redis.register_script(load_script("seed_claims.lua"))
         self._reclaim_script = redis.register_script(load_script("reclaim.lua"))
         self._acks_since_trim: dict[str, int] = {}
+        #: Submits waiting to be sent, and the flushers sending them (see ``_flush``).
+        self._batch: list[_Submit] = []
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._flush_scheduled = False
 
-    async def submit(self, queue: str, data: bytes, *, idempotency_key: str | None = None) -> bool:
+    def _claims_key(self, queue: str, name: str) -> str:
+        return f"{self._keys.prefix}claims:{queue}:{name}"
+
+    async def submit(
+        self,
+        queue: str,
+        data: bytes,
+        *,
+        idempotency_key: str | None = None,
+        claim: Claim | None = None,
+    ) -> bool:
         keys = [self._keys.work(queue)]
+        args: list[bytes | str | int] = [data, self._dedupe_ttl_ms]
         if idempotency_key is not None:
             keys.append(self._keys.queue_dedupe(queue, idempotency_key))
-        return int(await self._submit_script(keys=keys, args=[data, self._dedupe_ttl_ms])) == 1
+        if claim is not None:
+            if idempotency_key is None:
+                raise ValueError("a claim needs an idempotency key")
+            keys.append(self._claims_key(queue, claim.name))
+            args += [claim.field, claim.value, CLAIMS_TTL_MS]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._batch.append((keys, args, future))
+        if not self._flush_scheduled and len(self._flushers) < _MAX_BATCHES_IN_FLIGHT:
+            self._flush_scheduled = True
+            task = asyncio.create_task(self._flush())
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
+        result = int(await future)
+        if result == -1:
+            assert claim is not None
+            raise Claimed(claim.name, claim.field)
+        if result == -2:
+            assert claim is not None
+            raise ClaimsNotSeeded(claim.name)
+        return result == 1
+
+    async def _flush(self) -> None:
+        # Let the submits issued in this turn of the event loop join the first batch.
+        await asyncio.sleep(0)
+        self._flush_scheduled = False
+        while self._batch:
+            batch = self._batch[:_MAX_BATCH]
+            del self._batch[:_MAX_BATCH]
+            # A submitter cancelled before its submit left has nothing appended.
+            batch = [item for item in batch if not item[2].done()]
+            try:
+                await self._send(batch, retry_noscript=True)
+            except asyncio.CancelledError:
+                for _, _, future in batch:
+                    future.cancel()
+                raise
+            except Exception as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+        # No await between finding the batch empty and leaving the set: a submit arriving after
+        # this sees a free place and starts a flusher (the done callback would come too late).
+        self._flushers.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _send(self, batch: list[_Submit], *, retry_noscript: bool) -> None:
+        if not batch:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for keys, args, _ in batch:
+            pipe.evalsha(self._submit_sha, len(keys), *keys, *args)
+        replies = await pipe.execute(raise_on_error=False)
+        missing = []
+        for item, reply in zip(batch, replies, strict=True):
+            future = item[2]
+            if isinstance(reply, NoScriptError) and retry_noscript:
+                missing.append(item)  # NOSCRIPT fails before the script ran: safe to resend
+            elif future.done():
+                continue
+            elif isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+        if missing:
+            # Redis restarted and lost its scripts.
+            await self._redis.script_load(self._submit_text)
+            await self._send(missing, retry_noscript=False)
+
+    async def seed_claims(self, queue: str, name: str, claims: dict[str, str]) -> bool:
+        if SEEDED_FIELD in claims:
+            raise ValueError(f"{SEEDED_FIELD!r} is not a claim field")
+        args: list[str | int] = [CLAIMS_TTL_MS]
+        for field, value in claims.items():
+            args += [field, value]
+        reply = await self._seed_script(keys=[self._claims_key(queue, name)], args=args)
+        return int(reply) == 1
 
     async def _create_group(self, stream: str, group: str) -> None:
         try:

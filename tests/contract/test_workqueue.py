@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.workqueue import WorkItem, WorkQueue
+from channels.workqueue import Claim, Claimed, ClaimsNotSeeded, WorkItem, WorkQueue
 from channels.workqueue_memory import MemoryWorkQueue
 
 BACKENDS = ["memory", "redis", "redis-resp2"]
@@ -175,3 +175,45 @@ async def test_counts_stay_right_across_many_entries(wq: WorkQueue) -> None:
     assert await wq.backlog(Q, "g") == 1
     assert datas(await wq.read(Q, "g", "c", count=10, block_ms=0)) == [b"after"]
     assert await wq.pending(Q, "g") == 1
+
+
+async def test_claims_keep_the_first_value(wq: WorkQueue) -> None:
+    # Unseeded: refused, nothing appended, and the idempotency key is not used up.
+    with pytest.raises(ClaimsNotSeeded):
+        await wq.submit(Q, b"a1", idempotency_key="k1", claim=Claim("poll:1", "user:1", "a"))
+    assert await wq.seed_claims(Q, "poll:1", {"user:9": "old"}) is True
+    assert await wq.seed_claims(Q, "poll:1", {"user:9": "other", "user:1": "x"}) is False
+    assert await wq.submit(Q, b"a1", idempotency_key="k1", claim=Claim("poll:1", "user:1", "a"))
+    # A retry of the holder is a duplicate; another value is refused and changes nothing.
+    assert not await wq.submit(Q, b"a1", idempotency_key="k1", claim=Claim("poll:1", "user:1", "a"))
+    with pytest.raises(Claimed):
+        await wq.submit(Q, b"b1", idempotency_key="k2", claim=Claim("poll:1", "user:1", "b"))
+    with pytest.raises(Claimed):  # seeded holders count too
+        await wq.submit(Q, b"c9", idempotency_key="k3", claim=Claim("poll:1", "user:9", "c"))
+    assert await wq.submit(Q, b"old9", idempotency_key="k4", claim=Claim("poll:1", "user:9", "old"))
+    # Claims sets are separate; the refused ballots' keys were not used up.
+    await wq.seed_claims(Q, "poll:2", {})
+    assert await wq.submit(Q, b"b2", idempotency_key="k2", claim=Claim("poll:2", "user:1", "b"))
+    assert datas(await wq.read(Q, "g", "c", count=10, block_ms=0)) == [b"a1", b"old9", b"b2"]
+
+
+async def test_concurrent_submits_each_get_their_own_answer(wq: WorkQueue) -> None:
+    await wq.seed_claims(Q, "poll:3", {})
+    # 600 at once (more than one batch): every key twice, and two values fighting per claim.
+    results = await asyncio.gather(
+        *(wq.submit(Q, b"e%d" % i, idempotency_key=f"e{i}") for i in range(300)),
+        *(wq.submit(Q, b"dup", idempotency_key=f"e{i}") for i in range(300)),
+        *(
+            wq.submit(
+                Q, b"v%d" % (i % 2), idempotency_key=f"v{i}", claim=Claim("poll:3", "u", str(i % 2))
+            )
+            for i in range(4)
+        ),
+        return_exceptions=True,
+    )
+    assert results[:300] == [True] * 300 and results[300:600] == [False] * 300
+    votes = results[600:]
+    assert votes[0] is True and votes[2] is True  # the first value wins, twice (two keys)
+    assert all(isinstance(r, Claimed) for r in (votes[1], votes[3]))
+    items = await wq.read(Q, "g", "c", count=1000, block_ms=0)
+    assert datas(items) == [b"e%d" % i for i in range(300)] + [b"v0", b"v0"]
