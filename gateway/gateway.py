@@ -27,6 +27,7 @@ from gateway.connection import Connection, ConnState
 from gateway.history import HistoryReader
 from gateway.hub import Hub
 from gateway.ratelimit import RateLimiter
+from gateway.recovery import Recoverable, recover, subscribe_reply
 from gateway.wire import (
     Format,
     Frame,
@@ -409,9 +410,9 @@ class Gateway:
             except TimeoutError:
                 raise BrokerUnavailable(f"no position for {name}") from None
             assert hub.epoch is not None
-            epoch, top = hub.epoch, hub.last
+            epoch, top, generation = hub.epoch, hub.last, hub.generation
             recovered: bool | None = None
-            missed: list[Publication] = []
+            missed: list[Recoverable] = []
             since = request.since
             if since is not None:
                 if since.epoch != epoch or since.offset > top:
@@ -419,20 +420,18 @@ class Gateway:
                 elif top - since.offset > self.settings.recovery_max:
                     recovered = False
                 else:
-                    found = await self.history.missed(name, since.offset, top)
+                    # From the hub's memory when it holds the range, else from history
+                    # (gateway/recovery.py); readers' views applied either way.
+                    found = await recover(
+                        hub, self.history, conn.principal, name, since.offset, top, generation
+                    )
                     recovered = found is not None
-                    missed = await self.history.for_reader(conn.principal, name, found or [])
+                    missed = found or []
+            reply = subscribe_reply(request.id, name, epoch, top, recovered, missed, conn.fmt)
         except BaseException:
             await self._detach(conn, name)
             raise
-        body = {
-            "channel": name,
-            "epoch": epoch,
-            "offset": top,
-            "recovered": recovered,
-            "publications": [publication_body(p.offset, p.epoch, p.data) for p in missed],
-        }
-        conn.push(encode_ok(request.id, body, conn.fmt))
+        conn.push(reply)
         hub.promote(conn, top, epoch)
         if channel.kind in _PRESENCE_KINDS:
             await self._presence_join(conn, name)
@@ -484,7 +483,12 @@ class Gateway:
                     # Subscribe upstream before the hub asks for the position, so nothing
                     # published in between can fall through.
                     await self.broker.subscribe(name)
-                    hub = Hub(name, self.history.missed, self.broker.position)
+                    hub = Hub(
+                        name,
+                        self.history.missed,
+                        self.broker.position,
+                        keep=self.settings.recovery_max,
+                    )
                     self.hubs[name] = hub
         hub.add_recovering(conn)
         return hub

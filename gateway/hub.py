@@ -15,17 +15,24 @@ Connections subscribing with ``since`` first join as *recovering*: the hub buffe
 it delivers while the gateway reads the history they missed, then ``promote`` hands them the
 buffered tail above the point the history read stopped at. So nothing published during the
 resubscription is lost or doubled.
+
+The hub also keeps the channel's last publications (up to ``keep``) in memory for those
+resubscriptions (``recent``; ``gateway/recovery.py``): what it delivered in order in its current
+epoch, plus what a recovery read from history right below it (``remember``). Whatever breaks that
+order (a reset, a new epoch) empties it and bumps ``generation``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 from channels.broker import BrokerUnavailable, Publication, StreamPosition
 from gateway.connection import Connection
+from gateway.recovery import Recoverable
 from gateway.wire import Format, PublicationFrames, PushFrames
 from linli.types import ChannelName, Epoch, Offset
 
@@ -49,7 +56,9 @@ class _Reset:
 
 
 class Hub:
-    def __init__(self, channel: ChannelName, fetch: FetchRange, position: GetPosition) -> None:
+    def __init__(
+        self, channel: ChannelName, fetch: FetchRange, position: GetPosition, *, keep: int = 0
+    ) -> None:
         self.channel = channel
         self._fetch = fetch
         self._position = position
@@ -62,6 +71,16 @@ class Hub:
         self._pending: deque[Publication] = deque()
         self._want_position = True
         self._filling = True
+        #: The channel's last publications, dense and ascending, all of ``epoch``, the newest
+        #: at ``last``: at most ``keep`` of them (0: none kept).
+        self._keep = keep
+        self._tail: deque[Recoverable] = deque()
+        #: Bumped whenever the tail is emptied because the order broke (reset, new epoch); a
+        #: recovery that read ``(last, generation)`` before such a change may not use the tail
+        #: or add to it.
+        self.generation = 0
+        #: Held while a recovery reads history for this channel (``gateway/recovery.py``).
+        self.recovery_lock = asyncio.Lock()
         self.ready = asyncio.get_running_loop().create_future()
         self._filler: asyncio.Task[None] | None = asyncio.create_task(self._run_filler())
 
@@ -138,11 +157,61 @@ class Hub:
                     conn.push(frame)
         for buffered in self._recovering.values():
             buffered.append(pub)
+        if self._keep:
+            tail = self._tail
+            if pub.epoch != self.epoch or (tail and tail[-1].pub.offset != pub.offset - 1):
+                self._forget()  # never happens in order; but a tail must never have a hole
+                if pub.epoch != self.epoch:
+                    return
+            tail.append(Recoverable(pub))
+            if len(tail) > self._keep:
+                tail.popleft()
+
+    def _forget(self) -> None:
+        self._tail.clear()
+        self.generation += 1
+
+    # -- the tail, for resubscriptions ------------------------------------------------------------
+
+    def recent(self, after: Offset, until: Offset, generation: int) -> list[Recoverable] | None:
+        """The publications with ``after < offset <= until`` from memory, or None unless all of
+        them are there and the hub is still at ``generation``."""
+        if generation != self.generation:
+            return None
+        if until <= after:
+            return []
+        tail = self._tail
+        if not tail or after + 1 < tail[0].pub.offset or until > tail[-1].pub.offset:
+            return None
+        start = after + 1 - tail[0].pub.offset
+        return list(itertools.islice(tail, start, start + until - after))
+
+    def remember(self, pubs: list[Publication], generation: int) -> list[Recoverable]:
+        """``pubs`` (dense and ascending, read from history for a recovery that began at
+        ``generation``) as ``Recoverable`` entries; those of the current epoch that lie right
+        below the tail, or end at ``last`` when the tail is empty, are kept in it as well."""
+        items = [Recoverable(pub) for pub in pubs]
+        tail = self._tail
+        room = self._keep - len(tail)
+        if not items or room <= 0 or generation != self.generation:
+            return items
+        first = tail[0].pub.offset if tail else self.last + 1
+        if items[-1].pub.offset < first - 1 or items[0].pub.offset >= first:
+            return items  # not adjacent to the tail, or nothing older than it
+        older = [item for item in items if item.pub.offset < first][-room:]
+        if older[-1].pub.offset != first - 1 or any(item.pub.epoch != self.epoch for item in older):
+            return items
+        for expected, item in enumerate(older, start=older[0].pub.offset):
+            if item.pub.offset != expected:
+                return items
+        tail.extendleft(reversed(older))
+        return items
 
     def _reset(self, epoch: Epoch, last: Offset) -> None:
         """Jump to ``(epoch, last)``; subscribers are told unless this is the first position."""
         announce = self.epoch is not None
         self.epoch, self.last = epoch, last
+        self._forget()
         if not announce:
             return
         log.warning(

@@ -1,0 +1,173 @@
+"""Answering a resubscription (``subscribe`` with ``since``) from the hub's memory when it can,
+with publications encoded once however many clients recover them.
+
+A reconnect burst (a gateway restart, a building's Wi-Fi coming back) has every client of a room
+ask for the same range. Reading it from history for each of them costs one ``XRANGE`` (or store
+query) per client and decoding every stored body again per client. Instead:
+
+* the hub keeps the channel's last publications in memory (``Hub.recent``), as ``Recoverable``
+  entries: what it delivered in order in its current epoch, and what a recovery read from history
+  just before that (``Hub.remember``);
+* a range the hub does not hold is read from history once at a time per channel (the hub's
+  ``recovery_lock``), so the clients that reconnect together wait for the first read and are
+  then answered from memory;
+* each ``Recoverable`` encodes its ``{offset, epoch, data}`` body at most once per format, and
+  ``subscribe_reply`` splices those bytes into the reply: byte for byte what encoding the whole
+  reply object gives (``docs/protocol.md``), without decoding any stored body per client.
+
+The readers' views (``HistoryReader.for_reader``: moderation blanks hidden messages for
+residents) are applied to every recovery as before; a publication a view rewrites is encoded for
+that reader alone.
+
+See ``docs/design/0010-recovery-from-the-hub.md``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import msgpack
+import orjson
+
+from channels.access import Principal
+from channels.broker import Publication
+from gateway.wire import Format, Frame
+from linli.types import ChannelName, Epoch, Offset
+
+if TYPE_CHECKING:
+    from gateway.history import HistoryReader
+    from gateway.hub import Hub
+
+
+class Recoverable:
+    """One publication as it appears in recovery replies, its body encoded at most once per
+    format (JSON as UTF-8 bytes, msgpack)."""
+
+    __slots__ = ("_json", "_msgpack", "pub")
+
+    def __init__(self, pub: Publication) -> None:
+        self.pub = pub
+        self._json: bytes | None = None
+        self._msgpack: bytes | None = None
+
+    @property
+    def offset(self) -> Offset:
+        return self.pub.offset
+
+    def json(self) -> bytes:
+        """``orjson.dumps(publication_body(...))``."""
+        if self._json is None:
+            pub = self.pub
+            self._json = orjson.dumps(
+                {
+                    "offset": pub.offset,
+                    "epoch": pub.epoch,
+                    "data": msgpack.unpackb(pub.data, raw=False),
+                }
+            )
+        return self._json
+
+    def msgpack(self) -> bytes:
+        """``msgpack.packb(publication_body(...))``: the stored body is decoded and encoded
+        again (once), so the bytes are exactly those of the whole reply encoded at once."""
+        if self._msgpack is None:
+            pub = self.pub
+            self._msgpack = msgpack.packb(
+                {
+                    "offset": pub.offset,
+                    "epoch": pub.epoch,
+                    "data": msgpack.unpackb(pub.data, raw=False),
+                }
+            )
+        return self._msgpack
+
+
+def _msgpack_array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 1 << 16:
+        return b"\xdc" + struct.pack(">H", n)
+    return b"\xdd" + struct.pack(">I", n)
+
+
+def subscribe_reply(
+    request_id: int,
+    channel: ChannelName,
+    epoch: Epoch,
+    offset: Offset,
+    recovered: bool | None,
+    items: Sequence[Recoverable],
+    fmt: Format,
+) -> Frame:
+    """The ok reply to ``subscribe``: the same frame as ``encode_ok(request_id, {"channel",
+    "epoch", "offset", "recovered", "publications": [publication_body(...), ...]}, fmt)``, with
+    each publication's body taken from its ``Recoverable``."""
+    reply = {
+        "id": request_id,
+        "ok": {
+            "channel": channel,
+            "epoch": epoch,
+            "offset": offset,
+            "recovered": recovered,
+            "publications": [],
+        },
+    }
+    if fmt is Format.MSGPACK:
+        empty = msgpack.packb(reply)
+        # ``publications`` is the last value of the innermost map, so the frame ends with its
+        # (empty) array header; a msgpack array is its header followed by its items.
+        assert empty[-1:] == b"\x90"
+        parts = [empty[:-1], _msgpack_array_header(len(items))]
+        parts.extend(item.msgpack() for item in items)
+        return b"".join(parts)
+    empty = orjson.dumps(reply)
+    assert empty.endswith(b"[]}}")
+    frame = b"".join((empty[:-3], b",".join([item.json() for item in items]), b"]}}"))
+    return frame if fmt is Format.JSON_UTF8 else frame.decode()
+
+
+async def for_reader(
+    history: HistoryReader,
+    principal: Principal,
+    channel: ChannelName,
+    items: list[Recoverable],
+) -> list[Recoverable]:
+    """``items`` as ``principal`` may see them (``HistoryReader.for_reader``). Publications a
+    view leaves as they are keep their shared encodings; rewritten ones get fresh entries."""
+    if not items or not history.views:
+        return items
+    pubs = [item.pub for item in items]
+    viewed = await history.for_reader(principal, channel, pubs)
+    if viewed is pubs:
+        return items
+    shared = {id(item.pub): item for item in items}
+    return [shared.get(id(pub)) or Recoverable(pub) for pub in viewed]
+
+
+async def recover(
+    hub: Hub,
+    history: HistoryReader,
+    principal: Principal,
+    channel: ChannelName,
+    since: Offset,
+    top: Offset,
+    generation: int,
+) -> list[Recoverable] | None:
+    """Every publication with ``since < offset <= top`` as ``principal`` may see it, or None if
+    some of them cannot be found. ``top`` and ``generation`` are the hub's ``last`` and
+    ``generation`` read together, when the connection joined as recovering (the caller has
+    checked that ``since`` is of the hub's epoch then and ``since <= top``)."""
+    items = hub.recent(since, top, generation)
+    if items is None:
+        # One history read at a time per channel: the clients of a room reconnect together and
+        # want the same range; the first read leaves it in the hub for the others.
+        async with hub.recovery_lock:
+            items = hub.recent(since, top, generation)
+            if items is None:
+                found = await history.missed(channel, since, top)
+                if found is None:
+                    return None
+                items = hub.remember(found, generation)
+    return await for_reader(history, principal, channel, items)
