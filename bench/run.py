@@ -413,6 +413,7 @@ async def run(
     started = datetime.datetime.now(datetime.UTC)
     tmp = Path(tempfile.mkdtemp(prefix="linli-bench-"))
     if core == "worktree":
+        use_core(ROOT)  # the peers (bench.peers) are imported from here too
         core_desc = f"working tree of {ROOT}"
     else:
         path, commit = snapshot_core(tmp, core)
