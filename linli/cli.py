@@ -12,6 +12,7 @@ from typing import TypeVar
 import click
 
 from linli.config import Settings, load_settings
+from linli.eventloop import run as run_loop
 from workers.registry import WORKERS
 
 T = TypeVar("T")
@@ -24,8 +25,8 @@ def _settings(**overrides: object) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-def _run(make: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(make())  # type: ignore[arg-type]
+def _run(make: Callable[[], Awaitable[T]], event_loop: str = "asyncio") -> T:
+    return run_loop(make(), event_loop)  # type: ignore[arg-type]
 
 
 @click.group()
@@ -120,7 +121,7 @@ def worker(name: str) -> None:
                 loop.add_signal_handler(sig, stop.set)
             await WORKERS[name](runtime).run(stop)
 
-    _run(run)
+    _run(run, settings.event_loop)
 
 
 @main.group()

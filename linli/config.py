@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
+from linli.eventloop import loop_factory
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -54,6 +56,8 @@ class Settings:
     login_window_seconds: int = 900
     #: Where the argon2 work happens: True runs it in a thread so the event loop stays free.
     hash_in_thread: bool = True
+    #: "auto" (uvloop where installed), "uvloop" or "asyncio". See linli/eventloop.py.
+    event_loop: str = "auto"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -108,6 +112,7 @@ SETTINGS_DOC: dict[str, str] = {
     "login_max_failures": "failed logins per username (4x per address) before a pause",
     "login_window_seconds": "the window those failures are counted in",
     "hash_in_thread": "hash passwords in a worker thread (keeps the event loop responsive)",
+    "event_loop": "`auto` (uvloop where it is installed: Linux, macOS), `uvloop` or `asyncio`",
 }
 
 
@@ -149,4 +154,6 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     if values.get("redis_url") == "":
         values["redis_url"] = None
     values.update(overrides)
-    return replace(base, **values)  # type: ignore[arg-type]
+    settings = replace(base, **values)  # type: ignore[arg-type]
+    loop_factory(settings.event_loop)  # an unknown or missing loop is a start-up error
+    return settings

@@ -22,6 +22,7 @@ from hypercorn.utils import wrap_app
 
 from linli.asgi import LinliApp, create_app
 from linli.config import Settings
+from linli.eventloop import run as run_loop
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,13 @@ async def serve_app(app: LinliApp, config: Config, sockets: Sockets | None = Non
 
 def _worker_main(settings: Settings, config: Config, sockets: Sockets) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s: %(message)s")
-    asyncio.run(serve_app(create_app(settings), config, sockets))
+    run_loop(serve_app(create_app(settings), config, sockets), settings.event_loop)
 
 
 def serve(settings: Settings, *, workers: int = 1) -> None:
     config = hypercorn_config(settings)
     if workers <= 1:
-        asyncio.run(serve_app(create_app(settings), config))
+        run_loop(serve_app(create_app(settings), config), settings.event_loop)
         return
     sockets = config.create_sockets()
     ctx = multiprocessing.get_context("spawn")
