@@ -175,6 +175,15 @@ class PollStore(Protocol):
         """Open → closed; the bool says whether this call closed it (False: it was closed
         already). Raises PollNotFound, or PollStateError for a draft."""
 
+    async def schedule_close(
+        self, poll_id: int, *, at: Millis, replacing: Millis | None = None
+    ) -> Poll:
+        """Set an open poll's ``closes_at`` to ``at`` unless it closes earlier already (a
+        ``closes_at`` equal to ``replacing`` is replaced even when earlier: a caller moving its
+        own schedule). A closed poll is returned unchanged. Raises PollNotFound, or
+        PollStateError for a draft. (How an organiser's close stays exact with gateways that
+        cache polls: ``gateway/poll_cache.py``.)"""
+
     async def open_poll_ids(self) -> list[int]:
         """Ids of every open poll, ascending."""
 

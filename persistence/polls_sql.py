@@ -209,6 +209,22 @@ class PollSql:
                 )
             return await self._fetch_poll(tx, poll_id), changed
 
+    async def schedule_close(
+        self, poll_id: int, *, at: Millis, replacing: Millis | None = None
+    ) -> Poll:
+        async with self._db.transaction() as tx:
+            await self._require_state(tx, poll_id, PollState.OPEN, PollState.CLOSED)
+            await tx.execute(
+                "UPDATE polls SET closes_at = $2, version = version + 1 "
+                "WHERE id = $1 AND state = $3 "
+                "AND (closes_at IS NULL OR closes_at > $2 OR closes_at = $4)",
+                poll_id,
+                at,
+                str(PollState.OPEN),
+                replacing,
+            )
+            return await self._fetch_poll(tx, poll_id)
+
     async def open_poll_ids(self) -> list[int]:
         rows = await self._db.fetch(
             "SELECT id FROM polls WHERE state = $1 ORDER BY id", str(PollState.OPEN)

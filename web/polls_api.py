@@ -25,7 +25,7 @@ from channels.names import ChannelKind, InvalidChannel, parse_channel, poll_chan
 from channels.poll_events import publish_tally, tally_body
 from gateway.connection import ConnState
 from gateway.gateway import Gateway
-from gateway.polls import may_vote_in, projector_principal
+from gateway.polls import may_vote_in, poll_ops, projector_principal
 from gateway.wire import Format
 from persistence.db import UniqueViolation
 from persistence.polls import (
@@ -235,7 +235,9 @@ async def close_poll(request: Request) -> Response:
     poll, _ = await _poll_for(request, manage=True)
     await json_body(request)
     try:
-        closed, changed = await runtime_of(request).store.close_poll(poll.id, now=_now_ms())
+        # A scheduled close a moment ahead, carried out then (gateway/poll_cache.py: so that
+        # no gateway's copy of the poll can take a vote that would be cast after the close).
+        closed, changed = await poll_ops(request.app.state.gateway).close(poll.id)
     except (PollStateError, PollNotFound):
         raise ApiError(409, "poll_not_open", "Only an open poll can be closed.") from None
     if changed:

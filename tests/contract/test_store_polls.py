@@ -217,6 +217,32 @@ async def test_scheduled_close_happens_once(store: Store) -> None:  # noqa: F811
     assert await store.open_poll_ids() == [later_id]
 
 
+async def test_schedule_close_only_brings_the_close_forward(store: Store) -> None:  # noqa: F811
+    later = PollDraft(channel="building:1", question="Q", options=("a", "b"), closes_at=NOW + 900)
+    open_ended = await _open_poll(store)
+    scheduled = await _open_poll(store, later, code="J2")
+    moved = await store.schedule_close(open_ended, at=NOW + 500)
+    assert moved.state is PollState.OPEN and moved.draft.closes_at == NOW + 500
+    assert moved.version == 2  # opened, then moved: screens learn of it
+    assert (await store.schedule_close(open_ended, at=NOW + 600)).draft.closes_at == NOW + 500
+    # The caller may move its own schedule later.
+    again = await store.schedule_close(open_ended, at=NOW + 650, replacing=NOW + 500)
+    assert again.draft.closes_at == NOW + 650
+    assert (await store.schedule_close(scheduled, at=NOW + 300)).draft.closes_at == NOW + 300
+    assert await store.close_due_polls(now=NOW + 650) == [open_ended, scheduled]
+    closed = await store.get_poll(open_ended)
+    assert closed is not None and closed.closed_at == NOW + 650
+    unchanged = await store.schedule_close(open_ended, at=NOW + 10)
+    assert unchanged.draft.closes_at == NOW + 650 and unchanged.version == closed.version
+    draft = await store.create_poll(
+        DRAFT, created_by=1, join_code="J3", projector_token="t3", now=NOW
+    )
+    with pytest.raises(PollStateError):
+        await store.schedule_close(draft.id, at=NOW)
+    with pytest.raises(PollNotFound):
+        await store.schedule_close(9999, at=NOW)
+
+
 async def test_one_batch_over_several_polls_and_rules(store: Store) -> None:  # noqa: F811
     changeable = await _open_poll(store)
     once = await _open_poll(
