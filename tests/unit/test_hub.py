@@ -163,3 +163,110 @@ async def test_fanout_encodes_once_per_format() -> None:
     assert len(json_frames) == 1 and len(mp_frames) == 1
     assert len(hub) == 5
     hub.close()
+
+
+# -- the tail kept for resubscriptions (gateway/recovery.py) ---------------------------------
+
+
+def tail_offsets(hub: Hub) -> list[int]:
+    return [r.offset for r in hub.recent(0, hub.last, hub.generation) or []]
+
+
+async def kept_hub(history: History, keep: int) -> Hub:
+    hub = Hub(CH, history.fetch, history.position, keep=keep)
+    await asyncio.wait_for(hub.ready, 1)
+    return hub
+
+
+async def test_tail_holds_what_was_delivered_in_order_and_slices_exactly() -> None:
+    history = History(top=0)
+    hub = await kept_hub(history, keep=5)
+    gen = hub.generation
+    for i in range(1, 5):
+        hub.on_publication(history.publish(i))
+    assert [r.offset for r in hub.recent(1, 3, gen) or []] == [2, 3]  # not up to the tail's end
+    assert hub.recent(3, 3, gen) == []
+    assert hub.recent(0, 5, gen) is None  # beyond what was delivered
+    for i in range(5, 9):
+        hub.on_publication(history.publish(i))
+    assert tail_offsets(hub) == []  # keep=5: 4..8 are held, 1..3 are not
+    assert [r.offset for r in hub.recent(3, 8, gen) or []] == [4, 5, 6, 7, 8]
+    assert hub.recent(2, 8, gen) is None
+    assert [r.pub for r in hub.recent(3, 8, gen) or []] == [history.pubs[i] for i in range(4, 9)]
+    hub.close()
+
+
+async def test_tail_includes_filled_gaps_and_forgets_on_reset() -> None:
+    history = History(top=2)
+    hub = await kept_hub(history, keep=100)
+    gen = hub.generation
+    hub.on_publication(history.publish(3))
+    history.publish(4)
+    hub.on_publication(history.publish(5))  # 4 was lost live: filled from history
+    await settle()
+    assert [r.offset for r in hub.recent(2, 5, gen) or []] == [3, 4, 5]
+    hub.on_publication(history.publish(9))  # 6..8 exist nowhere: reset, not a silent hole
+    await settle()
+    assert hub.generation != gen
+    assert hub.recent(2, 5, gen) is None  # a recovery that began before the reset
+    assert [r.offset for r in hub.recent(8, 9, hub.generation) or []] == [9]
+    assert hub.recent(4, 9, hub.generation) is None
+    gen = hub.generation
+    # A new epoch whose offsets happen to continue the old ones: still forgotten.
+    hub.on_publication(pub(10, epoch=EPOCH + 1))
+    await settle()
+    assert hub.epoch == EPOCH + 1 and hub.generation != gen
+    assert [(r.offset, r.pub.epoch) for r in hub.recent(9, 10, hub.generation) or []] == [
+        (10, EPOCH + 1)
+    ]
+    assert hub.recent(8, 10, hub.generation) is None
+    hub.close()
+
+
+async def test_remember_keeps_a_history_read_only_right_below_the_tail() -> None:
+    history = History(top=20)
+    hub = await kept_hub(history, keep=12)
+    gen = hub.generation
+    hub.on_publication(history.publish(21))
+    hub.on_publication(history.publish(22))
+    read = [history.pubs[i] for i in range(11, 16)]
+    assert [r.pub for r in hub.remember(read, gen)] == read
+    assert hub.recent(10, 22, gen) is None  # 16..20 missing: not kept
+    read = [history.pubs[i] for i in range(16, 22)]  # overlaps 21, which the tail has
+    hub.remember(read, gen)
+    assert [r.offset for r in hub.recent(15, 22, gen) or []] == list(range(16, 23))
+    hub.remember([history.pubs[i] for i in range(5, 16)], gen)  # room for 12 - 7 = 5
+    assert [r.offset for r in hub.recent(10, 22, gen) or []] == list(range(11, 23))
+    assert hub.recent(9, 22, gen) is None
+    hub.close()
+
+    history = History(top=20)
+    hub = await kept_hub(history, keep=100)
+    stale = hub.generation
+    hub.on_publication(pub(21, epoch=EPOCH + 1))  # a new epoch while a recovery read history
+    await settle()
+    hub.remember([history.pubs[i] for i in range(10, 21)], stale)
+    assert tail_offsets(hub) == [] and hub.recent(20, 21, hub.generation) is not None
+    assert hub.recent(10, 21, hub.generation) is None
+    # Publications of another epoch are never kept, even when the generation matches.
+    hub.remember([history.pubs[i] for i in range(10, 21)], hub.generation)
+    assert hub.recent(10, 21, hub.generation) is None
+    hub.close()
+
+    history = History(top=20)
+    hub = await kept_hub(history, keep=100)  # nothing delivered yet: the read must end at last
+    hub.remember([history.pubs[i] for i in range(10, 20)], hub.generation)
+    assert hub.recent(9, 19, hub.generation) is None
+    hub.remember([history.pubs[i] for i in range(10, 21)], hub.generation)
+    assert [r.offset for r in hub.recent(9, 20, hub.generation) or []] == list(range(10, 21))
+    hub.close()
+
+
+async def test_no_tail_without_keep() -> None:
+    history = History(top=0)
+    hub = await ready_hub(history)
+    hub.on_publication(history.publish(1))
+    assert hub.recent(0, 1, hub.generation) is None
+    assert [r.offset for r in hub.remember([history.pubs[1]], hub.generation)] == [1]
+    assert hub.recent(0, 1, hub.generation) is None
+    hub.close()
