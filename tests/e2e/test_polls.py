@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from gateway.poll_cache import ACCESS_CACHE_SECONDS, CLOSE_DELAY_MS
 from tests.e2e.harness import Client, Deployment, Server, Worker, running
 from tests.e2e.polls_helpers import (
     PollApi,
@@ -335,4 +336,146 @@ async def test_scheduled_close_named_list_and_households(deployment: Deployment)
             ]
         finally:
             await close_all(clients)
+            await api.aclose()
+
+
+async def test_votes_during_a_close_are_refused_or_counted_never_acked_and_ignored(
+    deployment: Deployment,
+) -> None:
+    """Voters keep changing their vote while the organiser closes the poll: every ballot the
+    gateway acked is counted (each voter's stored vote is their last acked one), every later one
+    is refused with ``poll_closed``. A gateway answering from a stale copy of the poll would ack
+    ballots cast after ``closed_at`` that the worker then ignores."""
+    voters = await make_voters(deployment, 12)
+    names = sorted(n for n in voters.cookies if n.startswith("v"))
+    async with running(deployment, **_env(deployment, LINLI_PUBLISH_RATE="50")) as server:
+        api = PollApi(server, voters.cookies[voters.organiser][1])
+        clients = await connect_many(server, [voters.cookies[n][1] for n in names])
+        try:
+            poll = await api.create(
+                channel=f"building:{voters.building_id}", question="Q", options=OPTIONS
+            )
+            pid = poll["id"]
+            await api.open(pid)
+            last_acked: dict[int, int] = {}
+            closed_codes: list[str] = []
+            stop = asyncio.Event()
+
+            async def keep_voting(i: int, client: Client) -> None:
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    choice = (i + n) % 3
+                    reply = await client.request(
+                        "vote", poll_id=pid, choices=[choice], client_vote_id=f"c{n}"
+                    )
+                    if "error" in reply:
+                        code = reply["error"]["code"]
+                        assert code in ("poll_closed", "rate_limited"), reply
+                        if code == "poll_closed":
+                            closed_codes.append(code)
+                            return
+                    else:
+                        last_acked[i] = choice
+                    await asyncio.sleep(0.02)
+
+            tasks = [asyncio.create_task(keep_voting(i, c)) for i, c in enumerate(clients)]
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            closed = await api.close(pid)
+            closed_after = time.monotonic() - started
+            assert closed["state"] == "closed"
+            await asyncio.wait_for(asyncio.gather(*tasks), 10)
+            stop.set()
+            # Every voter was refused in the end, and votes went on being taken until closed_at.
+            assert len(closed_codes) == len(clients)
+            # Refused from now on, on a fresh connection too.
+            assert await clients[0].error("vote", poll_id=pid, choices=[0], client_vote_id="z") == (
+                "poll_closed"
+            )
+            expected = [0, 0, 0]
+            for choice in last_acked.values():
+                expected[choice] += 1
+            deadline = time.monotonic() + 5
+            while True:
+                stored = await _stored_tally(deployment, pid)
+                if stored == (expected, len(last_acked), len(last_acked)):
+                    break
+                assert time.monotonic() < deadline, ("acked ballots not counted", stored, expected)
+                await asyncio.sleep(0.2)
+            store = await deployment.store()
+            try:
+                votes = {v.user_id: v.choices for v in await store.list_votes(pid)}
+            finally:
+                await store.close()
+            ids = [voters.cookies[n][0] for n in names]
+            assert votes == {ids[i]: (choice,) for i, choice in last_acked.items()}
+            # The organiser's close took effect a moment ahead (votes were taken until then).
+            assert closed_after >= CLOSE_DELAY_MS / 1000 - 0.1
+        finally:
+            await close_all(clients)
+            await api.aclose()
+
+
+async def test_leaving_a_group_and_moving_unit_reach_the_vote_check(deployment: Deployment) -> None:
+    """What the gateway caches about voters goes stale only within its bounds: leaving a group
+    refuses the next vote at once, and a resident moved to another unit votes for the new
+    household once the cached unit has expired."""
+    voters = await make_voters(deployment, 4)  # v0000, v0001 in unit U0; v0002, v0003 in U1
+    async with running(deployment, **_env(deployment)) as server:
+        api = PollApi(server, voters.cookies[voters.organiser][1])
+        member = PollApi(server, voters.cookies["v0002"][1])
+        clients = await connect_many(
+            server, [voters.cookies[n][1] for n in ("v0000", "v0001", "v0002")]
+        )
+        mover, housemate, gardener = clients
+        try:
+            await api.post("/api/groups/gardening/join")
+            await member.post("/api/groups/gardening/join")
+            group_poll = await api.create(channel="group:gardening", question="G", options=OPTIONS)
+            await api.open(group_poll["id"])
+            gid = group_poll["id"]
+            await gardener.ok("vote", poll_id=gid, choices=[0], client_vote_id="g1")
+            await member.post("/api/groups/gardening/leave")
+            assert await gardener.error("vote", poll_id=gid, choices=[1], client_vote_id="g2") == (
+                "not_eligible"
+            )
+            await member.post("/api/groups/gardening/join")
+            await gardener.ok("vote", poll_id=gid, choices=[2], client_vote_id="g3")
+
+            households = await api.create(
+                channel=f"building:{voters.building_id}",
+                question="H",
+                options=OPTIONS,
+                counting="unit",
+            )
+            hid = households["id"]
+            await api.open(hid)
+            await mover.ok("vote", poll_id=hid, choices=[0], client_vote_id="h1")
+            # Moved from U0 to U1 (by hand: Linli has no page for it yet).
+            store = await deployment.store()
+            try:
+                await store._db.execute(  # type: ignore[attr-defined]
+                    "UPDATE users SET unit_id = (SELECT unit_id FROM users WHERE id = $2) "
+                    "WHERE id = $1",
+                    voters.cookies["v0000"][0],
+                    voters.cookies["v0002"][0],
+                )
+            finally:
+                await store.close()
+            await asyncio.sleep(ACCESS_CACHE_SECONDS + 0.2)
+            await mover.ok("vote", poll_id=hid, choices=[1], client_vote_id="h2")
+            await housemate.ok("vote", poll_id=hid, choices=[2], client_vote_id="h3")
+            deadline = time.monotonic() + 15
+            while True:
+                group_tally = await _stored_tally(deployment, gid)
+                household_tally = await _stored_tally(deployment, hid)
+                # U0: the mover's first vote, replaced by the housemate's; U1: the mover's second.
+                if group_tally == ([0, 0, 1], 1, 1) and household_tally == ([0, 1, 1], 2, 2):
+                    break
+                assert time.monotonic() < deadline, (group_tally, household_tally)
+                await asyncio.sleep(0.2)
+        finally:
+            await close_all(clients)
+            await member.aclose()
             await api.aclose()
