@@ -95,7 +95,7 @@ class VotesWorker(Worker):
         store: Store,
         broker: Broker,
         *,
-        tally_rate: float = 4.0,
+        tally_rate: float = 10.0,
         consumer: str | None = None,
     ) -> None:
         super().__init__(work_queue, consumer=consumer)
