@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 
 from channels.broker import BrokerUnavailable, Publication, StreamPosition
 from gateway.connection import Connection
-from gateway.recovery import Recoverable
+from gateway.recovery import PendingRead, Recoverable
 from gateway.wire import Format, PublicationFrames, PushFrames
 from linli.types import ChannelName, Epoch, Offset
 
@@ -79,8 +79,8 @@ class Hub:
         #: recovery that read ``(last, generation)`` before such a change may not use the tail
         #: or add to it.
         self.generation = 0
-        #: Held while a recovery reads history for this channel (``gateway/recovery.py``).
-        self.recovery_lock = asyncio.Lock()
+        #: A recovery's history read in flight for this channel (``gateway/recovery.py``).
+        self.recovery_read: PendingRead | None = None
         self.ready = asyncio.get_running_loop().create_future()
         self._filler: asyncio.Task[None] | None = asyncio.create_task(self._run_filler())
 

@@ -8,9 +8,10 @@ query) per client and decoding every stored body again per client. Instead:
 * the hub keeps the channel's last publications in memory (``Hub.recent``), as ``Recoverable``
   entries: what it delivered in order in its current epoch, and what a recovery read from history
   just before that (``Hub.remember``);
-* a range the hub does not hold is read from history once at a time per channel (the hub's
-  ``recovery_lock``), so the clients that reconnect together wait for the first read and are
-  then answered from memory;
+* a range the hub does not hold is read from history; a resubscription whose range starts
+  within a read already in flight for the channel (``Hub.recovery_read``) waits for it instead
+  of reading again, so the clients that reconnect together are answered from memory after the
+  first read;
 * each ``Recoverable`` encodes its ``{offset, epoch, data}`` body at most once per format, and
   ``subscribe_reply`` splices those bytes into the reply: byte for byte what encoding the whole
   reply object gives (``docs/protocol.md``), without decoding any stored body per client.
@@ -24,6 +25,7 @@ See ``docs/design/0010-recovery-from-the-hub.md``.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -146,6 +148,16 @@ async def for_reader(
     return [shared.get(id(pub)) or Recoverable(pub) for pub in viewed]
 
 
+class PendingRead:
+    """A recovery's history read in flight for a hub: ``after`` is where its range starts."""
+
+    __slots__ = ("after", "done")
+
+    def __init__(self, after: Offset) -> None:
+        self.after = after
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
 async def recover(
     hub: Hub,
     history: HistoryReader,
@@ -161,13 +173,36 @@ async def recover(
     checked that ``since`` is of the hub's epoch then and ``since <= top``)."""
     items = hub.recent(since, top, generation)
     if items is None:
-        # One history read at a time per channel: the clients of a room reconnect together and
-        # want the same range; the first read leaves it in the hub for the others.
-        async with hub.recovery_lock:
+        pending = hub.recovery_read
+        if pending is not None and pending.after <= since:
+            # The clients of a room reconnect together and want the same range: wait for the
+            # read in flight, which leaves it in the hub, rather than read it again.
+            await asyncio.shield(pending.done)
             items = hub.recent(since, top, generation)
+        if items is None:
+            items = await _read(hub, history, channel, since, top, generation)
             if items is None:
-                found = await history.missed(channel, since, top)
-                if found is None:
-                    return None
-                items = hub.remember(found, generation)
+                return None
     return await for_reader(history, principal, channel, items)
+
+
+async def _read(
+    hub: Hub,
+    history: HistoryReader,
+    channel: ChannelName,
+    since: Offset,
+    top: Offset,
+    generation: int,
+) -> list[Recoverable] | None:
+    mine = PendingRead(since)
+    if hub.recovery_read is None:
+        hub.recovery_read = mine
+    try:
+        found = await history.missed(channel, since, top)
+        return None if found is None else hub.remember(found, generation)
+    finally:
+        if hub.recovery_read is mine:
+            hub.recovery_read = None
+        # Those waiting look at the hub again, whatever happened here (a failed read is not
+        # shared: each of them then reads for itself, as without the wait).
+        mine.done.set_result(None)

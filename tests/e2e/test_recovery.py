@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from channels.access import Principal
+from channels.broker import BrokerUnavailable
 from gateway.connection import Connection
 from gateway.gateway import Gateway, chat_data
 from gateway.history import HistoryReader
@@ -396,3 +397,35 @@ async def test_many_clients_recover_while_the_room_goes_on(deployment: Deploymen
         for conn, since, got in clients:
             live = [m["offset"] for m in frames(conn) if m.get("push") == "pub"]
             assert got + live == list(range(since + 1, env.published + 1))
+
+
+async def test_a_failed_history_read_is_not_shared(env: Env) -> None:
+    for i in range(20):
+        await env.publish(f"before {i}")
+    watcher = env.gateway.open(MODERATOR, Format.JSON)
+    epoch = decode(watcher, await subscribe(env, watcher))["ok"]["epoch"]
+    history = env.gateway.history
+    real = history.missed
+    calls: list[int] = []
+
+    async def flaky(channel: ChannelName, after: int, until: int) -> Any:
+        calls.append(after)
+        await asyncio.sleep(0.05)
+        if len(calls) == 1:
+            raise BrokerUnavailable("the first read fails")
+        return await real(channel, after, until)
+
+    history.missed = flaky  # type: ignore[method-assign]
+
+    async def recover() -> dict[str, Any]:
+        conn = env.gateway.open(RESIDENT, Format.JSON)
+        return decode(conn, await subscribe(env, conn, (5, epoch)))
+
+    replies = await asyncio.gather(*(recover() for _ in range(6)))
+    # The first client is told to retry; those that waited for its read read for themselves
+    # (at once, not one after another) and recover everything.
+    assert replies[0]["error"]["code"] == "unavailable"
+    for reply in replies[1:]:
+        assert [p["offset"] for p in reply["ok"]["publications"]] == list(range(6, 21))
+    assert calls == [5] * 6
+    assert ROOM in env.gateway.hubs and env.gateway.hubs[ROOM].recovery_read is None
