@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -33,7 +34,15 @@ _MAX_BATCHES_IN_FLIGHT = 4
 #: single vote is seeded again from the stored votes).
 CLAIMS_TTL_MS = 86_400_000
 
-_Submit = tuple[list[str], list[bytes | str | int], "asyncio.Future[Any]"]
+
+@dataclass(slots=True)
+class _Submit:
+    queue: str
+    data: bytes
+    dedupe: str | None
+    claims: str | None
+    claim: Claim | None
+    future: asyncio.Future[int]
 
 
 def _item(entry_id: bytes | str, fields: dict[bytes, bytes], deliveries: int) -> WorkItem:
@@ -86,23 +95,20 @@ class RedisWorkQueue:
         idempotency_key: str | None = None,
         claim: Claim | None = None,
     ) -> bool:
-        keys = [self._keys.work(queue)]
-        args: list[bytes | str | int] = [data, self._dedupe_ttl_ms]
+        dedupe = None
         if idempotency_key is not None:
-            keys.append(self._keys.queue_dedupe(queue, idempotency_key))
-        if claim is not None:
-            if idempotency_key is None:
-                raise ValueError("a claim needs an idempotency key")
-            keys.append(self._claims_key(queue, claim.name))
-            args += [claim.field, claim.value, CLAIMS_TTL_MS]
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._batch.append((keys, args, future))
+            dedupe = self._keys.queue_dedupe(queue, idempotency_key)
+        if claim is not None and dedupe is None:
+            raise ValueError("a claim needs an idempotency key")
+        claims = None if claim is None else self._claims_key(queue, claim.name)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._batch.append(_Submit(queue, data, dedupe, claims, claim, future))
         if not self._flush_scheduled and len(self._flushers) < _MAX_BATCHES_IN_FLIGHT:
             self._flush_scheduled = True
             task = asyncio.create_task(self._flush())
             self._flushers.add(task)
             task.add_done_callback(self._flushers.discard)
-        result = int(await future)
+        result = await future
         if result == -1:
             assert claim is not None
             raise Claimed(claim.name, claim.field)
@@ -119,43 +125,70 @@ class RedisWorkQueue:
             batch = self._batch[:_MAX_BATCH]
             del self._batch[:_MAX_BATCH]
             # A submitter cancelled before its submit left has nothing appended.
-            batch = [item for item in batch if not item[2].done()]
+            batch = [item for item in batch if not item.future.done()]
             try:
-                await self._send(batch, retry_noscript=True)
+                await self._send(batch)
             except asyncio.CancelledError:
-                for _, _, future in batch:
-                    future.cancel()
+                for item in batch:
+                    item.future.cancel()
                 raise
             except Exception as exc:
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
         # No await between finding the batch empty and leaving the set: a submit arriving after
         # this sees a free place and starts a flusher (the done callback would come too late).
-        self._flushers.discard(asyncio.current_task())  # type: ignore[arg-type]
+        self._flushers.discard(asyncio.current_task())
 
-    async def _send(self, batch: list[_Submit], *, retry_noscript: bool) -> None:
-        if not batch:
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        for keys, args, _ in batch:
-            pipe.evalsha(self._submit_sha, len(keys), *keys, *args)
-        replies = await pipe.execute(raise_on_error=False)
-        missing = []
-        for item, reply in zip(batch, replies, strict=True):
-            future = item[2]
-            if isinstance(reply, NoScriptError) and retry_noscript:
-                missing.append(item)  # NOSCRIPT fails before the script ran: safe to resend
-            elif future.done():
-                continue
-            elif isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
-        if missing:
+    async def _send(self, batch: list[_Submit]) -> None:
+        """One run of submit.lua per queue of the batch, all in one pipeline."""
+        by_queue: dict[str, list[_Submit]] = {}
+        for item in batch:
+            by_queue.setdefault(item.queue, []).append(item)
+        calls: list[tuple[list[_Submit], list[str], list[bytes | str | int]]] = []
+        for queue, items in by_queue.items():
+            keys = [self._keys.work(queue)]
+            index: dict[str, int] = {}
+            args: list[bytes | str | int] = [self._dedupe_ttl_ms, CLAIMS_TTL_MS]
+            for item in items:
+                dedupe = claims = 0
+                if item.dedupe is not None:
+                    dedupe = index.get(item.dedupe, 0)
+                    if not dedupe:
+                        keys.append(item.dedupe)
+                        dedupe = index[item.dedupe] = len(keys)
+                if item.claims is not None and item.claim is not None:
+                    claims = index.get(item.claims, 0)
+                    if not claims:
+                        keys.append(item.claims)
+                        claims = index[item.claims] = len(keys)
+                    args += [item.data, dedupe, claims, item.claim.field, item.claim.value]
+                else:
+                    args += [item.data, dedupe, 0, "", ""]
+            calls.append((items, keys, args))
+        for attempt in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for _, keys, args in calls:
+                pipe.evalsha(self._submit_sha, len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+            missing = []
+            for call, reply in zip(calls, replies, strict=True):
+                items = call[0]
+                if isinstance(reply, NoScriptError) and attempt == 0:
+                    missing.append(call)  # NOSCRIPT fails before the script ran: safe to resend
+                    continue
+                for i, item in enumerate(items):
+                    if item.future.done():
+                        continue
+                    if isinstance(reply, Exception):
+                        item.future.set_exception(reply)
+                    else:
+                        item.future.set_result(int(reply[i]))
+            if not missing:
+                return
             # Redis restarted and lost its scripts.
             await self._redis.script_load(self._submit_text)
-            await self._send(missing, retry_noscript=False)
+            calls = missing
 
     async def seed_claims(self, queue: str, name: str, claims: dict[str, str]) -> bool:
         if SEEDED_FIELD in claims:

@@ -1,36 +1,47 @@
--- Append an entry to a work queue unless its idempotency key was used in the dedupe window, or
--- unless its claim is held by another value.
+-- Append a batch of entries to one work queue, each unless its idempotency key was used in the
+-- dedupe window or its claim is held by another value. Entries are handled in order, exactly as
+-- if each had been submitted alone; one script run serves a whole burst (a round trip, and
+-- one command for the client to pack instead of one per entry).
 --
--- KEYS[1]  work stream
--- KEYS[2]  (optional) dedupe marker of the idempotency key
--- KEYS[3]  (optional, needs KEYS[2]) claims hash
--- ARGV[1]  data
--- ARGV[2]  dedupe TTL in milliseconds
--- ARGV[3]  (with KEYS[3]) claim field
--- ARGV[4]  (with KEYS[3]) claim value
--- ARGV[5]  (with KEYS[3]) claims TTL in milliseconds
+-- KEYS[1]         work stream
+-- KEYS[2..]       dedupe markers and claims hashes, referred to by index from ARGV
+-- ARGV[1]         dedupe TTL in milliseconds
+-- ARGV[2]         claims TTL in milliseconds
+-- then per entry, five ARGV:
+--   data, index in KEYS of its dedupe marker (0: none), index of its claims hash (0: none; needs
+--   a dedupe marker), claim field, claim value (both '' without a claim)
 --
--- Returns 1 when appended, 0 when the key had been used, -1 when the claim field holds another
--- value, -2 when the claims hash was never seeded (or expired): nothing is appended then, the
--- caller seeds it (``seed_claims.lua``) and submits again.
+-- Returns one integer per entry: 1 appended, 0 the idempotency key had been used, -1 the claim
+-- field holds another value, -2 the claims hash was never seeded (or expired; the caller seeds
+-- it with seed_claims.lua and submits again). Nothing is appended for 0, -1 and -2.
 
-if KEYS[3] then
-  local held = redis.call('HMGET', KEYS[3], ':seeded', ARGV[3])
-  if held[1] == false then
-    return -2
+local results = {}
+local n = 0
+for i = 3, #ARGV, 5 do
+  local data, dedupe, claims = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local field, value = ARGV[i + 3], ARGV[i + 4]
+  local result = 1
+  if claims > 0 then
+    local held = redis.call('HMGET', KEYS[claims], ':seeded', field)
+    if held[1] == false then
+      result = -2
+    elseif held[2] ~= false and held[2] ~= value then
+      result = -1
+    end
   end
-  if held[2] ~= false and held[2] ~= ARGV[4] then
-    return -1
+  if result == 1 and dedupe > 0 then
+    if redis.call('SET', KEYS[dedupe], '1', 'NX', 'PX', ARGV[1]) == false then
+      result = 0
+    end
   end
-end
-if KEYS[2] then
-  if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) == false then
-    return 0
+  if result == 1 then
+    if claims > 0 then
+      redis.call('HSET', KEYS[claims], field, value)
+      redis.call('PEXPIRE', KEYS[claims], ARGV[2])
+    end
+    redis.call('XADD', KEYS[1], '*', 'data', data)
   end
+  n = n + 1
+  results[n] = result
 end
-if KEYS[3] then
-  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-  redis.call('PEXPIRE', KEYS[3], ARGV[5])
-end
-redis.call('XADD', KEYS[1], '*', 'data', ARGV[1])
-return 1
+return results
