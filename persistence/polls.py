@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from linli.types import ChannelName, Millis, UserId
-from persistence.store import StoreError
 
 MIN_OPTIONS = 2
 MAX_OPTIONS = 10
@@ -122,19 +121,6 @@ class Tally:
     voters: int
 
 
-class PollNotFound(StoreError):
-    """No poll has that id."""
-
-
-class PollStateError(StoreError):
-    """The poll is not in the state the operation needs (editing an opened poll, opening a
-    closed one)."""
-
-    def __init__(self, poll_id: int, expected: PollState, got: PollState) -> None:
-        super().__init__(f"poll {poll_id}: expected state {expected}, but it is {got}")
-        self.expected, self.got = expected, got
-
-
 def voter_key(counting: Counting, user_id: UserId, unit_id: int | None) -> str | None:
     """The key a voter's ballot is stored under; None when the poll counts units and the user
     has none (staff accounts)."""
@@ -203,3 +189,21 @@ class PollStore(Protocol):
 
     async def poll_tally(self, poll_id: int) -> Tally | None:
         """Counted from the stored votes (see the module docstring); None for an unknown poll."""
+
+
+# Here rather than at the top: ``persistence.store`` imports ``PollStore`` from this module, so
+# this module must define it before importing the store (either module may be imported first).
+from persistence.store import StoreError  # noqa: E402
+
+
+class PollNotFound(StoreError):
+    """No poll has that id."""
+
+
+class PollStateError(StoreError):
+    """The poll is not in the state the operation needs (editing an opened poll, opening a
+    closed one)."""
+
+    def __init__(self, poll_id: int, expected: PollState, got: PollState) -> None:
+        super().__init__(f"poll {poll_id}: expected state {expected}, but it is {got}")
+        self.expected, self.got = expected, got
