@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--voters", type=int, default=500)
     parser.add_argument("--mode", choices=["embedded", "scaled"], default="embedded")
     parser.add_argument("--pace", type=float, default=0.0, help="votes per second (0: all at once)")
-    parser.add_argument("--tally-rate", type=float, default=4.0)
+    parser.add_argument("--tally-rate", type=float, default=10.0)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
