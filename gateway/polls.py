@@ -1,11 +1,18 @@
-"""Voting over the WebSocket: the ``vote`` op, and who may watch a ``poll:<id>`` channel.
+"""Voting over the WebSocket: the ``vote`` op, who may watch a ``poll:<id>`` channel, and the
+organiser's close.
 
 A vote is checked here, completely, before anything is written: the poll exists and is open,
 the voter may read the poll's channel (and, when households count, has a unit), the choices are
-options of the poll and as many as it allows. Then the ballot goes into the ``votes`` work queue
-with an idempotency key (a retry of the same ``client_vote_id`` is acked as a duplicate and
-queues nothing), and the reply acks it. The votes worker (``workers/votes.py``) records it and
-publishes the tally; a bad vote changes nothing and gets one of the codes in ``gateway/codes.py``.
+options of the poll and as many as it allows, a no-change poll has no other ballot of this voter.
+Then the ballot goes into the ``votes`` work queue with an idempotency key (a retry of the same
+``client_vote_id`` is acked as a duplicate and queues nothing), and the reply acks it. The votes
+worker (``workers/votes.py``) records it and publishes the tally; a bad vote changes nothing and
+gets one of the codes in ``gateway/codes.py``.
+
+The checks read no database in the common case: polls, memberships and units come from
+``gateway/poll_cache.py`` (which explains why that stays exact, with ``PollOps.close``), the
+queue batches the appends of concurrent votes, and a no-change poll's "one ballot" is a claim the
+queue checks atomically with the append (``channels/workqueue.py``).
 """
 
 from __future__ import annotations
@@ -242,9 +249,6 @@ class PollOps:
         raise RequestError(ErrorCode.UNAVAILABLE, "the poll's ballots could not be checked")
 
     # -- state changes ------------------------------------------------------------------------
-
-    def forget_poll(self, poll_id: int) -> None:
-        self.cache.forget_poll(poll_id)
 
     async def _poll_changed(self, poll_id: int) -> None:
         """Drop every gateway's copy of the poll: here at once, elsewhere by a control message
