@@ -8,9 +8,9 @@ encoding, no compression — and the socket's own write buffer is the bounded se
 whose buffer outgrows ``send_queue_bytes`` is closed with 4001 (slow). docs/design/0008 has the
 measurements and the decision.
 
-Enabled with ``LINLI_WS_PORT``: ``linli serve`` then also listens there, and a reverse proxy
-routes ``/ws`` to it (same origin for the browser). Handshake rules are the same as the ASGI
-endpoint's: Origin, session cookie, subprotocol.
+On by default (``LINLI_WS_PORT``, ``auto`` = the HTTP port + 1): the pages connect here directly,
+or, behind a reverse proxy, to ``/ws`` on their own origin, which the proxy routes here.
+Handshake rules are the same as the ASGI endpoint's: Origin, session cookie, subprotocol.
 """
 
 from __future__ import annotations
@@ -130,6 +130,11 @@ class DirectConnection(Connection):
         return int(self._ws.transport.get_write_buffer_size())
 
 
+def _forwarded(headers: Headers, name: str, hops: int) -> str | None:
+    values = [v.strip() for line in headers.get_all(name) for v in line.split(",")]
+    return values[-hops] if len(values) >= hops else None
+
+
 class WebsocketsEndpoint:
     def __init__(
         self, gateway: Callable[[], Gateway], identify: IdentifyCookie, settings: Settings
@@ -140,13 +145,20 @@ class WebsocketsEndpoint:
         self._identities: dict[ServerConnection, tuple[Principal, str]] = {}
 
     def _origin_ok(self, headers: Headers) -> bool:
-        host = headers.get("Host")
+        scheme, host = "http", headers.get("Host")
+        hops = self._settings.trusted_proxy_hops
+        if hops > 0:
+            # Behind the operator's proxy, which routes the pages' /ws here: the public scheme
+            # and host are what the proxy says, as hypercorn's ProxyFixMiddleware reads them for
+            # the HTTP side (legacy mode: the value the outermost trusted proxy appended).
+            scheme = _forwarded(headers, "X-Forwarded-Proto", hops) or scheme
+            host = _forwarded(headers, "X-Forwarded-Host", hops) or host
         allowed = list(self._settings.allowed_origins)
         if host:
             # The pages come from the HTTP port; this socket listens on another one.
             hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
             allowed += [f"http://{hostname}:{self._settings.port}", f"https://{hostname}"]
-        return origin_allowed(headers.get("Origin"), "http", host, allowed)
+        return origin_allowed(headers.get("Origin"), scheme, host, allowed)
 
     async def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         if not self._origin_ok(request.headers):
@@ -219,4 +231,7 @@ async def start_server(
         # Above this the socket's buffer is "full": push() closes the client as slow.
         write_limit=settings.send_queue_bytes,
         server_header=None,
+        # `linli serve --workers N`: every process listens on this port too, the kernel spreads
+        # the connections (hypercorn's port is bound once by the parent instead).
+        reuse_port=True,
     )

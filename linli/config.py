@@ -22,9 +22,10 @@ class Settings:
     key_prefix: str = "linli:"
     host: str = "127.0.0.1"
     port: int = 8000
-    #: Also serve the WebSocket endpoint with the ``websockets`` library's server on this port
-    #: (0 = off); a reverse proxy routes ``/ws`` to it. See gateway/ws_server.py.
-    ws_port: int = 0
+    #: The port of the WebSocket server the pages use: the ``websockets`` library's, beside
+    #: hypercorn (gateway/ws_server.py, design 0008). None ("auto") = ``port`` + 1; 0 = off, the
+    #: pages then use ``/ws`` on the HTTP port (hypercorn, which serves it in any case).
+    ws_port: int | None = None
     #: Origins allowed on the WebSocket handshake and on state-changing HTTP requests, besides
     #: the page's own origin (scheme://host[:port] of the request).
     allowed_origins: tuple[str, ...] = ()
@@ -62,6 +63,11 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def websocket_port(self) -> int:
+        """Where the websockets transport listens; 0 = not at all."""
+        return self.port + 1 if self.ws_port is None else self.ws_port
+
+    @property
     def embedded(self) -> bool:
         return self.redis_url is None
 
@@ -85,8 +91,9 @@ SETTINGS_DOC: dict[str, str] = {
     "key_prefix": "prefix of every Redis key (several Linli installations can share one Redis)",
     "host": "address `linli serve` listens on",
     "port": "port `linli serve` listens on",
-    "ws_port": "also serve `/ws` with the websockets library's server on this port (0 = off); "
-    "route `/ws` to it at the proxy",
+    "ws_port": "port of the WebSocket server the pages connect to (the websockets library's, "
+    "beside hypercorn); `auto` = `LINLI_PORT` + 1; `0` = off (pages use `/ws` on the HTTP port); "
+    "behind a proxy, route `/ws` to it",
     "allowed_origins": "comma-separated extra origins allowed to open the WebSocket and post "
     "forms (the page's own origin always is)",
     "trusted_proxy_hops": "reverse proxies to trust for X-Forwarded-For/-Proto/-Host (0 = none; "
@@ -149,7 +156,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             continue
         current = getattr(base, f.name)
         try:
-            values[f.name] = raw if f.name == "redis_url" else _parse(raw, current)
+            if f.name == "redis_url":
+                values[f.name] = raw
+            elif f.name == "ws_port":
+                values[f.name] = None if raw.strip().lower() in {"", "auto"} else int(raw)
+            else:
+                values[f.name] = _parse(raw, current)
         except ValueError as exc:
             raise ValueError(f"LINLI_{f.name.upper()}: {exc}") from None
     if values.get("redis_url") == "":

@@ -83,8 +83,8 @@ def create_starlette(settings: Settings) -> Starlette:
 async def _start_ws_server(
     settings: Settings, gateway: Gateway, runtime: Runtime
 ) -> WebsocketsServer | None:
-    """The optional second WebSocket transport (``LINLI_WS_PORT``, gateway/ws_server.py)."""
-    if not settings.ws_port:
+    """The WebSocket transport the pages use (``LINLI_WS_PORT``, gateway/ws_server.py)."""
+    if not settings.websocket_port:
         return None
     from gateway.ws_server import WebsocketsEndpoint, start_server
     from web.sessions import identify
@@ -93,7 +93,7 @@ async def _start_ws_server(
         return await identify(runtime.store, cookie, int(time.time() * 1000))
 
     endpoint = WebsocketsEndpoint(lambda: gateway, identify_cookie, settings)
-    return await start_server(endpoint, settings, settings.host, settings.ws_port)
+    return await start_server(endpoint, settings, settings.host, settings.websocket_port)
 
 
 def _start_workers(

@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.wire import MAX_TEXT_CHARS
+from linli.config import Settings
 from web.api import current_user, user_json
 from web.passwords import MIN_PASSWORD_CHARS
 
@@ -36,15 +37,32 @@ LANG_COOKIE = "linli_lang"
 
 # Defence in depth behind escaping: no inline script, no foreign origins. 'self' in connect-src
 # covers the page's own ws:/wss: origin in CSP level 3 browsers.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 _SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": _CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+#: A host name or IP address as it may appear in a CSP source (nothing that could end the header
+#: or add a source).
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45}")
+
+
+def browser_ws_port(request: Request) -> int | None:
+    """The port the page's scripts open the WebSocket on, or None for ``/ws`` on the page's own
+    origin. Direct when Linli is reached without a proxy; behind one
+    (``LINLI_TRUSTED_PROXY_HOPS`` > 0) the proxy routes ``/ws`` to the websockets port
+    (docs/operations.md), and the page stays on one origin."""
+    settings: Settings = request.app.state.settings
+    if not settings.websocket_port or settings.trusted_proxy_hops > 0:
+        return None
+    return settings.websocket_port
 
 
 @functools.cache
@@ -104,7 +122,9 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         text = messages.get(key, key)
         return text.format(**values) if values else text
 
+    ws_port = browser_ws_port(request)
     body = _env.get_template(template).render(
+        ws_port=ws_port,
         lang=locale,
         locales=LOCALES,
         t=t,
@@ -115,6 +135,15 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         **context,
     )
     response = HTMLResponse(body, headers=_SECURITY_HEADERS)
+    if ws_port:
+        # 'self' does not cover another port: allow exactly this host's WebSocket port.
+        host = request.url.hostname or ""
+        if _HOSTNAME_RE.fullmatch(host):
+            host = f"[{host}]" if ":" in host else host
+            response.headers["Content-Security-Policy"] = _CSP.replace(
+                "connect-src 'self'",
+                f"connect-src 'self' ws://{host}:{ws_port} wss://{host}:{ws_port}",
+            )
     response.headers["Vary"] = "Cookie, Accept-Language"
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -245,4 +274,3 @@ PAGE_ROUTES = [
     Route("/help", help_page),
     Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
 ]
-

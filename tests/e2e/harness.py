@@ -114,11 +114,14 @@ class Server:
         self.env = deployment.env(
             **{"LINLI_PORT": str(self.port), "LINLI_HOST": "127.0.0.1", **env}
         )
-        # "auto": serve /ws with the websockets library's server too, on a port of its own, and
-        # have the clients use it.
+        # As deployed by default, /ws is served by the websockets library's server on a port of
+        # its own (LINLI_WS_PORT "auto"; here a free port rather than LINLI_PORT + 1, which may be
+        # taken) and the clients use it; "0" leaves /ws to hypercorn on the HTTP port.
         self.ws_port: int | None = None
-        if self.env.get("LINLI_WS_PORT") == "auto":
+        if self.env.get("LINLI_WS_PORT", "auto") == "auto":
             self.ws_port = free_port()
+            while self.ws_port == self.port:  # both were free a moment ago; they must differ
+                self.ws_port = free_port()
             self.env["LINLI_WS_PORT"] = str(self.ws_port)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = deployment.tmp / f"server-{self.port}.log"

@@ -237,3 +237,45 @@ async def test_behind_a_trusted_proxy(tmp_path: Path) -> None:
                 additional_headers={**forwarded, "Cookie": f"linli_session={cookie}"},
             )
         assert refused.value.response.status_code == 403
+
+
+async def test_pages_send_browsers_to_the_websocket_port_or_to_their_own_origin(
+    tmp_path: Path,
+) -> None:
+    """Direct, a page names the websockets server's port (and its CSP allows exactly that port
+    on the page's host); behind a trusted proxy it names none, so the browser uses /ws on the
+    page's origin and the proxy routes it."""
+    import json
+    import re
+
+    deployment = Deployment(
+        "embedded", f"sqlite:///{tmp_path}/linli.sqlite3", None, "linli:", tmp_path
+    )
+    await seed(deployment)
+
+    def page_facts(html: str) -> dict[str, object]:
+        found = re.search(r'<script type="application/json" id="linli-page">(.*?)</script>', html)
+        assert found is not None
+        return dict(json.loads(found.group(1)))
+
+    async with running(deployment) as server:
+        assert server.ws_port is not None
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            page = await http.get("/login")
+        assert page.status_code == 200
+        assert page_facts(page.text)["ws_port"] == server.ws_port
+        csp = page.headers["content-security-policy"]
+        assert (
+            f"connect-src 'self' ws://127.0.0.1:{server.ws_port} wss://127.0.0.1:{server.ws_port};"
+            in csp
+        )
+    async with running(deployment, LINLI_TRUSTED_PROXY_HOPS="1") as server:
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            page = await http.get("/login", headers={"X-Forwarded-Host": "linli.example"})
+        assert page_facts(page.text)["ws_port"] is None
+        assert "connect-src 'self';" in page.headers["content-security-policy"]
+    async with running(deployment, LINLI_WS_PORT="0") as server:
+        assert server.ws_port is None
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            page = await http.get("/login")
+        assert page_facts(page.text)["ws_port"] is None

@@ -1,6 +1,7 @@
-"""The same end-to-end tests against the second transport: /ws served by the ``websockets``
-library's server (``LINLI_WS_PORT``) instead of hypercorn. Importing a test function here makes
-pytest run it again with this module's ``deployment`` fixture, so nothing is copied."""
+"""The same end-to-end tests against the other transport: /ws on the HTTP port, served by
+hypercorn through the bare ASGI endpoint (``LINLI_WS_PORT=0``), instead of the websockets
+library's server every other test uses (the default, design 0008). Importing a test function here
+makes pytest run it again with this module's ``deployment`` fixture, so nothing is copied."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from tests.e2e.test_realtime import (  # noqa: F401
 
 @pytest.fixture(params=["embedded", "scaled"])
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Deployment:
-    extra = {"LINLI_WS_PORT": "auto"}
+    extra = {"LINLI_WS_PORT": "0"}
     if request.param == "embedded":
         return Deployment(
             "embedded", f"sqlite:///{tmp_path}/linli.sqlite3", None, "linli:", tmp_path, extra

@@ -127,7 +127,7 @@ async def test_slow_consumer_is_cut_off_and_the_room_goes_on(deployment: Deploym
         # server's socket buffer, then its send queue.
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
+        sock.connect(("127.0.0.1", server.ws_port or server.port))
         slow = await Client.connect(server, amy_cookie, max_queue=1, compression=None, sock=sock)
         await fast.ok("subscribe", channel=room)
         await slow.ok("subscribe", channel=room)

@@ -4,7 +4,7 @@
 // User text reaches the DOM only through textContent (never innerHTML), so a message such as
 // <img src=x onerror=alert(1)> is shown as the characters it is.
 import { api } from "./common.js";
-import { LinliClient } from "./client.js";
+import { LinliClient, socketUrl } from "./client.js";
 import { errorText, formatFullTime, formatTime, page, t } from "./i18n.js";
 import { openReport } from "./report.js";
 
@@ -518,7 +518,7 @@ function onState(state) {
 
 // -- the connection --------------------------------------------------------------------------
 
-const wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+const wsUrl = socketUrl();
 const client = new LinliClient(wsUrl, {
   state: onState,
   pub(channel, pub) {

@@ -39,6 +39,16 @@ export function newClientMsgId() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The gateway's WebSocket URL for this page: the websockets server's own port when the page says
+ * so (`ws_port` in #linli-page, LINLI_WS_PORT), else `/ws` on the page's origin (behind a proxy,
+ * or with that server off). */
+export function socketUrl() {
+  const facts = document.getElementById("linli-page");
+  const port = facts ? JSON.parse(facts.textContent).ws_port : null;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return port ? `${scheme}//${location.hostname}:${port}/ws` : `${scheme}//${location.host}/ws`;
+}
+
 export class LinliClient {
   /**
    * @param {string} url  the WebSocket URL (ws://host/ws)

@@ -2,7 +2,7 @@
 // channel (any event reloads the queue, so what is shown is always the store's state); actions
 // with a reason; held messages; the handling figures. Residents' text reaches the DOM only through
 // textContent.
-import { LinliClient } from "./client.js";
+import { LinliClient, socketUrl } from "./client.js";
 import { api, showText } from "./common.js";
 import { errorText, formatFullTime, formatTime, t } from "./i18n.js";
 
@@ -293,7 +293,7 @@ document.getElementById("mod-filters").addEventListener("submit", (event) => {
 });
 periodSel.addEventListener("change", loadFigures);
 
-const wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+const wsUrl = socketUrl();
 const client = new LinliClient(wsUrl, {
   state(state) {
     showText(live, state === "open" ? t("mod.live") : t("mod.connecting"));

@@ -2,7 +2,7 @@
 // so a resend after a dropped connection counts once), the own (or household's) vote, and the
 // live results from the poll's channel.
 import { api } from "./common.js";
-import { LinliClient, newClientMsgId } from "./client.js";
+import { LinliClient, newClientMsgId, socketUrl } from "./client.js";
 import { TallyView } from "./poll-bars.js";
 import { t } from "./i18n.js";
 
@@ -34,7 +34,7 @@ function showMine(vote) {
   mine.hidden = false;
 }
 
-const wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+const wsUrl = socketUrl();
 const client = new LinliClient(wsUrl, {
   pub: (channel, pub) => {
     if (pub.data?.kind !== "tally") return;
