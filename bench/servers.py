@@ -36,28 +36,41 @@ class ServerKind:
     embedded: bool = False
     label: str = ""
     #: Linli with ``/ws`` served by the websockets library's server (``LINLI_WS_PORT``,
-    #: gateway/ws_server.py) rather than by hypercorn.
+    #: gateway/ws_server.py; the default) rather than by hypercorn on the HTTP port.
     ws_transport: bool = False
+    #: Extra environment for Linli.
+    env: tuple[tuple[str, str], ...] = ()
 
 
 SERVERS: dict[str, ServerKind] = {
     s.name: s
     for s in (
-        ServerKind("linli", "linli", label="Linli (scaled: Redis, hypercorn, bare ASGI /ws)"),
         ServerKind(
-            "linli-ws", "linli", ws_transport=True,
-            label="Linli (scaled), /ws on the websockets server (LINLI_WS_PORT)",
+            "linli", "linli", ws_transport=True,
+            label="Linli (scaled: Redis, PostgreSQL), /ws on the websockets server (the default)",
         ),
         ServerKind(
-            "linli-embedded", "linli", embedded=True,
-            label="Linli embedded (no Redis, SQLite), /ws on hypercorn",
+            "linli-hypercorn", "linli",
+            label="Linli (scaled), /ws on hypercorn, bare ASGI endpoint (LINLI_WS_PORT=0)",
         ),
         ServerKind(
-            "linli-embedded-ws", "linli", embedded=True, ws_transport=True,
-            label="Linli embedded, /ws on the websockets server (LINLI_WS_PORT)",
+            "linli-embedded", "linli", embedded=True, ws_transport=True,
+            label="Linli embedded (no Redis, SQLite), /ws on the websockets server (the default)",
+        ),
+        ServerKind(
+            "linli-embedded-hypercorn", "linli", embedded=True,
+            label="Linli embedded, /ws on hypercorn (LINLI_WS_PORT=0)",
         ),
         ServerKind(
             "websockets", "peer", "bench.peers.ws_broadcast", label="websockets + broadcast()"
+        ),
+        ServerKind(
+            "websockets-uvloop", "peer", "bench.peers.ws_broadcast_uvloop",
+            label="websockets + broadcast() on uvloop (for information)",
+        ),
+        ServerKind(
+            "linli-asyncio", "linli", ws_transport=True, env=(("LINLI_EVENT_LOOP", "asyncio"),),
+            label="Linli (the default) on the standard asyncio loop (for information)",
         ),
         ServerKind(
             "websockets-preframed", "peer", "bench.peers.ws_preframed",
@@ -133,9 +146,10 @@ async def running(
         db = await infra.database("sqlite" if kind.embedded else "postgres", rooms)
         argv = [sys.executable, "-m", "linli", "serve"]
         env = _linli_env(infra, db, port, kind.embedded)
-        if kind.ws_transport:
-            ws_port = free_port()
-            env["LINLI_WS_PORT"] = str(ws_port)
+        # Always explicit: the default (the HTTP port + 1) may be taken.
+        ws_port = free_port() if kind.ws_transport else 0
+        env["LINLI_WS_PORT"] = str(ws_port)
+        env.update(kind.env)
         env.update(env_extra or {})
     else:
         argv = [
