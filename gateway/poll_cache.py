@@ -38,9 +38,12 @@ from persistence.store import Store
 
 #: How long a copy of an open poll is trusted, from the moment its query was sent.
 POLL_CACHE_SECONDS = 0.5
-#: An organiser's close takes effect this far ahead (the staleness bound and a second to spare
-#: for the write itself and for clocks a little apart between processes).
+#: An organiser's close takes effect this far ahead: the staleness bound, plus the time the
+#: write may take (``WRITE_MARGIN_SECONDS``), plus half a second for clocks a little apart
+#: between processes.
 CLOSE_DELAY_MS = 1500
+#: A close whose write took longer than this moves its closing time later again.
+WRITE_MARGIN_SECONDS = 0.5
 #: How long a group membership ("yes") or a voter's unit is trusted.
 ACCESS_CACHE_SECONDS = 2.0
 #: A closed poll is final; its copy is kept this long after it was read (then read again).

@@ -18,6 +18,7 @@ queue checks atomically with the append (``channels/workqueue.py``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import weakref
@@ -27,13 +28,13 @@ from typing import Any
 import msgpack
 
 from channels.access import Action, Principal, may
-from channels.names import ChannelKind, ChannelRef, parse_channel
+from channels.names import ChannelKind, ChannelRef, InvalidChannel, parse_channel
 from channels.poll_events import publish_tally
 from channels.workqueue import Claim, Claimed, ClaimsNotSeeded, WorkQueue
 from gateway.codes import ErrorCode
 from gateway.connection import Connection
 from gateway.gateway import Gateway, RequestError
-from gateway.poll_cache import CLOSE_DELAY_MS, POLL_CACHE_SECONDS, PollCache
+from gateway.poll_cache import CLOSE_DELAY_MS, WRITE_MARGIN_SECONDS, PollCache
 from gateway.wire import FrameError, register_op
 from linli.runtime import Runtime
 from linli.types import ChannelName
@@ -46,6 +47,8 @@ from persistence.polls import (
     voter_key,
 )
 from persistence.store import Role, Store
+
+log = logging.getLogger(__name__)
 
 VOTES_QUEUE = "votes"
 _CLIENT_VOTE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -279,9 +282,10 @@ class PollOps:
             if poll.state is PollState.CLOSED or poll.draft.closes_at != at:
                 break  # closed already, or closing sooner anyway
             # A copy of the poll read before this write is trusted until at most
-            # POLL_CACHE_SECONDS after the write; the closing time must come later than that.
-            # A write that took so long that this is not certain moves the time again.
-            if loop.time() - sent <= CLOSE_DELAY_MS / 1000 - POLL_CACHE_SECONDS:
+            # POLL_CACHE_SECONDS after the write; the closing time must come later than that
+            # (with half a second to spare for clocks). A write that took so long that this is
+            # not certain moves the time again.
+            if loop.time() - sent <= WRITE_MARGIN_SECONDS:
                 break
             replacing = at
         await self._poll_changed(poll_id)
@@ -289,7 +293,11 @@ class PollOps:
             return poll, False
         closes_at = poll.draft.closes_at
         assert closes_at is not None
-        await publish_tally(self.gateway.broker, self.store, poll_id)
+        try:
+            # Screens learn of the change (a higher version) at once.
+            await publish_tally(self.gateway.broker, self.store, poll_id)
+        except Exception:
+            log.warning("tally of poll %d not announced before its close", poll_id, exc_info=True)
         await asyncio.sleep(max(0, closes_at - now_ms()) / 1000)
         closed, changed = await self.store.close_poll(poll_id, now=closes_at)
         await self._poll_changed(poll_id)
@@ -336,8 +344,11 @@ def install_polls(gateway: Gateway, runtime: Runtime) -> None:
     revoke = gateway.revoke
 
     async def revoke_and_forget(user_id: int, channel: ChannelName) -> None:
-        ref = parse_channel(channel)
-        if ref.kind is ChannelKind.GROUP:
+        try:
+            ref = parse_channel(channel)
+        except InvalidChannel:
+            ref = None
+        if ref is not None and ref.kind is ChannelKind.GROUP:
             ops.cache.forget_member(user_id, ref.key)
             await gateway.send_control(
                 {"op": CONTROL_MEMBER_LEFT, "user_id": user_id, "slug": ref.key}
