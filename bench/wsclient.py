@@ -98,6 +98,18 @@ class WSConnection(asyncio.Protocol):
             self.closed.set_result(self.close_code)
 
     def data_received(self, data: bytes) -> None:
+        # The common case under load: exactly one final, uncompressed text frame shorter than
+        # 64 KiB, in one read. Everything else takes the general path below.
+        size = len(data)
+        if size > 2 and data[0] == 0x81 and not self._rest and not self._handshaking:
+            n = data[1]
+            if n < 126:
+                if n == size - 2:
+                    self.on_message(self, data[2:])
+                    return
+            elif n == 126 and size > 4 and (data[2] << 8 | data[3]) == size - 4:
+                self.on_message(self, data[4:])
+                return
         if self._rest:
             data = self._rest + data
             self._rest = b""
