@@ -7,6 +7,7 @@ worker killed mid-burst and restarted loses and doubles nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import math
@@ -345,12 +346,21 @@ async def test_votes_during_a_close_are_refused_or_counted_never_acked_and_ignor
     """Voters keep changing their vote while the organiser closes the poll: every ballot the
     gateway acked is counted (each voter's stored vote is their last acked one), every later one
     is refused with ``poll_closed``. A gateway answering from a stale copy of the poll would ack
-    ballots cast after ``closed_at`` that the worker then ignores."""
+    ballots cast after ``closed_at`` that the worker then ignores. Scaled: two servers, the
+    organiser on one, half the voters on the other (whose copy only a control message or its
+    expiry can update), and each server's votes worker recording."""
     voters = await make_voters(deployment, 12)
     names = sorted(n for n in voters.cookies if n.startswith("v"))
-    async with running(deployment, **_env(deployment, LINLI_PUBLISH_RATE="50")) as server:
+    env = _env(deployment, LINLI_PUBLISH_RATE="50")
+    async with contextlib.AsyncExitStack() as stack:
+        server = await stack.enter_async_context(running(deployment, **env))
+        other = server
+        if deployment.mode == "scaled":
+            other = await stack.enter_async_context(running(deployment, **env))
         api = PollApi(server, voters.cookies[voters.organiser][1])
-        clients = await connect_many(server, [voters.cookies[n][1] for n in names])
+        half = len(names) // 2
+        clients = await connect_many(server, [voters.cookies[n][1] for n in names[:half]])
+        clients += await connect_many(other, [voters.cookies[n][1] for n in names[half:]])
         try:
             poll = await api.create(
                 channel=f"building:{voters.building_id}", question="Q", options=OPTIONS
