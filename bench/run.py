@@ -372,7 +372,7 @@ async def run_votes_e2e(infra: Infra, params: dict[str, Any]) -> dict[str, Any]:
         "voters": params["voters"],
         "mode": "scaled",
         "pace": 0.0,
-        "tally_rate": 4.0,
+        "tally_rate": 10.0,  # LINLI_POLL_TALLY_RATE's default
         "redis_url": await infra.redis(),
         "database_url": infra.pg_url,
     }
