@@ -1,5 +1,5 @@
 """``python -m bench setup`` installs the peers and the load generator's extras (``.[bench]``:
-python-socketio, aiohttp, uvloop) from PyPI.
+python-socketio, aiohttp; uvloop is a dependency of Linli itself) from PyPI.
 
 ``python -m bench run [--smoke | --quick] [--servers …] [--scenarios …] [--out FILE]``
 

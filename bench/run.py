@@ -95,8 +95,8 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "s1z": ("linli", "linli-hypercorn", "websockets", "starlette", "socketio"),
     "s2": (*_ALL, "websockets-uvloop", "linli-asyncio"),
     "s3": ("linli", "linli-hypercorn", "websockets", "starlette", "socketio"),
-    "recovery": ("linli", "linli-hypercorn"),
-    "votes": ("linli", "linli-hypercorn"),
+    "recovery": ("linli", "linli-hypercorn", "linli-asyncio"),
+    "votes": ("linli", "linli-hypercorn", "linli-asyncio"),
     "votes-e2e": ("linli",),
     "persist": ("linli",),
 }
