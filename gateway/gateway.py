@@ -78,6 +78,8 @@ PublishCheck = Callable[[Connection, ChannelRef, str], Awaitable[None]]
 #: Carries out a control-channel instruction a feature registered in
 #: ``Gateway.control_handlers``, on every gateway; called on the event loop, must not block.
 ControlHandler = Callable[[dict[str, Any]], None]
+#: Told of a revoked access (user id, channel) before it is announced.
+RevokeListener = Callable[[int, ChannelName], Awaitable[None]]
 
 
 class RequestError(Exception):
@@ -137,6 +139,9 @@ class Gateway:
         #: Control-channel ops registered by features (moderation: invalidate caches, end a
         #: banned user's connections).
         self.control_handlers: dict[str, ControlHandler] = {}
+        #: Called with (user_id, channel) before ``revoke`` announces a lost access (polls: drop
+        #: the cached membership on every gateway).
+        self.revoke_listeners: list[RevokeListener] = []
         self._handlers: dict[type[Any], OpHandler] = {
             Publish: self._publish,
             Subscribe: self._subscribe,
@@ -236,6 +241,8 @@ class Gateway:
 
     async def revoke(self, user_id: int, channel: ChannelName) -> None:
         """End ``user_id``'s subscriptions to ``channel`` on every gateway (they left a group)."""
+        for listener in self.revoke_listeners:
+            await listener(user_id, channel)
         data = msgpack.packb(
             {"push": "unsubscribed", "channel": channel, "user_id": user_id, "reason": "left"}
         )

@@ -339,11 +339,8 @@ def install_polls(gateway: Gateway, runtime: Runtime) -> None:
     gateway.control_handlers[CONTROL_MEMBER_LEFT] = on_member_left
 
     # Leaving a group ends the user's access through ``Gateway.revoke`` (web/api.py); the
-    # polls feature follows it to drop the cached membership on every gateway. (A hook for
-    # features in Gateway.revoke would be cleaner; gateway.py is not this feature's file.)
-    revoke = gateway.revoke
-
-    async def revoke_and_forget(user_id: int, channel: ChannelName) -> None:
+    # polls feature follows it to drop the cached membership on every gateway.
+    async def forget_membership(user_id: int, channel: ChannelName) -> None:
         try:
             ref = parse_channel(channel)
         except InvalidChannel:
@@ -353,6 +350,5 @@ def install_polls(gateway: Gateway, runtime: Runtime) -> None:
             await gateway.send_control(
                 {"op": CONTROL_MEMBER_LEFT, "user_id": user_id, "slug": ref.key}
             )
-        await revoke(user_id, channel)
 
-    gateway.revoke = revoke_and_forget  # type: ignore[method-assign]
+    gateway.revoke_listeners.append(forget_membership)
