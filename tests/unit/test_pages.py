@@ -74,5 +74,13 @@ def test_the_guide_exists_in_both_languages() -> None:
     guide = Path(WEB_DIR).parent / "docs" / "guide"
     for locale in LOCALES:
         text = (guide / f"{locale}.md").read_text()
-        for anchor in ("register", "login", "chat", "reconnecting", "groups", "moderators"):
+        for anchor in (
+            "register",
+            "login",
+            "chat",
+            "reconnecting",
+            "groups",
+            "polls",
+            "moderators",
+        ):
             assert f"{{#{anchor}}}" in text, (locale, anchor)
