@@ -93,7 +93,15 @@ async def _start_ws_server(
         return await identify(runtime.store, cookie, int(time.time() * 1000))
 
     endpoint = WebsocketsEndpoint(lambda: gateway, identify_cookie, settings)
-    return await start_server(endpoint, settings, settings.host, settings.websocket_port)
+    port = settings.websocket_port
+    try:
+        return await start_server(endpoint, settings, settings.host, port)
+    except OSError as exc:
+        raise RuntimeError(
+            f"cannot listen for WebSockets on {settings.host}:{port} ({exc.strerror or exc}). "
+            "Set LINLI_WS_PORT to a free port (by default it is LINLI_PORT + 1), or to 0 to "
+            "serve /ws on the HTTP port only."
+        ) from exc
 
 
 def _start_workers(

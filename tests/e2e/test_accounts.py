@@ -279,3 +279,24 @@ async def test_pages_send_browsers_to_the_websocket_port_or_to_their_own_origin(
         async with httpx.AsyncClient(base_url=server.http) as http:
             page = await http.get("/login")
         assert page_facts(page.text)["ws_port"] is None
+
+
+async def test_a_taken_websocket_port_stops_the_server_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    from tests.e2e.harness import Server
+
+    deployment = Deployment(
+        "embedded", f"sqlite:///{tmp_path}/linli.sqlite3", None, "linli:", tmp_path
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = Server(deployment, LINLI_WS_PORT=str(port))
+        with pytest.raises(RuntimeError, match="server exited early") as failed:
+            await server.start()
+    assert f"cannot listen for WebSockets on 127.0.0.1:{port}" in str(failed.value)
+    assert "Set LINLI_WS_PORT to a free port" in str(failed.value)
