@@ -192,7 +192,12 @@ async def test_organiser_writes_opens_and_closes_a_poll_and_a_resident_joins_by_
             "data-count", "1"
         )
 
-        await item.get_by_role("button", name=EN["poll.list.close"]).click()
+        close = item.get_by_role("button", name=EN["poll.list.close"])
+        await close.click()
+        # The close takes effect ~1.5 s later; meanwhile the button is busy and cannot be
+        # pressed again.
+        await expect(close).to_be_disabled()
+        await expect(close).to_have_attribute("aria-busy", "true")
         await expect(item).to_have_attribute("data-state", "closed")
         await expect(item.get_by_role("link", name=EN["poll.list.csv"])).to_be_visible()
         named = (await api.get(f"/api/polls/{poll_id}/votes")).json()["votes"]

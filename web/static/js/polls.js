@@ -23,7 +23,14 @@ function button(text, onClick) {
   return b;
 }
 
-async function act(pollId, action) {
+async function act(pollId, action, event) {
+  // A close takes effect a moment later (about 1.5 s, so that votes already sent count): keep the
+  // button visibly busy meanwhile, and stop a second press.
+  const pressed = event && event.currentTarget;
+  if (pressed) {
+    pressed.disabled = true;
+    pressed.setAttribute("aria-busy", "true");
+  }
   const result = await api("POST", `/api/polls/${pollId}/${action}`, {});
   if (!result.ok) alert(errorText(result.error.code));
   await loadPolls();
@@ -47,8 +54,8 @@ async function loadPolls() {
       if (organiser) {
         const tools = document.createElement("span");
         tools.className = "poll-tools";
-        if (poll.state === "draft") tools.append(button(t("poll.list.open"), () => act(poll.id, "open")));
-        if (poll.state === "open") tools.append(button(t("poll.list.close"), () => act(poll.id, "close")));
+        if (poll.state === "draft") tools.append(button(t("poll.list.open"), (event) => act(poll.id, "open", event)));
+        if (poll.state === "open") tools.append(button(t("poll.list.close"), (event) => act(poll.id, "close", event)));
         if (poll.projector_token) tools.append(link(`/projector/${poll.projector_token}`, t("poll.list.projector")));
         if (poll.state === "closed") tools.append(link(`/api/polls/${poll.id}/export.csv`, t("poll.list.csv")));
         const code = document.createElement("span");
