@@ -258,6 +258,10 @@ class RedisBroker:
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(error)
+        # No await between finding the batch empty and leaving the set: a publish arriving after
+        # this sees a free place and starts a flusher (the done callback would come too late,
+        # and with every place taken that publish would wait for the next one to start a flush).
+        self._flushers.discard(asyncio.current_task())
 
     async def _send_batch(
         self, batch: list[tuple[list[str], list[_Arg], asyncio.Future[Any]]], retry_noscript: bool
