@@ -35,7 +35,7 @@ import orjson
 
 from channels.access import Principal
 from channels.broker import Publication
-from gateway.wire import Format, Frame
+from gateway.wire import Format, Frame, publication_body
 from linli.types import ChannelName, Epoch, Offset
 
 if TYPE_CHECKING:
@@ -62,13 +62,7 @@ class Recoverable:
         """``orjson.dumps(publication_body(...))``."""
         if self._json is None:
             pub = self.pub
-            self._json = orjson.dumps(
-                {
-                    "offset": pub.offset,
-                    "epoch": pub.epoch,
-                    "data": msgpack.unpackb(pub.data, raw=False),
-                }
-            )
+            self._json = orjson.dumps(publication_body(pub.offset, pub.epoch, pub.data))
         return self._json
 
     def msgpack(self) -> bytes:
@@ -76,13 +70,7 @@ class Recoverable:
         again (once), so the bytes are exactly those of the whole reply encoded at once."""
         if self._msgpack is None:
             pub = self.pub
-            self._msgpack = msgpack.packb(
-                {
-                    "offset": pub.offset,
-                    "epoch": pub.epoch,
-                    "data": msgpack.unpackb(pub.data, raw=False),
-                }
-            )
+            self._msgpack = msgpack.packb(publication_body(pub.offset, pub.epoch, pub.data))
         return self._msgpack
 
 
