@@ -25,6 +25,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from channels.batching import Batcher
 from channels.broker import (
     BrokerEvents,
     BrokerUnavailable,
@@ -91,6 +93,23 @@ async def unavailable_as_broker_error(op: Awaitable[T]) -> T:
         raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
 
 
+def _as_broker_error(exc: Exception) -> BaseException:
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        error = BrokerUnavailable(str(exc) or type(exc).__name__)
+        error.__cause__ = exc
+        return error
+    return exc
+
+
+@dataclass(slots=True)
+class _Eval:
+    """One publish.lua call waiting in a batch."""
+
+    keys: list[str]
+    args: list[_Arg]
+    future: asyncio.Future[Any]
+
+
 def _pack(*args: bytes) -> bytes:
     """A RESP command (the pub/sub connection writes its few commands itself)."""
     parts = [b"*%d\r\n" % len(args)]
@@ -127,12 +146,13 @@ class RedisBroker:
         self._ping_interval = ping_interval
         self._publish_text = load_script("publish.lua")
         self._publish_sha = hashlib.sha1(self._publish_text.encode()).hexdigest()
-        #: Publishes waiting to be sent: (keys, args, future of the script's reply).
-        self._batch: list[tuple[list[str], list[_Arg], asyncio.Future[Any]]] = []
-        self._flushers: set[asyncio.Task[None]] = set()
-        #: A flusher was started and has not taken its first batch yet: later publishes of the
-        #: same turn of the event loop join that batch instead of starting flushers of their own.
-        self._flush_scheduled = False
+        #: Publishes on their way to Redis, coalesced into pipelines (``_send_batch``).
+        self._batcher: Batcher[_Eval] = Batcher(
+            self._send_batch,
+            max_batch=_MAX_BATCH,
+            max_in_flight=_MAX_BATCHES_IN_FLIGHT,
+            error=_as_broker_error,
+        )
         self._seed_script = redis.register_script(load_script("seed.lua"))
         self._seed_locks: dict[ChannelName, asyncio.Lock] = {}
         #: Bumped at every seeding of a channel by this process: a publish that waited on the
@@ -227,60 +247,25 @@ class RedisBroker:
         at once would otherwise take 200 connections from the caller's pool, whose default
         limit is 100) and a round trip."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._batch.append((keys, args, future))
-        if not self._flush_scheduled and len(self._flushers) < _MAX_BATCHES_IN_FLIGHT:
-            self._flush_scheduled = True
-            task = asyncio.create_task(self._flush_batches())
-            self._flushers.add(task)
-            task.add_done_callback(self._flushers.discard)
+        self._batcher.add(_Eval(keys, args, future))
         return await future
 
-    async def _flush_batches(self) -> None:
-        # Let the publishes issued in this turn of the event loop join the first batch.
-        await asyncio.sleep(0)
-        self._flush_scheduled = False
-        while self._batch:
-            batch = self._batch[:_MAX_BATCH]
-            del self._batch[:_MAX_BATCH]
-            # A publisher cancelled before its publish left has nothing published.
-            batch = [item for item in batch if not item[2].done()]
-            try:
-                await self._send_batch(batch, retry_noscript=True)
-            except asyncio.CancelledError:
-                for _, _, future in batch:
-                    future.cancel()
-                raise
-            except Exception as exc:
-                error: BaseException = exc
-                if isinstance(exc, UNAVAILABLE_ERRORS):
-                    error = BrokerUnavailable(str(exc) or type(exc).__name__)
-                    error.__cause__ = exc
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-        # No await between finding the batch empty and leaving the set: a publish arriving after
-        # this sees a free place and starts a flusher (the done callback would come too late,
-        # and with every place taken that publish would wait for the next one to start a flush).
-        self._flushers.discard(asyncio.current_task())
-
-    async def _send_batch(
-        self, batch: list[tuple[list[str], list[_Arg], asyncio.Future[Any]]], retry_noscript: bool
-    ) -> None:
+    async def _send_batch(self, batch: list[_Eval], retry_noscript: bool = True) -> None:
         if not batch:
             return
         pipe = self._redis.pipeline(transaction=False)
-        for keys, args, _ in batch:
-            pipe.evalsha(self._publish_sha, len(keys), *keys, *args)
+        for item in batch:
+            pipe.evalsha(self._publish_sha, len(item.keys), *item.keys, *item.args)
         replies = await pipe.execute(raise_on_error=False)
         missing = []
         for item, reply in zip(batch, replies, strict=True):
             if isinstance(reply, NoScriptError) and retry_noscript:
                 missing.append(item)  # NOSCRIPT fails before the script ran: safe to resend
             elif isinstance(reply, Exception):
-                if not item[2].done():
-                    item[2].set_exception(reply)
-            elif not item[2].done():
-                item[2].set_result(reply)
+                if not item.future.done():
+                    item.future.set_exception(reply)
+            elif not item.future.done():
+                item.future.set_result(reply)
         if missing:
             # Redis restarted and lost its scripts.
             await self._redis.script_load(self._publish_text)

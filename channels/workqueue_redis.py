@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
+from channels.batching import Batcher
 from channels.broker_redis import load_script
 from channels.keys import DEFAULT_PREFIX, Keys
 from channels.workqueue import SEEDED_FIELD, Claim, Claimed, ClaimsNotSeeded, WorkItem
@@ -79,10 +80,10 @@ class RedisWorkQueue:
         self._seed_script = redis.register_script(load_script("seed_claims.lua"))
         self._reclaim_script = redis.register_script(load_script("reclaim.lua"))
         self._acks_since_trim: dict[str, int] = {}
-        #: Submits waiting to be sent, and the flushers sending them (see ``_flush``).
-        self._batch: list[_Submit] = []
-        self._flushers: set[asyncio.Task[None]] = set()
-        self._flush_scheduled = False
+        #: Submits on their way to Redis, coalesced into pipelines (``_send``).
+        self._batcher: Batcher[_Submit] = Batcher(
+            self._send, max_batch=_MAX_BATCH, max_in_flight=_MAX_BATCHES_IN_FLIGHT
+        )
 
     def _claims_key(self, queue: str, name: str) -> str:
         return f"{self._keys.prefix}claims:{queue}:{name}"
@@ -102,12 +103,7 @@ class RedisWorkQueue:
             raise ValueError("a claim needs an idempotency key")
         claims = None if claim is None else self._claims_key(queue, claim.name)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._batch.append(_Submit(queue, data, dedupe, claims, claim, future))
-        if not self._flush_scheduled and len(self._flushers) < _MAX_BATCHES_IN_FLIGHT:
-            self._flush_scheduled = True
-            task = asyncio.create_task(self._flush())
-            self._flushers.add(task)
-            task.add_done_callback(self._flushers.discard)
+        self._batcher.add(_Submit(queue, data, dedupe, claims, claim, future))
         result = await future
         if result == -1:
             assert claim is not None
@@ -116,29 +112,6 @@ class RedisWorkQueue:
             assert claim is not None
             raise ClaimsNotSeeded(claim.name)
         return result == 1
-
-    async def _flush(self) -> None:
-        # Let the submits issued in this turn of the event loop join the first batch.
-        await asyncio.sleep(0)
-        self._flush_scheduled = False
-        while self._batch:
-            batch = self._batch[:_MAX_BATCH]
-            del self._batch[:_MAX_BATCH]
-            # A submitter cancelled before its submit left has nothing appended.
-            batch = [item for item in batch if not item.future.done()]
-            try:
-                await self._send(batch)
-            except asyncio.CancelledError:
-                for item in batch:
-                    item.future.cancel()
-                raise
-            except Exception as exc:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-        # No await between finding the batch empty and leaving the set: a submit arriving after
-        # this sees a free place and starts a flusher (the done callback would come too late).
-        self._flushers.discard(asyncio.current_task())
 
     async def _send(self, batch: list[_Submit]) -> None:
         """One run of submit.lua per queue of the batch, all in one pipeline."""
