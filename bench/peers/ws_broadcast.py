@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 import orjson
 import redis.asyncio as aioredis
@@ -18,10 +19,11 @@ from bench.peers.common import parse_args
 rooms: defaultdict[str, set[ServerConnection]] = defaultdict(set)
 
 
-async def main() -> None:
-    args = parse_args(__doc__ or "")
-    redis = aioredis.Redis.from_url(args.redis_url)
-    prefix = args.prefix
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+def make_handler(redis: aioredis.Redis, prefix: str) -> Handler:
+    """The connection handler: subscribe adds the socket to ``rooms``; publish goes to Redis."""
 
     async def handler(ws: ServerConnection) -> None:
         mine: set[str] = set()
@@ -39,6 +41,15 @@ async def main() -> None:
         finally:
             for room in mine:
                 rooms[room].discard(ws)
+
+    return handler
+
+
+async def main() -> None:
+    args = parse_args(__doc__ or "")
+    redis = aioredis.Redis.from_url(args.redis_url)
+    prefix = args.prefix
+    handler = make_handler(redis, prefix)
 
     async def relay() -> None:
         pubsub = redis.pubsub()

@@ -10,16 +10,13 @@ the same bytes.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 
-import orjson
 import redis.asyncio as aioredis
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import serve
 from websockets.protocol import State
 
 from bench.peers.common import parse_args
-
-rooms: defaultdict[str, set[ServerConnection]] = defaultdict(set)
+from bench.peers.ws_broadcast import make_handler, rooms
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -38,23 +35,7 @@ async def main() -> None:
     args = parse_args(__doc__ or "")
     redis = aioredis.Redis.from_url(args.redis_url)
     prefix = args.prefix
-
-    async def handler(ws: ServerConnection) -> None:
-        mine: set[str] = set()
-        try:
-            async for message in ws:
-                request = orjson.loads(message)
-                room = request["room"]
-                if request["op"] == "subscribe":
-                    rooms[room].add(ws)
-                    mine.add(room)
-                elif request["op"] == "publish":
-                    frame = orjson.dumps({"push": "pub", "room": room, "text": request["text"]})
-                    await redis.publish(prefix + room, frame)
-                await ws.send(orjson.dumps({"id": request["id"], "ok": {}}).decode())
-        finally:
-            for room in mine:
-                rooms[room].discard(ws)
+    handler = make_handler(redis, prefix)  # the same requests as the broadcast() peer
 
     async def relay() -> None:
         pubsub = redis.pubsub()
