@@ -35,7 +35,7 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def loop_name() -> str:
-    """The running loop's kind, for logs and the benchmark's records."""
+    """The running loop's kind (``linli serve`` logs it at start-up)."""
     return (
         "uvloop"
         if type(asyncio.get_running_loop()).__module__.startswith("uvloop")

@@ -22,6 +22,7 @@ from hypercorn.utils import wrap_app
 
 from linli.asgi import LinliApp, create_app
 from linli.config import Settings
+from linli.eventloop import loop_name
 from linli.eventloop import run as run_loop
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def hypercorn_config(settings: Settings) -> Config:
 
 async def serve_app(app: LinliApp, config: Config, sockets: Sockets | None = None) -> None:
     loop = asyncio.get_running_loop()
+    log.info("event loop: %s (LINLI_EVENT_LOOP)", loop_name())
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
