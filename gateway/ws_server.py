@@ -80,6 +80,7 @@ class DirectConnection(Connection):
     two writers cannot interleave inside a frame."""
 
     __slots__ = ("_closing", "_opcode", "_ws")
+    QUEUED = False
 
     def __init__(
         self,
