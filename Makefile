@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo serve test check bench clean
+.PHONY: install demo serve test check typecheck-js bench clean
 
 $(BIN)/linli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,24 @@ demo: install          ## run Linli (embedded) with a demo neighbourhood on http
 serve: install         ## run Linli with the configuration in the environment
 	$(BIN)/linli serve
 
-test: install          ## the whole test suite (Redis and PostgreSQL tests need those servers)
+test: install node_modules/.package-lock.json  ## the whole test suite (Redis and PostgreSQL tests need those servers; the accessibility checks need axe-core from npm)
 	$(BIN)/python -m pytest
 
-check: install         ## lint and type-check
+check: install typecheck-js  ## lint and type-check (Python and the pages' JavaScript)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# TypeScript only checks web/static/js (tsconfig.json; the service worker: tsconfig.sw.json); the
+# pages run the files as they are.
+# npm ci again only when the lock changed (npm ci writes node_modules/.package-lock.json).
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+typecheck-js: node_modules/.package-lock.json  ## type-check the pages' scripts (// @ts-check + JSDoc)
+	npx tsc -p tsconfig.json
+	npx tsc -p tsconfig.sw.json
+
 clean:
-	rm -rf $(VENV) linli-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) linli-data .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -332,7 +332,7 @@ def cpu_model() -> str:
 
 
 def versions(infra: Infra) -> dict[str, Any]:
-    packages = {}
+    packages: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             packages[name] = importlib.metadata.version(name)

@@ -17,7 +17,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -57,7 +58,7 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
@@ -262,7 +263,7 @@ class LoadGen:
             seq = len(counts)
             counts.append(0)
             stats["inflight"] += 1
-            self.fire(publisher, lambda rid, seq=seq: self.proto.publish(rid, room, seq))
+            self.fire(publisher, partial(self.proto.publish, room=room, seq=seq))
         drain_deadline = time.perf_counter() + 10
         while stats["inflight"] > 0 and time.perf_counter() < drain_deadline:
             progress.clear()
@@ -326,8 +327,7 @@ class LoadGen:
                 r = seq % rooms
                 sent[seq] = time.perf_counter_ns()
                 self.fire(
-                    publishers[r],
-                    lambda rid, r=r, seq=seq: self.proto.publish(rid, self.proto.room(r), seq),
+                    publishers[r], partial(self.proto.publish, room=self.proto.room(r), seq=seq)
                 )
                 seq += 1
             await asyncio.sleep(0.001)
@@ -375,7 +375,7 @@ class LoadGen:
         publisher = await self.open(self.pub_cookie)
         t0 = time.perf_counter()
         for r in range(rooms):
-            self.fire(publisher, lambda rid, r=r: self.proto.publish(rid, self.proto.room(r), r))
+            self.fire(publisher, partial(self.proto.publish, room=self.proto.room(r), seq=r))
         deadline = t0 + 20
         while sum(received) < connections and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
@@ -416,8 +416,7 @@ class LoadGen:
                 seq = r * missed + i
                 acks.append(
                     self.send_request(
-                        publisher,
-                        lambda rid, r=r, seq=seq: self.proto.publish(rid, self.proto.room(r), seq),
+                        publisher, partial(self.proto.publish, room=self.proto.room(r), seq=seq)
                     )
                 )
         bodies = await asyncio.wait_for(asyncio.gather(*acks), 60)
@@ -469,12 +468,19 @@ class LoadGen:
         }
 
     async def votes(
-        self, voters: int, changes: int, poll_id: int, options: int = 4, concurrency: int = 100
+        self,
+        voters: int,
+        changes: int,
+        poll_id: int,
+        options: int = 4,
+        concurrency: int = 100,
+        pace: float = 0.0,
     ) -> dict[str, Any]:
-        """Votes: ``voters`` sockets (one resident each) all vote at once, then ``changes`` of
-        them change their vote; a watcher subscribed to ``poll:<id>`` records every tally. Votes
-        accepted/s (first ballots, first sent to last acked), vote → tally on the watcher's
-        screen, and the final tally on the screen against the ballots as acked."""
+        """Votes: ``voters`` sockets (one resident each) all vote at once (or ``pace`` votes a
+        second), then ``changes`` of them change their vote; a watcher subscribed to
+        ``poll:<id>`` records every tally. Votes accepted/s (first ballots, first sent to last
+        acked), vote → tally on the watcher's screen, and the final tally on the screen against
+        the ballots as acked."""
         gate = asyncio.Semaphore(concurrency)
 
         async def one(cookie: str | None) -> WSConnection:
@@ -516,13 +522,19 @@ class LoadGen:
             )
             return future
 
+        def record_ack(i: int, _future: asyncio.Future[Any]) -> None:
+            acked[i] = time.perf_counter()
+
         cpu = CpuWindow(self.pids, self.job.get("profile"))
         t0 = time.perf_counter()
         futures = []
         for i in range(voters):
+            if pace:
+                # On a schedule from t0, so a late wake-up is caught up rather than accumulated.
+                await asyncio.sleep(max(0.0, t0 + i / pace - time.perf_counter()))
             sent[i] = time.perf_counter()
             future = ballot(i, choice[i], "v")
-            future.add_done_callback(lambda _f, i=i: acked.__setitem__(i, time.perf_counter()))
+            future.add_done_callback(partial(record_ack, i))
             futures.append(future)
         bodies = await asyncio.wait_for(asyncio.gather(*futures), 120)
         accepted = sum(1 for b in bodies if b is not None)
@@ -593,6 +605,7 @@ def main() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     job = json.loads(sys.stdin.read())
+    runner: Callable[[Coroutine[Any, Any, dict[str, Any]]], dict[str, Any]]
     try:
         import uvloop
 

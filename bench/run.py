@@ -97,12 +97,10 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "s3": ("linli", "linli-hypercorn", "websockets", "starlette", "socketio"),
     "recovery": ("linli", "linli-hypercorn", "linli-asyncio"),
     "votes": ("linli", "linli-hypercorn", "linli-asyncio"),
-    "votes-e2e": ("linli",),
     "persist": ("linli",),
 }
-#: What ``python -m bench run`` runs unless told otherwise (``votes-e2e`` repeats the votes
-#: scenario through the polls work's own, unpinned driver: on request only).
-DEFAULT_SCENARIOS = tuple(s for s in SCENARIOS if s != "votes-e2e")
+#: What ``python -m bench run`` runs unless told otherwise.
+DEFAULT_SCENARIOS = tuple(SCENARIOS)
 #: Scenarios that share one server start (S3 and recovery get a fresh server each: memory is
 #: measured from a clean baseline, recovery from a quiet one).
 SHARED = ("s1", "s1z", "s2")
@@ -288,32 +286,30 @@ async def run_persist(infra: Infra, messages: int) -> dict[str, Any]:
 
 
 def votes_available() -> bool:
-    """The polls feature and its benchmark driver (``bench/votes.py``, by the polls work)."""
-    return all(
-        (ROOT / path).exists()
-        for path in ("gateway/polls.py", "workers/votes.py", "bench/votes.py")
-    )
-
-
-_VOTES_DRIVER = """
-import argparse, asyncio, json, sys
-from bench.votes import run
-args = argparse.Namespace(**json.loads(sys.argv[1]))
-print(json.dumps(asyncio.run(asyncio.wait_for(run(args), 240))))
-"""
+    """The polls feature: its live ops and its votes worker."""
+    return all((ROOT / path).exists() for path in ("gateway/polls/ops.py", "workers/votes.py"))
 
 
 async def run_votes(
     infra: Infra, kind: ServerKind, params: dict[str, Any], rooms: int
 ) -> dict[str, Any]:
-    """Votes, pinned like the rest: the server and ``linli worker votes`` with Redis on CPU 0,
-    ``voters`` resident sockets and a watcher from the load generator on CPU 1. The poll is made
-    and opened by an organiser over HTTP; the final tally is read back over HTTP."""
+    """Votes, pinned like the rest: the server (scaled: and ``linli worker votes``, as the
+    Procfile runs it; embedded: its workers run inside the server) with Redis on CPU 0, and
+    from the load generator on CPU 1 ``voters`` resident sockets and a watcher. The poll is made
+    and opened by an organiser over HTTP; the final tally is read back over HTTP.
+
+    ``params``: ``voters``; optionally ``changes`` (who then change their vote; default a
+    tenth), ``pace`` (first ballots per second; default 0, all at once) and ``tally_rate``
+    (``LINLI_POLL_TALLY_RATE``; default the server's)."""
     if not votes_available():
         return {"error": "not yet available: the polls feature has not landed"}
-    db = await infra.database("postgres", rooms)
+    db = await infra.database("sqlite" if kind.embedded else "postgres", rooms)
     await voters(db, params["voters"])
-    async with running(infra, kind, rooms, worker="votes") as server:
+    env = {}
+    if params.get("tally_rate") is not None:
+        env["LINLI_POLL_TALLY_RATE"] = str(params["tally_rate"])
+    worker = None if kind.embedded else "votes"
+    async with running(infra, kind, rooms, worker=worker, env_extra=env) as server:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{server.http_port}",
             headers={"Cookie": db.organiser_cookie},
@@ -341,8 +337,9 @@ async def run_votes(
                 "pub_cookie": db.organiser_cookie,
                 "params": {
                     "voters": params["voters"],
-                    "changes": params["voters"] // 10,
+                    "changes": params.get("changes", params["voters"] // 10),
                     "poll_id": poll_id,
+                    "pace": params.get("pace", 0.0),
                 },
                 "pids": server.pids,
             }
@@ -361,44 +358,12 @@ async def run_votes(
     return result
 
 
-async def run_votes_e2e(infra: Infra, params: dict[str, Any]) -> dict[str, Any]:
-    """Scaled mode through ``bench/votes.py`` (the polls work's own driver: real server, votes
-    worker process, ``voters`` sockets voting at once, a watcher timing the tally). It starts
-    its server itself, so this scenario is not pinned: server, worker and clients share both
-    cores."""
-    if not votes_available():
-        return {"error": "not yet available: the polls feature has not landed"}
-    args = {
-        "voters": params["voters"],
-        "mode": "scaled",
-        "pace": 0.0,
-        "tally_rate": 10.0,  # LINLI_POLL_TALLY_RATE's default
-        "redis_url": await infra.redis(),
-        "database_url": infra.pg_url,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _VOTES_DRIVER, json.dumps(args),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 260)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return {"error": "votes benchmark timed out"}
-    if proc.returncode != 0:
-        return {"error": err.decode()[-1500:]}
-    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    result["pinned"] = False
-    return result
-
-
 # -- the run ------------------------------------------------------------------------------------
 
 
 #: Measured in the first repetition only: they are not ratios against a noisy neighbour, and
 #: they take most of a repetition's time (5,000 sockets, 1,000 voters, a 300,000-row backlog).
-ONCE = ("s3", "recovery", "votes", "votes-e2e", "persist")
+ONCE = ("s3", "recovery", "votes", "persist")
 
 
 async def run(
@@ -465,15 +430,10 @@ async def run(
                         res = await run_votes(infra, SERVERS[name], mode.votes, rooms)
                         _log(rep, "votes", name, res)
                         result.setdefault("votes", {})[name] = res
-            if rep == 0 and "linli" in servers:
-                if "votes-e2e" in scenarios:
-                    res = await run_votes_e2e(infra, mode.votes)
-                    _log(rep, "votes-e2e", "linli", res)
-                    result["votes-e2e"] = {"linli": res}
-                if "persist" in scenarios:
-                    res = await run_persist(infra, mode.persist["messages"])
-                    _log(rep, "persist", "linli", res)
-                    result["persist"] = {"linli": res}
+            if rep == 0 and "linli" in servers and "persist" in scenarios:
+                res = await run_persist(infra, mode.persist["messages"])
+                _log(rep, "persist", "linli", res)
+                result["persist"] = {"linli": res}
             runs.append(result)
             if progress is not None:
                 progress(_report(context, runs, complete=rep + 1 == mode.repetitions))
@@ -667,9 +627,6 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
               ("screen p50 ms", "screen_p50_ms"), ("screen p99 ms", "screen_p99_ms"),
               ("accepted", "accepted"), ("changed", "changed"), ("exact tally", "exact"),
               ("server CPU", "server_cpu")],
-    "votes-e2e": [("accepted/s", "accepted_per_s"), ("ack p99 ms", "ack_p99_ms"),
-                  ("screen p50 ms", "screen_p50_ms"), ("screen p99 ms", "screen_p99_ms"),
-                  ("voters", "voters")],
 }  # fmt: skip
 TITLES = {
     "s1": "S1 fan-out, 1 room (no compression offered)",
@@ -679,9 +636,8 @@ TITLES = {
     "recovery": "Recovery with since",
     "persist": "Persist worker into PostgreSQL",
     "votes": "Votes: every voter votes at once, a tenth then change their vote",
-    "votes-e2e": "Votes through bench/votes.py (the polls work's driver; not pinned)",
 }
-ORDER = ["s1", "s1z", "s2", "s3", "votes", "votes-e2e", "persist", "recovery"]
+ORDER = ["s1", "s1z", "s2", "s3", "votes", "persist", "recovery"]
 
 
 def table(report: dict[str, Any]) -> str:

@@ -193,7 +193,7 @@ async def _healthy(port: int, proc: subprocess.Popen[bytes], log: os.PathLike[st
     async with httpx.AsyncClient() as client:
         while True:
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                     return
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server not healthy; see {log}")

@@ -18,6 +18,7 @@ import base64
 import os
 import zlib
 from collections.abc import Callable
+from typing import cast
 
 _TAIL = b"\x00\x00\xff\xff"
 _ZERO_MASK = b"\x00\x00\x00\x00"
@@ -88,8 +89,8 @@ class WSConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing asyncio.Transport.
-        self.transport = transport  # type: ignore[assignment]
-        transport.write(self._request)
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():

@@ -1,13 +1,12 @@
 """Who may read (subscribe, history, presence) and write (publish) each channel.
 
 * ``building:<id>``: residents of that building read and write. Moderators and admins read every
-  building (to review flagged messages in context); admins also write (management notices).
-* ``group:<slug>``: members read and write. Moderators and admins read.
-* ``mod:flags``: moderators and admins read; nobody publishes over the wire (the moderation
-  worker does).
-* ``poll:<id>``: not decided here — who may read depends on the poll's target channel, which
-  only the store knows; the polls feature registers an access rule with the gateway
-  (``Gateway.access_rules``). ``may`` refuses, so nothing else can open it by accident.
+  building (to review flagged messages in context); admins and management also write (their
+  posts there are official ones, ``gateway.gateway.is_official``).
+* ``group:<slug>``: members read and write. Moderators, admins and management read.
+* Any other kind (``poll:<id>``, ``mod:flags``) belongs to a feature, which decides its access
+  with a rule of its own registered with the gateway (``Gateway.access_rules``). ``may``
+  refuses them, so nothing can open one by accident.
 """
 
 from __future__ import annotations
@@ -17,8 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from channels.names import ChannelKind, ChannelRef
-from linli.types import BuildingId, UserId
-from persistence.store import Role
+from linli.types import BuildingId, Role, UserId
 
 #: Whether a user belongs to a group (the store's ``is_member``).
 MembershipCheck = Callable[[UserId, str], Awaitable[bool]]
@@ -51,13 +49,11 @@ async def may(
     if channel.kind is ChannelKind.BUILDING:
         if principal.building_id == channel.building_id:
             return True
-        if role is Role.ADMIN:
+        if role in (Role.ADMIN, Role.MANAGEMENT):
             return True
         return action is Action.READ and role is Role.MODERATOR
     if channel.kind is ChannelKind.GROUP:
-        if action is Action.READ and principal.is_staff:
+        if action is Action.READ and (principal.is_staff or role is Role.MANAGEMENT):
             return True
         return await is_member(principal.user_id, channel.key)
-    if channel.kind is ChannelKind.MOD:
-        return action is Action.READ and principal.is_staff
     return False

@@ -7,6 +7,16 @@
                     over the wire)
 ``poll:<id>``       a poll's live tallies (``id`` a positive integer; only the votes worker and
                     the polls API publish to it)
+``meeting:<id>``    an owners' meeting's live attendance and tallies (``id`` a positive integer;
+                    only the meetings' actions publish to it)
+``topic:<id>``      a forum topic's live events (``id`` a positive integer; only the forum API
+                    and moderation publish to it)
+``notice:<id>``     a notice's live reach, for the staff who post notices (``id`` a positive
+                    integer; only the notices API publishes to it)
+``request:<id>``    a resident's request's live changes (``id`` a positive integer; only the
+                    requests actions publish to it; who may read it is the feature's rule)
+``event:<id>``      an event's live sign-up counts (``id`` a positive integer; only the events
+                    feature's actions publish to it)
 """
 
 from __future__ import annotations
@@ -26,6 +36,13 @@ class ChannelKind(enum.StrEnum):
     GROUP = "group"
     MOD = "mod"
     POLL = "poll"
+    MEETING = "meeting"
+    TOPIC = "topic"
+    #: A forum category's topic list (``category:<id>``): one event per new or changed topic.
+    CATEGORY = "category"
+    NOTICE = "notice"
+    REQUEST = "request"
+    EVENT = "event"
 
 
 class InvalidChannel(ValueError):
@@ -66,9 +83,17 @@ def parse_channel(name: object) -> ChannelRef:
     elif kind is ChannelKind.GROUP:
         if not SLUG_RE.match(key):
             raise InvalidChannel(f"group channel needs a slug of 2-40 a-z, 0-9, '-': {name!r}")
-    elif kind is ChannelKind.POLL:
+    elif kind in (
+        ChannelKind.POLL,
+        ChannelKind.NOTICE,
+        ChannelKind.REQUEST,
+        ChannelKind.EVENT,
+        ChannelKind.MEETING,
+        ChannelKind.TOPIC,
+        ChannelKind.CATEGORY,
+    ):
         if not (key.isascii() and key.isdigit()) or key.startswith("0") or int(key) > 2**63 - 1:
-            raise InvalidChannel(f"poll channel needs a positive id: {name!r}")
+            raise InvalidChannel(f"{kind} channel needs a positive id: {name!r}")
     elif kind is ChannelKind.MOD and key != "flags":
         raise InvalidChannel(f"unknown moderation channel {name!r}")
     return ChannelRef(kind, key)
@@ -86,4 +111,28 @@ def poll_channel(poll_id: int) -> ChannelName:
     return f"{ChannelKind.POLL}:{poll_id}"
 
 
+def topic_channel(topic_id: int) -> ChannelName:
+    return f"{ChannelKind.TOPIC}:{topic_id}"
+
+
+def category_channel(category_id: int) -> ChannelName:
+    return f"{ChannelKind.CATEGORY}:{category_id}"
+
+
+def notice_channel(notice_id: int) -> ChannelName:
+    return f"{ChannelKind.NOTICE}:{notice_id}"
+
+
+def request_channel(request_id: int) -> ChannelName:
+    return f"{ChannelKind.REQUEST}:{request_id}"
+
+
+def event_channel(event_id: int) -> ChannelName:
+    return f"{ChannelKind.EVENT}:{event_id}"
+
+
 MOD_FLAGS: ChannelName = "mod:flags"
+
+
+def meeting_channel(meeting_id: int) -> ChannelName:
+    return f"{ChannelKind.MEETING}:{meeting_id}"

@@ -20,6 +20,7 @@ from typing import Any
 
 from channels.access import Principal
 from gateway.codes import CloseCode
+from gateway.connection import CLOSE_DEADLINE
 from gateway.gateway import Gateway
 from gateway.origin import origin_allowed
 from gateway.wire import SUBPROTOCOLS, Format, Frame
@@ -103,8 +104,7 @@ class WebSocketEndpoint:
         async def send_close(code: int, reason: str) -> None:
             await send({"type": "websocket.close", "code": code, "reason": reason})
 
-        writer = asyncio.create_task(conn.run_writer(send_frame, send_close))
-        try:
+        async def read() -> None:
             while True:
                 message = await receive()
                 kind = message["type"]
@@ -113,12 +113,33 @@ class WebSocketEndpoint:
                     frame = text if text is not None else message.get("bytes") or b""
                     await gateway.handle_frame(conn, frame)
                 elif kind == "websocket.disconnect":
-                    break
+                    return
+
+        writer = asyncio.create_task(conn.run_writer(send_frame, send_close))
+        reader = asyncio.create_task(read())
+
+        # The heartbeat aborts a connection whose close never went out (its peer stopped
+        # reading, so the writer is stuck in hypercorn's drain): stop waiting for it here.
+        # hypercorn itself keeps the socket until it drains (docs/design/0024).
+        def abort() -> None:
+            writer.cancel()
+            reader.cancel()
+
+        conn.on_abort(abort)
+        try:
+            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():
+                # The writer sent the close or gave up: the peer has the close deadline to
+                # answer, then the gateway forgets the connection whatever hypercorn does.
+                await asyncio.wait((reader,), timeout=CLOSE_DEADLINE)
+            if reader.done() and not reader.cancelled():
+                reader.result()  # its error, if any
         finally:
             await gateway.close_connection(conn)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for task in (reader, writer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def _refuse(scope: Scope, send: Send, status: int, reason: str) -> None:

@@ -40,18 +40,22 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
-    # -- polls (``gateway/polls.py``) --
+    # -- polls (``gateway/polls/ops.py``) --
     POLL_NOT_FOUND = "poll_not_found"
     POLL_NOT_OPEN = "poll_not_open"
     POLL_CLOSED = "poll_closed"
     NOT_ELIGIBLE = "not_eligible"
     BAD_CHOICE = "bad_choice"
     ALREADY_VOTED = "already_voted"
-    # -- moderation (``gateway/moderation.py``) --
+    # -- moderation (``gateway/moderation/ops.py``) --
     MUTED = "muted"
     BANNED = "banned"
     BLOCKED_WORD = "blocked_word"
     HELD_FOR_REVIEW = "held_for_review"
+    # -- chat messages (``gateway/messages/ops.py``) --
+    NOT_AUTHOR = "not_author"
+    EDIT_WINDOW_CLOSED = "edit_window_closed"
+    MESSAGE_DELETED = "message_deleted"
 
     @property
     def info(self) -> ErrorInfo:
@@ -90,6 +94,13 @@ ERRORS: dict[ErrorCode, ErrorInfo] = {
     ),
     ErrorCode.HELD_FOR_REVIEW: ErrorInfo(
         "The message is held for a moderator to review; it appears once approved.", False
+    ),
+    ErrorCode.NOT_AUTHOR: ErrorInfo("Only the message's author may change it.", False),
+    ErrorCode.EDIT_WINDOW_CLOSED: ErrorInfo(
+        "The message is too old to edit (it can still be deleted).", False
+    ),
+    ErrorCode.MESSAGE_DELETED: ErrorInfo(
+        "The message was deleted (by its author or a moderator).", False
     ),
 }
 

@@ -24,6 +24,17 @@ from linli.types import ChannelName, ConnId
 
 log = logging.getLogger(__name__)
 
+#: Seconds a closing connection gets to finish the close handshake before the gateway gives up
+#: on it. On the websockets server (``gateway/ws_server.py``) the library's own close timeout
+#: starts only once the send buffer has drained, which for a client that stopped reading is never
+#: (issue 24): this bound covers the drain too, and ends in a TCP reset that discards the unsent
+#: frames in the process and in the kernel's send queue, as docs/protocol.md promises for a slow
+#: client ("queued frames are dropped"). Two seconds: a phone that is reading takes well under
+#: one to take a 4001 behind a full buffer on a LAN or 4G link, and a stalled socket pins up to
+#: ~4 MB of memory for that long. Under hypercorn (``gateway/asgi.py``) the gateway forgets the
+#: connection after this long; hypercorn keeps the socket (docs/design/0024).
+CLOSE_DEADLINE = 2.0
+
 SendFrame = Callable[[Frame], Awaitable[None]]
 SendClose = Callable[[int, str], Awaitable[None]]
 
@@ -36,11 +47,13 @@ class ConnState(enum.Enum):
 
 class Connection:
     __slots__ = (
+        "_abort",
         "_queue",
         "_queued",
         "_wakeup",
         "bad_frames",
         "close_code",
+        "closing_since",
         "conn_id",
         "fmt",
         "last_seen",
@@ -75,6 +88,10 @@ class Connection:
         self.max_queued = max_queued
         self.state = ConnState.OPEN
         self.close_code: CloseCode | None = None
+        #: Loop time ``close`` was called; the heartbeat aborts a connection closing for too long.
+        self.closing_since = 0.0
+        #: Ends the transport's side at once (set by the transport); see ``abort``.
+        self._abort: Callable[[], None] | None = None
         #: Channels this connection is subscribed to (live or recovering).
         self.subscriptions: set[ChannelName] = set()
         #: Loop time of the last frame received; the heartbeat closes connections gone silent.
@@ -104,10 +121,23 @@ class Connection:
             return
         self.state = ConnState.CLOSING
         self.close_code = code
+        self.closing_since = asyncio.get_running_loop().time()
         if code is CloseCode.SLOW:
             self._queue.clear()
             self._queued = 0
         self._wakeup.set()
+
+    def abort(self) -> None:
+        """Give up on a connection that did not finish closing (its peer stopped reading): drop
+        what is queued and end the transport's side without a handshake. The heartbeat calls
+        it for a connection still closing a beat after ``close``."""
+        self.mark_closed()
+        if self._abort is not None:
+            self._abort()
+
+    def on_abort(self, abort: Callable[[], None]) -> None:
+        """The transport's way to end its side at once (``abort``)."""
+        self._abort = abort
 
     def mark_closed(self) -> None:
         """The socket is gone: stop queueing (nothing can be sent any more)."""

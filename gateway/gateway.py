@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,10 +23,22 @@ from channels.broker import Broker, BrokerUnavailable, Publication
 from channels.names import ChannelKind, ChannelRef
 from gateway.codes import CloseCode, ErrorCode
 from gateway.connection import Connection, ConnState
+from gateway.control import (
+    CONTROL_CHANNEL,
+    AccessRevoked,
+    ControlCommand,
+    EndSession,
+    PermissionsChanged,
+    decode_command,
+    revoke_access,
+    send_control,
+)
 from gateway.history import HistoryReader
 from gateway.hub import Hub
+from gateway.presence_sync import PRESENCE_KINDS, PresenceSync
 from gateway.ratelimit import RateLimiter
 from gateway.recovery import Recoverable, recover, subscribe_reply
+from gateway.stats import STATS
 from gateway.wire import (
     Format,
     Frame,
@@ -46,23 +57,24 @@ from gateway.wire import (
     encode_ok,
     publication_body,
 )
+from linli.clock import Clock, system_clock
 from linli.config import Settings
+from linli.roles import Can
+from linli.roles import may as may_role
 from linli.types import ChannelName, ConnId
 from persistence.store import Store
-from presence.presence import Presence, PresenceMember
+from presence.presence import Presence
 
 log = logging.getLogger(__name__)
 
 #: How long a subscribe waits for a new hub to learn the channel's position before answering
 #: ``unavailable`` (the broker is unreachable).
 HUB_READY_TIMEOUT = 5.0
+#: Characters of the original a reply quotes (``reply_to.text``).
+QUOTE_CHARS = 100
 #: Bad frames in a row after which a connection is closed with TOO_MANY_ERRORS: a client that
 #: far off is broken, and answering it forever costs the server for nothing.
 MAX_BAD_FRAMES = 20
-_PRESENCE_KINDS = (ChannelKind.BUILDING, ChannelKind.GROUP)
-#: Every gateway subscribes to this broker channel for instructions that concern connections
-#: wherever they are (a logout, a changed role). Not a wire channel: clients cannot name it.
-CONTROL_CHANNEL = "sys:control"
 
 
 #: Carries out one request for a connection: returns the ok-reply body (None when the handler
@@ -75,31 +87,55 @@ AccessRule = Callable[[Principal, ChannelRef, Action], Awaitable[bool]]
 #: Looks at a chat message before it is published (a mute, a word list): raises RequestError to
 #: refuse it, returns None to let it through unchanged.
 PublishCheck = Callable[[Connection, ChannelRef, str], Awaitable[None]]
-#: Carries out a control-channel instruction a feature registered in
-#: ``Gateway.control_handlers``, on every gateway; called on the event loop, must not block.
-ControlHandler = Callable[[dict[str, Any]], None]
-#: Told of a revoked access (user id, channel) before it is announced.
-RevokeListener = Callable[[int, ChannelName], Awaitable[None]]
+#: Carries out a feature's control command (``Gateway.control_handlers``, keyed by the command's
+#: type), on every gateway; called on the event loop, must not block.
+ControlHandler = Callable[[Any], None]
+#: Told of a revoked access (user id, channel), on every gateway.
+RevokeListener = Callable[[int, ChannelName], None]
 
 
 class RequestError(Exception):
-    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
+    """A request refused with a wire error code. ``refund``: whether a refused publish gives its
+    rate-limit token back (a message held for review was stored, so it keeps its cost, or a
+    flood of them would be a flood of writes)."""
+
+    def __init__(self, code: ErrorCode, message: str | None = None, *, refund: bool = True) -> None:
         super().__init__(message or code.info.message)
         self.code = code
         self.message = message
+        self.refund = refund
 
 
-def chat_data(principal: Principal, text: str, client_msg_id: str, now_ms: int) -> bytes:
-    """A chat message's body as stored and fanned out (see ``docs/protocol.md``)."""
-    return msgpack.packb(  # type: ignore[no-any-return]
-        {
-            "kind": "chat",
-            "text": text,
-            "author": {"id": principal.user_id, "name": principal.display_name},
-            "ts": now_ms,
-            "cmid": client_msg_id,
-        }
-    )
+def chat_data(
+    principal: Principal,
+    text: str,
+    client_msg_id: str,
+    now_ms: int,
+    reply_to: dict[str, Any] | None = None,
+    *,
+    official: bool = False,
+) -> bytes:
+    """A chat message's body as stored and fanned out (see ``docs/protocol.md``). ``official``
+    (a management post in a building room) is set by the server from the author's role, never
+    taken from the client."""
+    body: dict[str, Any] = {
+        "kind": "chat",
+        "text": text,
+        "author": {"id": principal.user_id, "name": principal.display_name},
+        "ts": now_ms,
+        "cmid": client_msg_id,
+    }
+    if reply_to is not None:
+        body["reply_to"] = reply_to
+    if official:
+        body["official"] = True
+    return msgpack.packb(body)  # type: ignore[no-any-return]
+
+
+def is_official(principal: Principal, channel: ChannelRef) -> bool:
+    """Whether ``principal``'s post in ``channel`` is an official one (management in a building
+    room, ``linli.roles.Can.POST_OFFICIAL``)."""
+    return channel.kind is ChannelKind.BUILDING and may_role(principal.role, Can.POST_OFFICIAL)
 
 
 def _peek_id(frame: Frame, fmt: Format) -> int | None:
@@ -114,15 +150,23 @@ def _peek_id(frame: Frame, fmt: Format) -> int | None:
 
 class Gateway:
     def __init__(
-        self, broker: Broker, store: Store, presence: Presence, settings: Settings
+        self,
+        broker: Broker,
+        store: Store,
+        presence: Presence,
+        settings: Settings,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.broker = broker
         self.store = store
         self.presence = presence
+        self.presence_sync = PresenceSync(broker, presence, settings.presence_ttl)
         self.settings = settings
         self.history = HistoryReader(broker, store)
         self.hubs: dict[ChannelName, Hub] = {}
         self.connections: dict[ConnId, Connection] = {}
+        self._connect_hooks: list[Callable[[Principal], None]] = []
         self.rate_limiter = RateLimiter(settings.publish_rate, settings.publish_burst)
         self._hub_locks: dict[ChannelName, asyncio.Lock] = {}
         self._instance = uuid.uuid4().hex[:10]
@@ -136,11 +180,11 @@ class Gateway:
         self.publish_checks: list[PublishCheck] = []
         #: Access decisions for channel kinds registered by features (polls).
         self.access_rules: dict[ChannelKind, AccessRule] = {}
-        #: Control-channel ops registered by features (moderation: invalidate caches, end a
-        #: banned user's connections).
-        self.control_handlers: dict[str, ControlHandler] = {}
-        #: Called with (user_id, channel) before ``revoke`` announces a lost access (polls: drop
-        #: the cached membership on every gateway).
+        #: Handlers of the features' control commands, by command type (moderation: drop
+        #: cached sanctions, end a banned user's connections).
+        self.control_handlers: dict[type[ControlCommand], ControlHandler] = {}
+        #: Called with (user_id, channel) when a user lost access, on every gateway (polls: drop
+        #: the cached membership).
         self.revoke_listeners: list[RevokeListener] = []
         self._handlers: dict[type[Any], OpHandler] = {
             Publish: self._publish,
@@ -156,7 +200,11 @@ class Gateway:
         await self.broker.start(self)
         await self.broker.subscribe(CONTROL_CHANNEL)
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
-        self._tasks.append(asyncio.create_task(self._presence_loop(), name="presence"))
+        self._tasks.append(
+            asyncio.create_task(
+                self.presence_sync.run(self.connections, self.hubs), name="presence"
+            )
+        )
 
     async def shutdown(self, grace: float = 3.0) -> None:
         """Close every connection with ``SHUTDOWN`` (clients reconnect elsewhere or after the
@@ -186,7 +234,7 @@ class Gateway:
 
     def on_ephemeral(self, channel: ChannelName, data: bytes) -> None:
         if channel == CONTROL_CHANNEL:
-            self._on_control(msgpack.unpackb(data, raw=False))
+            self._on_control(data)
             return
         hub = self.hubs.get(channel)
         if hub is None:
@@ -205,54 +253,44 @@ class Gateway:
             return
         hub.on_ephemeral(PushFrames(obj))
 
-    def _on_control(self, obj: dict[str, Any]) -> None:
-        op = obj.get("op")
-        if op == "end_session":
+    def _on_control(self, data: bytes) -> None:
+        command = decode_command(data)
+        if isinstance(command, EndSession):
             for conn in list(self.connections.values()):
-                if conn.session == obj.get("session"):
+                if conn.session == command.session:
                     conn.close(CloseCode.SESSION_ENDED)
-        elif op == "permissions_changed":
+        elif isinstance(command, PermissionsChanged):
             for conn in list(self.connections.values()):
-                if conn.principal.user_id == obj.get("user_id"):
+                if conn.principal.user_id == command.user_id:
                     conn.close(CloseCode.PERMISSIONS_CHANGED)
-        else:
-            handler = self.control_handlers.get(str(op))
+        elif isinstance(command, AccessRevoked):
+            for listener in self.revoke_listeners:
+                listener(command.user_id, command.channel)
+        elif command is not None:
+            handler = self.control_handlers.get(type(command))
             if handler is not None:
-                handler(obj)
+                handler(command)
 
-    async def send_control(self, obj: dict[str, Any]) -> None:
-        """Send an instruction (``{"op": ..., ...}``) to every gateway, this one included; a
-        feature handles its ops with ``control_handlers``. At most once, like all control."""
-        await self._control(obj)
-
-    async def _control(self, obj: dict[str, Any]) -> None:
-        try:
-            await self.broker.publish_ephemeral(CONTROL_CHANNEL, msgpack.packb(obj))
-        except BrokerUnavailable:
-            log.warning("could not send control message %r", obj.get("op"))
+    async def send_control(self, command: ControlCommand) -> None:
+        """Send a command to every gateway, this one included (``gateway/control.py``); a
+        feature handles its own with ``control_handlers``. At most once, like all control."""
+        await send_control(self.broker, command)
 
     async def end_session(self, session: str) -> None:
         """Close every connection opened with this session (a logout), on every gateway."""
-        await self._control({"op": "end_session", "session": session})
+        await self.send_control(EndSession(session=session))
 
     async def permissions_changed(self, user_id: int) -> None:
         """Close the user's connections everywhere so they reconnect with their new role."""
-        await self._control({"op": "permissions_changed", "user_id": user_id})
+        await self.send_control(PermissionsChanged(user_id=user_id))
 
     async def revoke(self, user_id: int, channel: ChannelName) -> None:
         """End ``user_id``'s subscriptions to ``channel`` on every gateway (they left a group)."""
-        for listener in self.revoke_listeners:
-            await listener(user_id, channel)
-        data = msgpack.packb(
-            {"push": "unsubscribed", "channel": channel, "user_id": user_id, "reason": "left"}
-        )
-        try:
-            await self.broker.publish_ephemeral(channel, data)
-        except BrokerUnavailable:
-            log.warning("could not announce that user %d left %s", user_id, channel)
+        await revoke_access(self.broker, user_id, channel)
 
     def on_reconnect(self) -> None:
         log.info("broker link re-established; catching up %d channels", len(self.hubs))
+        STATS["broker_reconnects"] += 1
         for hub in self.hubs.values():
             hub.catch_up()
 
@@ -264,6 +302,12 @@ class Gateway:
     def add_connection(self, conn: Connection) -> None:
         """Take over a connection a transport made (see ``gateway/ws_server.py``)."""
         self.connections[conn.conn_id] = conn
+        for hook in self._connect_hooks:
+            hook(conn.principal)
+
+    def on_connect(self, hook: Callable[[Principal], None]) -> None:
+        """Call ``hook`` (synchronous, quick: it may schedule work) for every new connection."""
+        self._connect_hooks.append(hook)
 
     def open(self, principal: Principal, fmt: Format, session: str = "") -> Connection:
         """A queued connection for a transport that sends with a coroutine (ASGI)."""
@@ -281,6 +325,7 @@ class Gateway:
 
     async def close_connection(self, conn: Connection) -> None:
         """Forget a connection whose socket is gone: leave its channels and presence."""
+        STATS[f"closes:{int(conn.close_code) if conn.close_code is not None else 'client'}"] += 1
         conn.mark_closed()
         for channel in list(conn.subscriptions):
             await self._detach(conn, channel)
@@ -372,23 +417,30 @@ class Gateway:
 
     async def _publish(self, conn: Connection, request: Publish) -> dict[str, Any]:
         channel = request.channel
-        if channel.kind is ChannelKind.MOD:
-            raise RequestError(ErrorCode.FORBIDDEN, "nobody publishes to the moderation feed")
         await self._require(conn, channel, Action.WRITE)
         principal = conn.principal
+        # Only a reply reads anything more: a plain message costs no extra lookup.
+        reply_to = request.reply_to
+        quote = None if reply_to is None else await self._quote(conn, channel, reply_to)
         if not self.rate_limiter.allow(principal.user_id, asyncio.get_running_loop().time()):
             raise RequestError(ErrorCode.RATE_LIMITED)
         try:
             for check in self.publish_checks:
                 await check(conn, channel, request.text)
         except RequestError as exc:
-            # A refused message (muted, a blocked word) was not published: it costs no token.
-            # One held for review was stored, so it keeps its cost (or a flood of them would
-            # be a flood of writes).
-            if exc.code is not ErrorCode.HELD_FOR_REVIEW:
+            # A refused message (muted, a blocked word) was not published: it costs no token,
+            # unless the check says it does (``RequestError.refund``).
+            if exc.refund:
                 self.rate_limiter.refund(principal.user_id)
             raise
-        data = chat_data(principal, request.text, request.client_msg_id, int(time.time() * 1000))
+        data = chat_data(
+            principal,
+            request.text,
+            request.client_msg_id,
+            self.clock.now_ms(),
+            quote,
+            official=is_official(principal, channel),
+        )
         result = await self.broker.publish(
             channel.name, data, idempotency_key=f"{principal.user_id}:{request.client_msg_id}"
         )
@@ -398,6 +450,29 @@ class Gateway:
             # rate limited for messages it already paid for.
             self.rate_limiter.refund(principal.user_id)
         return {"offset": result.offset, "epoch": result.epoch, "duplicate": result.duplicate}
+
+    async def _quote(self, conn: Connection, channel: ChannelRef, offset: int) -> dict[str, Any]:
+        """The ``reply_to`` of a reply to the message at ``offset``: its author and the start of
+        its text as readers see it now (edited; empty for a hidden or deleted message)."""
+        pubs, _ = await self.history.page(
+            channel.name, after=offset - 1, before=offset + 1, limit=1, newest=False
+        )
+        if not pubs or pubs[0].offset != offset:
+            raise RequestError(ErrorCode.NOT_FOUND, f"no message at offset {offset} to reply to")
+        pubs = await self.history.for_reader(conn.principal, channel.name, pubs)
+        body = msgpack.unpackb(pubs[0].data, raw=False)
+        if not isinstance(body, dict) or body.get("kind") != "chat":
+            raise RequestError(ErrorCode.BAD_REQUEST, "field 'reply_to' must name a chat message")
+        author = body.get("author")
+        if not isinstance(author, dict):
+            author = {}
+        gone = bool(body.get("moderation") or body.get("deleted"))
+        text = "" if gone else str(body.get("text", ""))
+        return {
+            "offset": offset,
+            "author": {"id": author.get("id"), "name": str(author.get("name", ""))},
+            "text": text[:QUOTE_CHARS],
+        }
 
     async def _subscribe(self, conn: Connection, request: Subscribe) -> None:
         """Replies itself (returns None): the reply must be queued before the buffered live
@@ -424,8 +499,10 @@ class Gateway:
             if since is not None:
                 if since.epoch != epoch or since.offset > top:
                     recovered = False
+                    STATS["recoveries:refused"] += 1
                 elif top - since.offset > self.settings.recovery_max:
                     recovered = False
+                    STATS["recoveries:refused"] += 1
                 else:
                     # From the hub's memory when it holds the range, else from history
                     # (gateway/recovery.py); readers' views applied either way.
@@ -434,14 +511,15 @@ class Gateway:
                     )
                     recovered = found is not None
                     missed = found or []
+                    STATS["recoveries:recovered" if recovered else "recoveries:refused"] += 1
             reply = subscribe_reply(request.id, name, epoch, top, recovered, missed, conn.fmt)
         except BaseException:
             await self._detach(conn, name)
             raise
         conn.push(reply)
         hub.promote(conn, top, epoch)
-        if channel.kind in _PRESENCE_KINDS:
-            await self._presence_join(conn, name)
+        if channel.kind in PRESENCE_KINDS:
+            await self.presence_sync.join(conn, name)
 
     async def _unsubscribe(self, conn: Connection, request: Unsubscribe) -> dict[str, Any]:
         name = request.channel.name
@@ -508,8 +586,8 @@ class Gateway:
             hub.remove(conn)
             if len(hub) == 0:
                 await self._release(name, hub)
-        if was_subscribed and name.split(":", 1)[0] in _PRESENCE_KINDS:
-            await self._presence_leave(conn, name)
+        if was_subscribed and name.split(":", 1)[0] in PRESENCE_KINDS:
+            await self.presence_sync.leave(conn, name)
 
     async def _release(self, name: ChannelName, hub: Hub) -> None:
         lock = self._hub_locks.setdefault(name, asyncio.Lock())
@@ -525,60 +603,6 @@ class Gateway:
         if name not in self.hubs and not lock.locked():
             self._hub_locks.pop(name, None)
 
-    # -- presence -------------------------------------------------------------------------------
-
-    async def _presence_event(self, kind: str, name: ChannelName, member: PresenceMember) -> None:
-        data = msgpack.packb(
-            {"push": kind, "channel": name, "user": {"id": member.user_id, "name": member.name}}
-        )
-        await self.broker.publish_ephemeral(name, data)
-
-    async def _presence_join(self, conn: Connection, name: ChannelName) -> None:
-        p = conn.principal
-        member = PresenceMember(p.user_id, p.display_name)
-        try:
-            if await self.presence.join(name, conn.conn_id, member):
-                await self._presence_event("join", name, member)
-        except Exception:
-            # Presence is a courtesy: its failure must not fail the subscription.
-            log.warning("presence join failed for %s", name, exc_info=True)
-
-    async def _presence_leave(self, conn: Connection, name: ChannelName) -> None:
-        p = conn.principal
-        try:
-            if await self.presence.leave(name, conn.conn_id, p.user_id):
-                await self._presence_event("leave", name, PresenceMember(p.user_id, p.display_name))
-        except Exception:
-            log.warning("presence leave failed for %s", name, exc_info=True)
-
-    async def _presence_loop(self) -> None:
-        interval = self.settings.presence_ttl / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                entries = [
-                    (
-                        name,
-                        conn.conn_id,
-                        PresenceMember(conn.principal.user_id, conn.principal.display_name),
-                    )
-                    for conn in self.connections.values()
-                    if conn.state is ConnState.OPEN
-                    for name in conn.subscriptions
-                    if name.split(":", 1)[0] in _PRESENCE_KINDS
-                ]
-                if entries:
-                    await self.presence.refresh(entries)
-                for name in list(self.hubs):
-                    if name.split(":", 1)[0] not in _PRESENCE_KINDS:
-                        continue
-                    for member in await self.presence.expire(name):
-                        await self._presence_event("leave", name, member)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("presence refresh failed", exc_info=True)
-
     # -- heartbeat ------------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
@@ -589,6 +613,13 @@ class Gateway:
             now = loop.time()
             self.rate_limiter.forget_idle(now)
             for conn in list(self.connections.values()):
+                if conn.state is not ConnState.OPEN:
+                    # A close this transport could not finish (its peer stopped reading): a
+                    # beat is long enough, give up on the handshake (issue 24).
+                    if conn.state is ConnState.CLOSING and now - conn.closing_since >= interval:
+                        STATS["aborts"] += 1
+                        conn.abort()
+                    continue
                 silent = now - conn.last_seen
                 if silent > 2 * interval:
                     conn.close(CloseCode.HEARTBEAT_TIMEOUT)

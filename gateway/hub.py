@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from channels.broker import BrokerUnavailable, Publication, StreamPosition
 from gateway.connection import Connection
 from gateway.recovery import PendingRead, Recoverable
+from gateway.stats import STATS
 from gateway.wire import Format, PublicationFrames, PushFrames
 from linli.types import ChannelName, Epoch, Offset
 
@@ -150,11 +151,15 @@ class Hub:
 
     def _deliver(self, pub: Publication) -> None:
         frames = PublicationFrames(self.channel, pub.offset, pub.epoch, pub.data)
+        delivered = 0
         for fmt, conns in self._live.items():
             if conns:
                 frame = frames.get(fmt)
                 for conn in conns:
                     conn.push(frame)
+                delivered += len(conns)
+        STATS["publications"] += 1
+        STATS["deliveries"] += delivered
         for buffered in self._recovering.values():
             buffered.append(pub)
         if self._keep:
@@ -214,6 +219,7 @@ class Hub:
         self._forget()
         if not announce:
             return
+        STATS["resets"] += 1
         log.warning(
             "channel %s: reset to epoch %d offset %d; subscribers must reload",
             self.channel,

@@ -83,6 +83,8 @@ class Publish:
     channel: ChannelRef
     text: str
     client_msg_id: str
+    #: The offset of the message this one answers (docs/protocol.md, "Replies").
+    reply_to: Offset | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +238,12 @@ def _parse_publish(obj: dict[str, Any], request_id: int) -> Publish:
             "field 'client_msg_id' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
             request_id,
         )
-    return Publish(request_id, channel, text, client_msg_id)
+    reply_to = obj.get("reply_to")
+    if reply_to is not None and (type(reply_to) is not int or not 0 < reply_to <= _MAX_ID):
+        raise FrameError(
+            ErrorCode.BAD_REQUEST, "field 'reply_to' must be a positive integer", request_id
+        )
+    return Publish(request_id, channel, text, client_msg_id, reply_to)
 
 
 def _parse_history(obj: dict[str, Any], request_id: int) -> History:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import struct
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 
@@ -30,17 +32,19 @@ from websockets.typing import Subprotocol
 
 from channels.access import Principal
 from gateway.codes import CLOSE_REASONS, CloseCode
-from gateway.connection import Connection, ConnState
+from gateway.connection import CLOSE_DEADLINE, Connection, ConnState
 from gateway.gateway import Gateway
 from gateway.origin import origin_allowed
+from gateway.stats import STATS
 from gateway.wire import SUBPROTOCOLS, Format, Frame
-from linli.config import Settings
+from linli.config import Settings, is_secure
 from linli.types import ConnId
 
 log = logging.getLogger(__name__)
 
 #: The user and session id for a handshake's Cookie header, or None.
-IdentifyCookie = Callable[[str | None], Awaitable[tuple[Principal, str] | None]]
+#: (the handshake's Cookie header, whether it came over a secure connection) -> who.
+IdentifyCookie = Callable[[str | None, bool], Awaitable[tuple[Principal, str] | None]]
 
 
 _TEXT = 0x1
@@ -121,7 +125,35 @@ class DirectConnection(Connection):
             return
         self.state = ConnState.CLOSING
         self.close_code = code
-        self._closing = asyncio.create_task(self._ws.close(int(code), CLOSE_REASONS[code]))
+        self.closing_since = asyncio.get_running_loop().time()
+        self._closing = asyncio.create_task(self._close(code))
+
+    async def _close(self, code: CloseCode) -> None:
+        """Send the close frame behind what is already buffered; reset the connection if the
+        handshake has not finished within ``CLOSE_DEADLINE`` (the client is not reading)."""
+        try:
+            async with asyncio.timeout(CLOSE_DEADLINE):
+                await self._ws.close(int(code), CLOSE_REASONS[code])
+        except TimeoutError:
+            log.info(
+                "%s did not take its close (%d) in %.0f s: reset",
+                self.conn_id,
+                code,
+                CLOSE_DEADLINE,
+            )
+            STATS["aborts"] += 1
+            self.abort()
+
+    def abort(self) -> None:
+        """Reset the TCP connection. Closing a socket with unsent data would leave the kernel
+        sending it (an orphan socket probing a zero window for minutes, its send queue still
+        held); a zero linger time makes the close a RST that discards it."""
+        transport = self._ws.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
 
     def mark_closed(self) -> None:
         self.state = ConnState.CLOSED
@@ -129,6 +161,11 @@ class DirectConnection(Connection):
     @property
     def queued(self) -> int:
         return int(self._ws.transport.get_write_buffer_size())
+
+
+#: Headers a handshake must not repeat (RFC 9110 7.2 for Host; one Origin, one Cookie line from
+#: a browser over HTTP/1.1, RFC 6454 and RFC 6265 5.4).
+_SINGLE_HEADERS = ("Host", "Origin", "Cookie")
 
 
 def _forwarded(headers: Headers, name: str, hops: int) -> str | None:
@@ -145,7 +182,8 @@ class WebsocketsEndpoint:
         self._settings = settings
         self._identities: dict[ServerConnection, tuple[Principal, str]] = {}
 
-    def _origin_ok(self, headers: Headers) -> bool:
+    def _public(self, headers: Headers) -> tuple[str, str | None]:
+        """The scheme and host the browser used."""
         scheme, host = "http", headers.get("Host")
         hops = self._settings.trusted_proxy_hops
         if hops > 0:
@@ -154,6 +192,10 @@ class WebsocketsEndpoint:
             # the HTTP side (legacy mode: the value the outermost trusted proxy appended).
             scheme = _forwarded(headers, "X-Forwarded-Proto", hops) or scheme
             host = _forwarded(headers, "X-Forwarded-Host", hops) or host
+        return scheme, host
+
+    def _origin_ok(self, headers: Headers) -> bool:
+        scheme, host = self._public(headers)
         allowed = list(self._settings.allowed_origins)
         if host:
             # The pages come from the HTTP port; this socket listens on another one.
@@ -162,9 +204,14 @@ class WebsocketsEndpoint:
         return origin_allowed(headers.get("Origin"), scheme, host, allowed)
 
     async def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        headers = request.headers
+        if any(len(headers.get_all(name)) > 1 for name in _SINGLE_HEADERS):
+            # Which Host or Origin would count? Refuse rather than guess (issue 24: a 500).
+            return ws.respond(HTTPStatus.BAD_REQUEST, "duplicate Host, Origin or Cookie header\n")
         if not self._origin_ok(request.headers):
             return ws.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
-        identity = await self._identify(request.headers.get("Cookie"))
+        secure = is_secure(self._settings, self._public(headers)[0])
+        identity = await self._identify(request.headers.get("Cookie"), secure)
         if identity is None:
             return ws.respond(HTTPStatus.UNAUTHORIZED, "log in first\n")
         self._identities[ws] = identity

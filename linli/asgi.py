@@ -7,14 +7,15 @@ everything else (HTTP, lifespan) to Starlette.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 
 from hypercorn.middleware import ProxyFixMiddleware
 
 from channels.access import Principal
-from gateway.asgi import Receive, Scope, Send, WebSocketEndpoint, header
+from gateway.asgi import Message, Receive, Scope, Send, WebSocketEndpoint, header
 from gateway.gateway import Gateway
-from linli.config import Settings, load_settings
+from linli.config import Settings, is_secure, load_settings
+from linli.feature import Feature
 from web.app import create_starlette
 from web.sessions import identify
 
@@ -22,9 +23,9 @@ WS_PATH = "/ws"
 
 
 class LinliApp:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, features: Sequence[Feature] | None = None) -> None:
         self.settings = settings
-        self.starlette = create_starlette(settings)
+        self.starlette = create_starlette(settings, features)
         # Behind a TLS-terminating proxy the scheme, host and client address are the proxy's
         # unless its X-Forwarded-* headers are trusted: the Origin check, Secure cookies and
         # the login throttle all depend on them.
@@ -46,11 +47,14 @@ class LinliApp:
         return gateway
 
     async def _authenticate(self, scope: Scope) -> tuple[Principal, str] | None:
-        return await self.identify_cookie(header(scope, b"cookie"))
+        secure = is_secure(self.settings, str(scope.get("scheme", "ws")))
+        return await self.identify_cookie(header(scope, b"cookie"), secure)
 
-    async def identify_cookie(self, cookie_header: str | None) -> tuple[Principal, str] | None:
-        store = self.starlette.state.runtime.store
-        return await identify(store, cookie_header, int(time.time() * 1000))
+    async def identify_cookie(
+        self, cookie_header: str | None, secure: bool = False
+    ) -> tuple[Principal, str] | None:
+        runtime = self.starlette.state.runtime
+        return await identify(runtime.store, cookie_header, runtime.clock.now_ms(), secure=secure)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)  # type: ignore[arg-type]
@@ -58,12 +62,33 @@ class LinliApp:
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
             await self.websocket(scope, receive, send)
+        elif scope["type"] == "http" and scope.get("scheme") == "https":
+            await self.starlette(scope, receive, _with_hsts(send))  # type: ignore[arg-type]
         else:
             await self.starlette(scope, receive, send)  # type: ignore[arg-type]
 
 
-def create_app(settings: Settings | None = None) -> LinliApp:
-    return LinliApp(settings or load_settings())
+#: Browsers that reached Linli over https keep to https for a year (RFC 6797). Not
+#: ``includeSubDomains``: the operator's other hosts under the same domain are not ours to pin.
+HSTS = b"max-age=31536000"
+
+
+def _with_hsts(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            headers.append((b"strict-transport-security", HSTS))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
+
+
+def create_app(
+    settings: Settings | None = None, features: Sequence[Feature] | None = None
+) -> LinliApp:
+    """The app of ``features`` (by default every one in ``linli/features.py``)."""
+    return LinliApp(settings or load_settings(), features)
 
 
 def __getattr__(name: str) -> LinliApp:

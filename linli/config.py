@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from email.headerregistry import Address
+from email.utils import parseaddr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from linli.eventloop import loop_factory
 
@@ -60,12 +63,69 @@ class Settings:
     hash_in_thread: bool = True
     #: "auto" (uvloop where installed), "uvloop" or "asyncio". See linli/eventloop.py.
     event_loop: str = "auto"
+    #: The neighbourhood's time zone (an IANA name): where its days, weeks and months begin and
+    #: end, e.g. in the moderation figures. Taipei: the neighbourhood Linli was first made for.
+    time_zone: str = "Asia/Taipei"
+    #: E-mail for notifications (docs/design/0014-email.md): the SMTP server the delivery
+    #: worker sends through. Empty = no e-mail at all; the inbox and push work without it.
+    smtp_host: str = ""
+    #: 587: the submission port (RFC 6409), STARTTLS; 465 with "tls".
+    smtp_port: int = 587
+    smtp_user: str = ""
+    #: Not in the settings' repr, so a logged Settings shows no password.
+    smtp_password: str = field(default="", repr=False)
+    #: "starttls" (upgrade after connecting; required, not opportunistic), "tls" (TLS from the
+    #: first byte, port 465) or "none" (a relay on the same host or network).
+    smtp_tls: str = "starttls"
+    mail_from: str = "鄰里 Linli <noreply@localhost>"
+    #: The site's address as residents reach it: e-mail is read outside any request, so its
+    #: links (the notification's page, unsubscribe) cannot take the host from one.
+    public_url: str = "http://127.0.0.1:8000"
+    #: Days a notification is kept (inbox and deliveries); a daily timer job removes older ones.
+    notification_days: int = 180
+    #: Days after its resolution within which a resident may reopen a request (design 0019).
+    request_reopen_days: int = 14
+    #: Days a deleted message's text stays readable to moderators on /mod; a daily timer job
+    #: blanks older ones.
+    mod_deleted_text_days: int = 30
+    #: Seconds after writing it within which an author may edit a chat message (issue 22).
+    edit_window_seconds: int = 900
+    #: Web Push (design 0013): the VAPID private key that signs every push (PEM, or the
+    #: base64url raw 32 bytes py_vapid takes). Empty: Linli makes one the first time it needs it
+    #: and keeps it in the database (``instance_secrets``), the same for every process. Not in
+    #: ``repr``: settings get logged.
+    vapid_private_key: str = field(default="", repr=False)
+    #: The bearer token ``GET /metrics`` asks for (Prometheus' ``authorization`` setting).
+    #: Empty: /metrics is off (404). Not in the settings' repr.
+    metrics_token: str = field(default="", repr=False)
+    #: The contact in every VAPID token (RFC 8292 §2.1): a push service writes to it when this
+    #: server misbehaves. Some services refuse a made-up one: set a real address in production.
+    vapid_subject: str = "mailto:admin@localhost"
+    #: Accept push endpoints on plain http://127.0.0.1 or http://localhost (tests running their
+    #: own push service); real push services are https only.
+    push_allow_insecure: bool = False
+    #: Largest uploaded file (a notice's attachment, a request's photo), in bytes. 10 MB: a
+    #: phone photo (3-6 MB) or a scanned few-page finance report fits; a video does not.
+    upload_max_bytes: int = 10 * 1024 * 1024
+    #: Where uploaded files' bytes are kept (persistence/blobs/): empty = in the database (every
+    #: process already shares it); a directory path = files there (one host or a shared volume).
+    blob_dir: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def websocket_port(self) -> int:
         """Where the websockets transport listens; 0 = not at all."""
         return self.port + 1 if self.ws_port is None else self.ws_port
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """``time_zone`` as a tzinfo (``ZoneInfo`` keeps one instance per name, so this is
+        cheap)."""
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host)
 
     @property
     def embedded(self) -> bool:
@@ -117,11 +177,40 @@ SETTINGS_DOC: dict[str, str] = {
     "is told to reload",
     "poll_tally_rate": "most live tally updates per second per poll (coalesced; the last one "
     "after a burst is always sent)",
-    "login_max_failures": "failed logins per username (4x per address) before a pause",
+    "login_max_failures": "failed logins per username (4x per address) before each further "
+    "attempt waits (1 s, doubling, at most 60 s)",
     "login_window_seconds": "the window those failures are counted in",
     "hash_in_thread": "hash passwords in a worker thread (keeps the event loop responsive)",
     "event_loop": "`auto` (uvloop where it is installed: Linux, macOS), `uvloop` or `asyncio`",
+    "time_zone": "the neighbourhood's IANA time zone (`Asia/Taipei`, `Europe/London`): the "
+    "moderation figures' days, weeks and months end at its local midnight",
+    "smtp_host": "SMTP server for e-mail notifications and digests; empty = no e-mail",
+    "smtp_port": "its port (587 for STARTTLS submission, 465 for `tls`)",
+    "smtp_user": "SMTP login (empty = no login)",
+    "smtp_password": "SMTP password",
+    "smtp_tls": "`starttls` (required upgrade), `tls` (TLS from the start) or `none` (a local "
+    "relay)",
+    "mail_from": "the From of every e-mail, e.g. `鄰里 Linli <noreply@linli.example>`",
+    "public_url": "the site's address for links in e-mail (`https://linli.example`)",
+    "notification_days": "days notifications are kept before the daily sweep deletes them",
+    "request_reopen_days": "days after its resolution within which a resident may reopen a "
+    "request; later it is closed by the daily sweep",
+    "mod_deleted_text_days": "days a deleted message's text stays readable to moderators; the "
+    "daily sweep then blanks it",
+    "edit_window_seconds": "seconds after writing it within which an author may edit a chat "
+    "message (deleting has no limit); default 900 (15 minutes)",
+    "metrics_token": "the bearer token `GET /metrics` requires; empty = no /metrics (404)",
+    "vapid_private_key": "the Web Push (VAPID) private key, PEM or base64url raw; empty = made "
+    "on first use and kept in the database",
+    "vapid_subject": "the VAPID contact (`mailto:` or `https:` URL) push services may write to",
+    "push_allow_insecure": "accept push endpoints on http://127.0.0.1 or localhost (tests only)",
+    "upload_max_bytes": "largest uploaded file (attachment, photo) in bytes; default 10485760 "
+    "(10 MB)",
+    "blob_dir": "where uploaded files are kept: empty = in the database; a directory = files "
+    "there (every process must see the same one)",
 }
+
+SMTP_TLS_MODES = ("starttls", "tls", "none")
 
 
 def _parse(raw: str, current: object) -> object:
@@ -169,4 +258,73 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     values.update(overrides)
     settings = replace(base, **values)  # type: ignore[arg-type]
     loop_factory(settings.event_loop)  # an unknown or missing loop is a start-up error
+    _check_time_zone(settings.time_zone)
+    _check_mail(settings)
+    _check_vapid_subject(settings.vapid_subject)
+    if settings.upload_max_bytes < 1:
+        raise ValueError(
+            f"LINLI_UPLOAD_MAX_BYTES: expected 1 or more, got {settings.upload_max_bytes}"
+        )
     return settings
+
+
+def _check_mail(settings: Settings) -> None:
+    """Mail settings that cannot work stop the process at start, not at the first urgent
+    notice."""
+    if settings.smtp_tls not in SMTP_TLS_MODES:
+        raise ValueError(
+            f"LINLI_SMTP_TLS: expected one of {', '.join(SMTP_TLS_MODES)}, "
+            f"got {settings.smtp_tls!r}"
+        )
+    if not 0 < settings.smtp_port < 65536:
+        raise ValueError(f"LINLI_SMTP_PORT: expected a port (1-65535), got {settings.smtp_port}")
+    if not settings.public_url.startswith(("http://", "https://")):
+        raise ValueError(
+            f"LINLI_PUBLIC_URL: expected http(s)://host[:port], got {settings.public_url!r}"
+        )
+    _, address = parseaddr(settings.mail_from)
+    local, at, domain = address.rpartition("@")
+    try:
+        Address(addr_spec=address)
+        valid = bool(local and at and domain)
+    except (ValueError, IndexError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"LINLI_MAIL_FROM: expected an address such as 'Linli <noreply@linli.example>', "
+            f"got {settings.mail_from!r}"
+        )
+    if settings.notification_days < 1:
+        raise ValueError(
+            f"LINLI_NOTIFICATION_DAYS: expected 1 or more, got {settings.notification_days}"
+        )
+
+
+def _check_vapid_subject(subject: str) -> None:
+    """RFC 8292 §2.1: a ``mailto:`` or an ``https:`` URL; push services refuse pushes without."""
+    if not subject.startswith(("mailto:", "https://")) or len(subject) < 9:
+        raise ValueError(
+            f"LINLI_VAPID_SUBJECT: expected mailto:someone@example.org or an https:// URL, "
+            f"got {subject!r}"
+        )
+
+
+def _check_time_zone(name: str) -> None:
+    """An unknown zone is a start-up error, not a failure at the first figures request."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        # Without any zone data (no system tz database, tzdata not installed) every name fails.
+        hint = "" if available_timezones() else " (no time zone data found: install tzdata)"
+        raise ValueError(
+            f"LINLI_TIME_ZONE: unknown time zone {name!r}; expected an IANA name such as "
+            f"Asia/Taipei or Europe/London{hint}"
+        ) from None
+
+
+def is_secure(settings: Settings, scheme: str) -> bool:
+    """Whether cookies for a request that came by ``scheme`` are Secure (``LINLI_COOKIE_SECURE``;
+    ``auto``: when it came over https/wss, as the trusted proxy says)."""
+    if settings.cookie_secure == "auto":
+        return scheme in ("https", "wss")
+    return settings.cookie_secure == "true"

@@ -1,19 +1,26 @@
 """Picks the backends from the settings, in one place: the rest of the code sees only the
-interfaces (Store, Broker, WorkQueue, Presence)."""
+interfaces (Store, Broker, WorkQueue, Presence). A ``Runtime`` is the ``linli.feature.Services``
+every feature is given."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from channels.broker import Broker
 from channels.workqueue import WorkQueue
+from linli.clock import Clock, system_clock
 from linli.config import Settings
+from persistence.audit import AuditLog
+from persistence.audit.sql import SqlAuditLog
+from persistence.db import Database
 from persistence.factory import open_store
 from persistence.migrate import migrate
 from persistence.store import Store
+from persistence.timers import TimerStore
+from persistence.timers.sql import SqlTimerStore
 from presence.presence import Presence
 
 if TYPE_CHECKING:
@@ -26,7 +33,7 @@ REDIS_POOL_SIZE = 100
 REDIS_POOL_TIMEOUT = 10.0
 
 
-@dataclass
+@dataclass(eq=False)
 class Runtime:
     settings: Settings
     store: Store
@@ -34,6 +41,17 @@ class Runtime:
     work_queue: WorkQueue
     presence: Presence
     redis: aioredis.Redis | None
+    clock: Clock = system_clock
+    audit: AuditLog = field(init=False)
+    timers: TimerStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit = SqlAuditLog(self.database)
+        self.timers = SqlTimerStore(self.database)
+
+    @property
+    def database(self) -> Database:
+        return self.store.database
 
 
 @contextlib.asynccontextmanager
@@ -82,5 +100,6 @@ async def open_runtime(
             await presence.close()
     finally:
         if redis_client is not None:
-            await redis_client.aclose()
+            # The pool was passed in, so the client does not close it by itself.
+            await redis_client.aclose(close_connection_pool=True)
         await store.close()

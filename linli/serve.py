@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
+import tempfile
 from typing import Any
 
 from hypercorn.asyncio.run import worker_serve
@@ -69,6 +72,13 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
     if workers <= 1:
         run_loop(serve_app(create_app(settings), config), settings.event_loop)
         return
+    # One scrape of /metrics answers for every process (linli/metrics.py): prometheus-client's
+    # multiprocess mode, each process writing its values under this directory. Set before the
+    # processes start; they import the library after it is set.
+    made_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made_dir = tempfile.mkdtemp(prefix="linli-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_dir
     sockets = config.create_sockets()
     ctx = multiprocessing.get_context("spawn")
     processes: list[Any] = []
@@ -80,8 +90,6 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
     def forward(signum: int, _frame: object) -> None:
         for process in processes:
             if process.is_alive() and process.pid is not None:
-                import os
-
                 os.kill(process.pid, signum)
 
     signal.signal(signal.SIGTERM, forward)
@@ -90,3 +98,5 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
         process.join()
     for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
         sock.close()
+    if made_dir is not None:
+        shutil.rmtree(made_dir, ignore_errors=True)

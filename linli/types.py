@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import NewType
 
 #: A channel's full name, e.g. ``building:3`` or ``group:gardening`` (see ``channels.names``).
@@ -18,3 +19,19 @@ BuildingId = int
 ConnId = NewType("ConnId", str)
 #: Milliseconds since the Unix epoch: every timestamp Linli stores or sends.
 Millis = int
+
+
+class Role(enum.StrEnum):
+    """What a user may do beyond chatting. ``admin`` may do everything; the others are side by
+    side, each a job in the community (``linli/roles.py`` says which roles may do what)."""
+
+    RESIDENT = "resident"
+    #: Runs interest groups, polls and events.
+    ORGANISER = "organiser"
+    #: Keeps the chat civil (reports, bans).
+    MODERATOR = "moderator"
+    #: The management office's staff (管理處): notices, residents' requests, the door.
+    MANAGEMENT = "management"
+    #: A member of the management committee (管委會): notices, meetings, the figures.
+    COMMITTEE = "committee"
+    ADMIN = "admin"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
-from persistence.store import StoreError
+from persistence.errors import StoreError
 
 Dialect = Literal["sqlite", "postgres"]
 

@@ -7,6 +7,12 @@ are applied in name order, each in its own transaction together with its row in
 Several processes may migrate at once (e.g. every replica at start-up): on PostgreSQL each
 transaction first takes an advisory lock, on SQLite ``BEGIN IMMEDIATE`` takes the database's write
 lock; either way the check "already applied?" is made under the lock.
+
+On SQLite, foreign keys are off while migrating, and each file's transaction runs
+``PRAGMA foreign_key_check`` before it commits: SQLite changes a column's constraints only by
+rebuilding its table (https://www.sqlite.org/lang_altertable.html#otheralter), and with foreign
+keys on, dropping the old table would run ``ON DELETE CASCADE`` on every table that refers to it.
+The pragma cannot change inside a transaction, so it is the runner's job, not a migration's.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from __future__ import annotations
 import time
 from importlib.resources import files
 
-from persistence.db import Database, Executor
+from persistence.db import Database, Executor, ForeignKeyViolation
 from persistence.factory import open_database
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    TEXT   PRIMARY KEY,
+    -- NOT NULL: SQLite lets a TEXT PRIMARY KEY be NULL unless told (0009_schema_parity.sql).
+    version    TEXT   NOT NULL PRIMARY KEY,
     applied_at BIGINT NOT NULL
 );
 """
@@ -62,6 +69,27 @@ async def migrate_database(db: Database) -> list[str]:
     async with db.transaction() as tx:
         await _lock(db, tx)
         await tx.executescript(_CREATE_TABLE)
+    if db.dialect == "sqlite":
+        # Start-up work: another task sharing this connection meanwhile would run without them.
+        await db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        return await _apply_pending(db)
+    finally:
+        if db.dialect == "sqlite":
+            await db.execute("PRAGMA foreign_keys=ON")
+
+
+async def pending_migrations(db: Database) -> list[str]:
+    """The versions of the migrations not applied to ``db`` yet (``/readyz``)."""
+    try:
+        rows = await db.fetch("SELECT version FROM schema_migrations")
+    except Exception:  # no table yet: nothing applied
+        return [version for version, _ in migration_files(db.dialect)]
+    done = {r["version"] for r in rows}
+    return [version for version, _ in migration_files(db.dialect) if version not in done]
+
+
+async def _apply_pending(db: Database) -> list[str]:
     applied_now: list[str] = []
     for version, sql in migration_files(db.dialect):
         async with db.transaction() as tx:
@@ -71,6 +99,8 @@ async def migrate_database(db: Database) -> list[str]:
             if done is not None:
                 continue
             await tx.executescript(sql)
+            if db.dialect == "sqlite":
+                await _check_foreign_keys(tx, version)
             await tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                 version,
@@ -78,3 +108,14 @@ async def migrate_database(db: Database) -> list[str]:
             )
         applied_now.append(version)
     return applied_now
+
+
+async def _check_foreign_keys(tx: Executor, version: str) -> None:
+    """Refuse (and so roll back) a SQLite migration that leaves a row referring to nothing: with
+    foreign keys off, SQLite would not have stopped it."""
+    broken = await tx.fetch("PRAGMA foreign_key_check")
+    if broken:
+        first = ", ".join(f"{row[0]} rowid {row[1]} -> {row[2]}" for row in broken[:5])
+        raise ForeignKeyViolation(
+            f"migration {version} leaves {len(broken)} rows referring to nothing: {first}"
+        )

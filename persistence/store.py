@@ -15,21 +15,19 @@ Guarantees (``tests/contract/test_store.py`` runs against both backends):
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from linli.types import BuildingId, ChannelName, Epoch, Millis, Offset, UserId
+from linli.types import BuildingId, ChannelName, Epoch, Millis, Offset, Role, UserId
+from persistence.db import Database
+from persistence.errors import NotFound, StoreError
 
+#: (key, failures in the window) -> milliseconds the next attempt must wait after the latest
+#: failure (``Store.reserve_login_attempt``; the policy is ``web/throttle.py``'s).
+WaitRule = Callable[[str, int], int]
 
-class Role(enum.StrEnum):
-    """What a user may do beyond chatting; each role includes the ones before it, except that
-    ``organiser`` and ``moderator`` are side by side (``admin`` includes both)."""
-
-    RESIDENT = "resident"
-    ORGANISER = "organiser"
-    MODERATOR = "moderator"
-    ADMIN = "admin"
+__all__ = ["NotFound", "Role", "StoreError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +88,6 @@ class StoredMessage:
     created_at: Millis
 
 
-class StoreError(Exception):
-    """Base of the errors a store raises for a request that cannot be carried out."""
-
-
 class InviteInvalid(StoreError):
     """The invite code does not exist, has expired or has no uses left."""
 
@@ -106,18 +100,15 @@ class GroupSlugTaken(StoreError):
     """Another group has that slug."""
 
 
-class NotFound(StoreError):
-    """The building, user or group named does not exist."""
-
-
-# Here rather than at the top: ``persistence.polls`` builds its errors on StoreError above.
-from persistence.polls import PollStore  # noqa: E402
-
-
-class Store(PollStore, Protocol):
-    """Polls' methods are in ``persistence.polls.PollStore``."""
+class Store(Protocol):
+    """The core records: buildings, users, sessions, groups and message history. Each feature
+    keeps its own store over the same database (``persistence/<feature>/``)."""
 
     async def close(self) -> None: ...
+
+    @property
+    def database(self) -> Database:
+        """The database underneath, which every feature's store shares."""
 
     # -- buildings and units ----------------------------------------------------------------
     async def create_building(self, name: str, *, now: Millis) -> Building: ...
@@ -195,6 +186,27 @@ class Store(PollStore, Protocol):
     async def login_failures(self, key: str, *, now: Millis, window_ms: int) -> int: ...
 
     async def clear_login_failures(self, key: str) -> None: ...
+
+    async def reserve_login_attempt(
+        self, keys: Sequence[str], *, now: Millis, window_ms: int, wait_ms: WaitRule
+    ) -> tuple[int, str]:
+        """Atomically, across every process: for each key, count its failures in the window
+        ``(now - window_ms, now]`` and take the latest; the attempt may go ahead when ``now`` is
+        at least ``latest + wait_ms(key, count)`` for every key. If it may, record a failure for
+        each key at ``now`` (the attempt is reserved before the slow password check, so parallel
+        guesses cannot all pass one check; ``release_login_attempt`` undoes it) and return
+        ``(0, "")``; else record nothing and return how many milliseconds to wait (the longest)
+        and the key that makes it."""
+
+    async def login_failure_counts(self, *, now: Millis, window_ms: int) -> dict[str, int]:
+        """Every key with failures in the window, and how many (for ``/metrics``)."""
+
+    async def release_login_attempt(self, keys: Sequence[str], *, at: Millis) -> None:
+        """Undo a reservation of ``reserve_login_attempt`` made at ``at`` (it was no failure)."""
+
+    async def instance_secret(self, name: str, make: str, *, now: Millis) -> str:
+        """The installation's secret ``name`` (table ``instance_secrets``), storing ``make``
+        first when there is none: every process gets the same."""
 
     # -- interest groups ----------------------------------------------------------------------
     async def create_group(

@@ -11,11 +11,11 @@ see the same order from both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from linli.types import BuildingId, ChannelName, Millis, Offset, UserId
 from persistence.db import Database, Executor, ForeignKeyViolation, Row, UniqueViolation
-from persistence.polls_sql import PollSql
 from persistence.store import (
     Building,
     Group,
@@ -28,6 +28,7 @@ from persistence.store import (
     Unit,
     User,
     UsernameTaken,
+    WaitRule,
 )
 
 #: Above any offset, for a history query without an upper bound (one statement instead of two).
@@ -141,9 +142,8 @@ def _dedupe(messages: list[StoredMessage]) -> list[StoredMessage]:
     return list(best.values())
 
 
-class SqlStore(PollSql):
-    """Implements ``persistence.store.Store``; see there for the guarantees (the poll methods
-    are in ``persistence.polls_sql``)."""
+class SqlStore:
+    """Implements ``persistence.store.Store``; see there for the guarantees."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -153,7 +153,7 @@ class SqlStore(PollSql):
 
     @property
     def database(self) -> Database:
-        """The database underneath, for stores of other concepts that share it (moderation)."""
+        """The database underneath, which the features' stores share."""
         return self._db
 
     # -- buildings and units ----------------------------------------------------------------
@@ -424,6 +424,72 @@ class SqlStore(PollSql):
 
     async def clear_login_failures(self, key: str) -> None:
         await self._db.execute("DELETE FROM login_failures WHERE key = $1", key)
+
+    async def reserve_login_attempt(
+        self, keys: Sequence[str], *, now: Millis, window_ms: int, wait_ms: WaitRule
+    ) -> tuple[int, str]:
+        """Serialised per key: PostgreSQL takes a transaction-scoped advisory lock on each key
+        (in sorted order, so two reservations cannot deadlock); SQLite's ``BEGIN IMMEDIATE``
+        already makes writing transactions one at a time."""
+        async with self._db.transaction() as tx:
+            if self._db.dialect == "postgres":
+                for key in sorted(set(keys)):
+                    await tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+            wait, slowest = 0, ""
+            for key in keys:
+                # No upper bound on ``at``: a request that read the clock before another but
+                # took the lock after it must still count that other's failure, whose ``at``
+                # is later than this ``now`` (the race design 0024 recorded).
+                row = await tx.fetchrow(
+                    "SELECT count(*) AS n, max(at) AS latest FROM login_failures "
+                    "WHERE key = $1 AND at > $2",
+                    key,
+                    now - window_ms,
+                )
+                if row is None or not row["n"]:
+                    continue
+                left = int(row["latest"]) + wait_ms(key, int(row["n"])) - now
+                if left > wait:
+                    wait, slowest = left, key
+            if wait > 0:
+                return wait, slowest
+            for key in keys:
+                await tx.execute(
+                    "DELETE FROM login_failures WHERE key = $1 AND at <= $2", key, now - window_ms
+                )
+                await tx.execute("INSERT INTO login_failures (key, at) VALUES ($1, $2)", key, now)
+        return 0, ""
+
+    async def login_failure_counts(self, *, now: Millis, window_ms: int) -> dict[str, int]:
+        rows = await self._db.fetch(
+            "SELECT key, count(*) AS n FROM login_failures WHERE at > $1 AND at <= $2 GROUP BY key",
+            now - window_ms,
+            now,
+        )
+        return {str(r["key"]): int(r["n"]) for r in rows}
+
+    async def release_login_attempt(self, keys: Sequence[str], *, at: Millis) -> None:
+        # One row per key: another attempt may have been reserved in the same millisecond, and
+        # its failure must stay counted.
+        row = "ctid" if self._db.dialect == "postgres" else "rowid"
+        for key in keys:
+            await self._db.execute(
+                f"DELETE FROM login_failures WHERE {row} IN (SELECT {row} FROM login_failures "
+                "WHERE key = $1 AND at = $2 LIMIT 1)",
+                key,
+                at,
+            )
+
+    async def instance_secret(self, name: str, make: str, *, now: Millis) -> str:
+        await self._db.execute(
+            "INSERT INTO instance_secrets (name, value, created_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (name) DO NOTHING",
+            name,
+            make,
+            now,
+        )
+        value = await self._db.fetchval("SELECT value FROM instance_secrets WHERE name = $1", name)
+        return str(value)
 
     # -- interest groups ----------------------------------------------------------------------
     async def create_group(

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from websockets.asyncio.server import Server as WebsocketsServer
@@ -18,16 +18,13 @@ from websockets.asyncio.server import Server as WebsocketsServer
 from channels.access import Principal
 from gateway.gateway import Gateway
 from linli.config import Settings
-from linli.features import FEATURES
+from linli.feature import Feature, Runnable
 from linli.runtime import Runtime, open_runtime
-from web.api import ROUTES, ApiError, error_response
-from web.moderation_api import MODERATION_ROUTES
-from web.moderation_pages import MODERATION_PAGE_ROUTES
-from web.pages import PAGE_ROUTES
-from web.polls_api import POLL_ROUTES
-from web.polls_pages import POLL_PAGE_ROUTES
-from workers.base import Worker
-from workers.registry import WORKERS
+from persistence.activity import ActivityKind
+from web.activity import ActivityRecorder
+from web.http import ApiError, HttpCode, error_response
+from web.metrics_api import MetricsMiddleware, sample_forever
+from web.pages import error_page, wants_page
 
 log = logging.getLogger(__name__)
 
@@ -42,41 +39,83 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    if wants_page(request):
+        kind = {404: "not_found", 403: "forbidden"}.get(exc.status_code, "error")
+        return await error_page(request, kind, exc.status_code)
+    code = {404: HttpCode.NOT_FOUND, 405: HttpCode.METHOD_NOT_ALLOWED}.get(
+        exc.status_code, HttpCode.HTTP_ERROR
+    )
     return JSONResponse(
         {"error": {"code": code, "message": exc.detail}}, status_code=exc.status_code
     )
 
 
-def create_starlette(settings: Settings) -> Starlette:
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """An unexpected error (logged by Starlette): a page for a browser, JSON for the API."""
+    if wants_page(request):
+        return await error_page(request, "error", 500)
+    return JSONResponse(
+        {"error": {"code": HttpCode.INTERNAL, "message": "Something went wrong; try again."}},
+        status_code=500,
+    )
+
+
+def create_starlette(settings: Settings, features: Sequence[Feature] | None = None) -> Starlette:
+    """The web app of ``features`` (by default every feature, ``linli/features.py``)."""
+    if features is None:
+        from linli.features import FEATURES
+
+        features = FEATURES
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
-            gateway = Gateway(runtime.broker, runtime.store, runtime.presence, settings)
-            for install in FEATURES:
-                install(gateway, runtime)
+            gateway = Gateway(
+                runtime.broker, runtime.store, runtime.presence, settings, runtime.clock
+            )
+            for feature in features:
+                if feature.install is not None:
+                    feature.install(gateway, runtime)
+            activity = ActivityRecorder(runtime.work_queue, runtime.clock)
+            gateway.on_connect(lambda p: activity.seen(p.user_id, ActivityKind.CONNECT))
+            app.state.activity = activity
             await gateway.start()
             app.state.runtime = runtime
             app.state.gateway = gateway
             ws_server = await _start_ws_server(settings, gateway, runtime)
             stop_workers = asyncio.Event()
-            workers, tasks = _start_workers(runtime, stop_workers)
+            workers, tasks = _start_workers(runtime, features, stop_workers)
+            sampler = asyncio.create_task(
+                sample_forever(gateway, stop_workers), name="metrics-sampler"
+            )
             try:
                 yield
             finally:
                 await gateway.shutdown()
+                await activity.drain()
                 if ws_server is not None:
                     ws_server.close()
                     await ws_server.wait_closed()
                 await _stop_workers(workers, tasks, stop_workers)
+                await sampler
 
     app = Starlette(
-        routes=[*ROUTES, *MODERATION_ROUTES, *MODERATION_PAGE_ROUTES, *PAGE_ROUTES],
+        routes=[route for feature in features for route in feature.routes],
+        middleware=[Middleware(MetricsMiddleware)],
         lifespan=lifespan,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, 500: _server_error},
     )
     app.state.settings = settings
-    app.router.routes.extend([*POLL_ROUTES, *POLL_PAGE_ROUTES])
+    app.state.login_checks = [check for feature in features for check in feature.login_checks]
+    app.state.held_publishers = {
+        kind: publisher
+        for feature in features
+        for kind, publisher in feature.held_publishers.items()
+    }
+    app.state.figure_sources = [f.figures for f in features if f.figures is not None]
+    app.state.nav = sorted(
+        (item for feature in features for item in feature.nav), key=lambda item: item.order
+    )
     return app
 
 
@@ -89,8 +128,8 @@ async def _start_ws_server(
     from gateway.ws_server import WebsocketsEndpoint, start_server
     from web.sessions import identify
 
-    async def identify_cookie(cookie: str | None) -> tuple[Principal, str] | None:
-        return await identify(runtime.store, cookie, int(time.time() * 1000))
+    async def identify_cookie(cookie: str | None, secure: bool) -> tuple[Principal, str] | None:
+        return await identify(runtime.store, cookie, runtime.clock.now_ms(), secure=secure)
 
     endpoint = WebsocketsEndpoint(lambda: gateway, identify_cookie, settings)
     port = settings.websocket_port
@@ -105,17 +144,19 @@ async def _start_ws_server(
 
 
 def _start_workers(
-    runtime: Runtime, stop: asyncio.Event
-) -> tuple[list[Worker], list[asyncio.Task[None]]]:
+    runtime: Runtime, features: Sequence[Feature], stop: asyncio.Event
+) -> tuple[list[Runnable], list[asyncio.Task[None]]]:
     if not runtime.settings.workers_in_process:
         return [], []
-    workers = [make(runtime) for make in WORKERS.values()]
+    from linli.features import all_workers
+
+    workers = [make(runtime) for make in all_workers(features).values()]
     tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.queue}") for w in workers]
     return workers, tasks
 
 
 async def _stop_workers(
-    workers: list[Worker], tasks: list[asyncio.Task[None]], stop: asyncio.Event
+    workers: list[Runnable], tasks: list[asyncio.Task[None]], stop: asyncio.Event
 ) -> None:
     # Ask, do not cancel: a batch cut off mid-transaction would only be written again, but
     # waiting for the current batch (at most one read's block time) is cleaner and short.

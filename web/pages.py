@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -23,7 +24,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.wire import MAX_TEXT_CHARS
+from linli.catalogue import DEFAULT_LOCALE, LOCALES, messages_of
 from linli.config import Settings
+from linli.feature import NavItem
+from linli.roles import Can, may
+from linli.types import Role
 from web.api import current_user, user_json
 from web.passwords import MIN_PASSWORD_CHARS
 
@@ -31,8 +36,6 @@ WEB_DIR = Path(__file__).resolve().parent
 GUIDE_DIR = WEB_DIR.parent / "docs" / "guide"
 
 #: Catalogues in order of preference: the plan puts 繁體中文 first, so it is the fallback too.
-LOCALES = ("zh-Hant", "en")
-DEFAULT_LOCALE = "zh-Hant"
 LANG_COOKIE = "linli_lang"
 
 # Defence in depth behind escaping: no inline script, no foreign origins. 'self' in connect-src
@@ -65,14 +68,11 @@ def browser_ws_port(request: Request) -> int | None:
     return settings.websocket_port
 
 
-@functools.cache
 def catalogue(locale: str) -> dict[str, str]:
-    """The message catalogue of ``locale``, with the default locale's entries filling any gap
-    (a missing translation shows Chinese rather than a key)."""
-    messages: dict[str, str] = orjson.loads((WEB_DIR / "locales" / f"{locale}.json").read_bytes())
-    if locale != DEFAULT_LOCALE:
-        messages = {**catalogue(DEFAULT_LOCALE), **messages}
-    return messages
+    """The message catalogue of ``locale`` (``linli/catalogue.py``: the core's file and each
+    feature's), with the default locale's entries filling any gap (a missing translation shows
+    Chinese rather than a key)."""
+    return messages_of(locale)
 
 
 def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
@@ -123,7 +123,17 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         return text.format(**values) if values else text
 
     ws_port = browser_ws_port(request)
+    nav: Sequence[NavItem] = getattr(request.app.state, "nav", ())
+
+    def nav_items(user: Any) -> list[NavItem]:
+        """The features' top-bar links this user may follow (``Feature.nav``)."""
+        if user is None:
+            return []
+        role = Role(user.role) if not isinstance(user, dict) else Role(user["role"])
+        return [i for i in nav if i.duty is None or may(role, Can(i.duty))]
+
     body = _env.get_template(template).render(
+        nav_items=nav_items,
         ws_port=ws_port,
         lang=locale,
         locales=LOCALES,
@@ -152,21 +162,90 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
 async def chat_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse("/login", status_code=303)
+        return to_login(request)
     return render(request, "chat.html", user=user_json(user), page="chat")
 
 
 async def groups_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse("/login", status_code=303)
+        return to_login(request)
     return render(request, "groups.html", user=user_json(user), page="groups")
+
+
+async def group_page(request: Request) -> Response:
+    """A group's own page: its name, description, members, join or leave, its room."""
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    store = request.app.state.runtime.store
+    group = await store.get_group(request.path_params["slug"])
+    if group is None:
+        return await error_page(request, "not_found", 404)
+    joined = await store.is_member(user.id, group.slug)
+    return render(
+        request,
+        "group.html",
+        user=user_json(user),
+        page="group",
+        group={
+            "slug": group.slug,
+            "name": group.name,
+            "description": group.description,
+            "member_count": group.member_count,
+            "joined": joined,
+            "channel": f"group:{group.slug}",
+        },
+    )
+
+
+def wants_page(request: Request) -> bool:
+    """Whether an error should be a page (a browser asking for one) rather than JSON."""
+    path = request.url.path
+    return (
+        request.method in ("GET", "HEAD")
+        and not path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+async def error_page(request: Request, kind: str, status: int) -> Response:
+    """A friendly page for an error, in the reader's language, with the menu and a way back.
+    ``kind``: ``not_found``, ``forbidden`` or ``error``."""
+    try:
+        user = await current_user(request)
+    except Exception:  # the database may be what failed: show the page without the menu
+        user = None
+    response = render(
+        request, "error.html", user=user_json(user) if user else None, page="error", kind=kind
+    )
+    response.status_code = status
+    return response
+
+
+def safe_next(value: str | None) -> str | None:
+    """``value`` if it is a path on this site ("/polls/3"), else None: a ``next=`` must never
+    send anyone to another site ("//evil.example", "/\\evil.example", "https://…")."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 0x20 for c in value) or len(value) > 1000:
+        return None
+    return value
+
+
+def to_login(request: Request) -> RedirectResponse:
+    """To the login page, coming back to this page after it (``next=``): a poll's QR code
+    scanned while logged out lands on the poll."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
 
 
 async def login_page(request: Request) -> Response:
     if await current_user(request) is not None:
-        return RedirectResponse("/", status_code=303)
-    return render(request, "login.html", user=None, page="login")
+        return RedirectResponse(safe_next(request.query_params.get("next")) or "/", status_code=303)
+    # /login?ended=banned: the chat page's socket was closed by a ban (web/static/js/chat_staff.js).
+    banned = request.query_params.get("ended") == "banned"
+    return render(request, "login.html", user=None, page="login", banned=banned)
 
 
 async def register_page(request: Request) -> Response:
@@ -195,10 +274,16 @@ def guide_html(locale: str) -> str:
     """``docs/guide/<locale>.md`` as HTML. The guide is the residents' manual kept as Markdown in
     the repository; it uses only headings, paragraphs, lists and **bold**, so this small
     converter (escaping everything first) does instead of a Markdown dependency."""
-    path = GUIDE_DIR / f"{locale}.md"
-    if not path.exists():
-        path = GUIDE_DIR / f"{DEFAULT_LOCALE}.md"
-    return markdown_subset(path.read_text(encoding="utf-8"))
+    return markdown_subset("\n\n".join(p.read_text(encoding="utf-8") for p in guide_files(locale)))
+
+
+def guide_files(locale: str) -> list[Path]:
+    """The guide's files: ``docs/guide/<locale>.md`` (the core's chapters), then each feature's
+    chapter ``docs/guide/<locale>/<NN>-<feature>.md`` in name order, so features land side by
+    side without editing one shared file. A locale without its own falls back to 繁體中文."""
+    if not (GUIDE_DIR / f"{locale}.md").exists():
+        locale = DEFAULT_LOCALE
+    return [GUIDE_DIR / f"{locale}.md", *sorted((GUIDE_DIR / locale).glob("*.md"))]
 
 
 def _inline(text: str) -> str:
@@ -271,6 +356,7 @@ PAGE_ROUTES = [
     Route("/login", login_page),
     Route("/register", register_page),
     Route("/groups", groups_page),
+    Route("/groups/{slug}", group_page),
     Route("/help", help_page),
     Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
 ]

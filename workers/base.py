@@ -14,11 +14,13 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from typing import ClassVar
 
 import msgpack
 
 from channels.workqueue import WorkItem, WorkQueue
+from linli.metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,12 @@ class Worker(abc.ABC):
         delay = 0.2
         while True:
             try:
+                started = time.perf_counter()
                 await self.handle(items)
                 self.handled += len(items)
+                metrics().batch_seconds.labels(queue=self.queue).observe(
+                    time.perf_counter() - started
+                )
                 break
             except asyncio.CancelledError:
                 raise

@@ -10,17 +10,16 @@ events its first delivery may not have got to.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, ClassVar
 
 import msgpack
 
 from channels.broker import Broker
 from channels.workqueue import WorkItem, WorkQueue
-from gateway.moderation_events import MODERATION_QUEUE, publish_feed, publish_state
-from persistence.moderation import FlagReason, NewFlag, Visibility
-from persistence.moderation_sql import SqlModerationStore, moderation_store
-from persistence.store import Store
+from gateway.control import send_control
+from gateway.moderation.events import MODERATION_QUEUE, NotifyUser, publish_feed, publish_state
+from linli.clock import Clock, system_clock
+from persistence.moderation import FlagReason, ModerationStore, NewFlag, Visibility
 from workers.base import Worker
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_AUTO_HIDE_THRESHOLD = 3
 
 
-async def auto_hide_threshold(store: SqlModerationStore) -> int:
+async def auto_hide_threshold(store: ModerationStore) -> int:
     raw = await store.get_setting("auto_hide_threshold")
     return DEFAULT_AUTO_HIDE_THRESHOLD if raw is None else int(raw)
 
@@ -43,10 +42,17 @@ class ModerationWorker(Worker):
     batch_size: ClassVar[int] = 100
 
     def __init__(
-        self, work_queue: WorkQueue, store: Store, broker: Broker, *, consumer: str | None = None
+        self,
+        work_queue: WorkQueue,
+        store: ModerationStore,
+        broker: Broker,
+        *,
+        clock: Clock = system_clock,
+        consumer: str | None = None,
     ) -> None:
         super().__init__(work_queue, consumer=consumer)
-        self.store = moderation_store(store)
+        self.store = store
+        self.clock = clock
         self.broker = broker
 
     async def healthy(self) -> bool:
@@ -85,7 +91,7 @@ class ModerationWorker(Worker):
             return  # a flag recorded before, and its events went out then
         threshold = await auto_hide_threshold(self.store)
         hid = threshold > 0 and await self.store.auto_hide(
-            channel, offset, threshold=threshold, now=int(time.time() * 1000)
+            channel, offset, threshold=threshold, now=self.clock.now_ms()
         )
         message = await self.store.get_message(channel, offset)
         assert message is not None
@@ -96,9 +102,20 @@ class ModerationWorker(Worker):
                 offset,
                 Visibility.HIDDEN,
                 by="auto",
-                now=int(time.time() * 1000),
+                now=self.clock.now_ms(),
                 idempotency_key=f"auto-hide:{offset}",
             )
+            if hid and message.author_id is not None:
+                # The author alone is told why (the chat page: "several neighbours reported it").
+                push = {
+                    "push": "moderation",
+                    "kind": "hidden",
+                    "channel": channel,
+                    "offset": offset,
+                    "visibility": str(Visibility.HIDDEN),
+                    "reason": "auto",
+                }
+                await send_control(self.broker, NotifyUser(user_id=message.author_id, push=push))
         await publish_feed(
             self.broker,
             {

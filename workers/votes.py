@@ -18,14 +18,12 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
 from typing import ClassVar
 
 from channels.broker import Broker
-from channels.poll_events import publish_tally
 from channels.workqueue import WorkItem, WorkQueue
-from gateway.polls import VOTES_QUEUE, decode_ballot
-from persistence.store import Store
+from gateway.polls.events import VOTES_QUEUE, decode_ballot, publish_tally
+from persistence.polls import PollStore
 from workers.base import Worker
 
 log = logging.getLogger(__name__)
@@ -34,7 +32,7 @@ log = logging.getLogger(__name__)
 class TallyPublisher:
     """At most ``rate`` tally publications per second per poll; the last change always counted."""
 
-    def __init__(self, broker: Broker, store: Store, rate: float) -> None:
+    def __init__(self, broker: Broker, store: PollStore, rate: float) -> None:
         self.broker = broker
         self.store = store
         self.interval = 1.0 / rate if rate > 0 else 0.0
@@ -86,13 +84,13 @@ class VotesWorker(Worker):
     #: Ballots are small (a batch of 500 is written in well under a second), and at a meeting a
     #: crashed worker's ballots should count within seconds, not the persist worker's 15.
     reclaim_idle_ms: ClassVar[int] = 5_000
-    #: How often scheduled closes are looked for: a poll closes at most this late.
-    close_check_seconds: ClassVar[float] = 0.5
+    #: How soon a failed read of the open polls (the database is down) is tried again.
+    retry_seconds: ClassVar[float] = 0.5
 
     def __init__(
         self,
         work_queue: WorkQueue,
-        store: Store,
+        store: PollStore,
         broker: Broker,
         *,
         tally_rate: float = 10.0,
@@ -103,7 +101,7 @@ class VotesWorker(Worker):
         self.tallies = TallyPublisher(broker, store, tally_rate)
 
     async def healthy(self) -> bool:
-        await self.store.max_offset("")  # any cheap query: raises while the database is down
+        await self.store.get_poll(0)  # any cheap query: raises while the database is down
         return True
 
     async def handle(self, items: list[WorkItem]) -> None:
@@ -120,31 +118,27 @@ class VotesWorker(Worker):
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        closer = asyncio.create_task(self._close_due(stop), name="votes-close-due")
+        refresh = asyncio.create_task(self._refresh_open(stop), name="votes-refresh")
         try:
             await super().run(stop)
         finally:
-            closer.cancel()
+            refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await closer
+                await refresh
             await self.tallies.close()
 
-    async def _close_due(self, stop: asyncio.Event) -> None:
-        # On start, bring every open poll's screens up to date once: a previous worker may have
-        # died between recording ballots and publishing their tally.
-        first = True
+    async def _refresh_open(self, stop: asyncio.Event) -> None:
+        """On start, bring every open poll's screens up to date once: a previous worker may
+        have died between recording ballots and publishing their tally. (Scheduled closes are
+        timer jobs, ``web/polls/actions.py``.)"""
         while not stop.is_set():
             try:
-                if first:
-                    for poll_id in await self.store.open_poll_ids():
-                        self.tallies.touch(poll_id)
-                    first = False
-                for poll_id in await self.store.close_due_polls(now=int(time.time() * 1000)):
-                    log.info("poll %d closed at its closing time", poll_id)
+                for poll_id in await self.store.open_poll_ids():
                     self.tallies.touch(poll_id)
+                return
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("looking for polls to close failed; retrying", exc_info=True)
+                log.warning("reading the open polls failed; retrying", exc_info=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.close_check_seconds)
+                await asyncio.wait_for(stop.wait(), self.retry_seconds)

@@ -19,13 +19,13 @@ app = web.Application()
 sio.attach(app)
 
 
-@sio.event
+@sio.event  # type: ignore[untyped-decorator]  # python-socketio ships no types
 async def subscribe(sid: str, room: str) -> dict[str, Any]:
     await sio.enter_room(sid, room)
     return {}
 
 
-@sio.event
+@sio.event  # type: ignore[untyped-decorator]  # python-socketio ships no types
 async def publish(sid: str, data: dict[str, Any]) -> dict[str, Any]:
     await sio.emit("pub", data, room=data["room"])
     return {}

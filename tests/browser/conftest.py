@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,14 @@ CHROMIUM_ARGS = [
 #: Playwright waits at most this long for any one thing (a message showing up, a page loading).
 STEP_MS = 10_000
 INVITE_CODE = "WELCOME2"
+#: The message of every dialog each ``new_page`` page opened (``dialogs_of``); a Playwright
+#: ``Page`` takes no attributes of ours.
+_DIALOGS: weakref.WeakKeyDictionary[Page, list[str]] = weakref.WeakKeyDictionary()
+
+
+def dialogs_of(page: Page) -> list[str]:
+    """The messages of the dialogs (``alert``…) ``page``, opened by ``new_page``, showed."""
+    return _DIALOGS[page]
 
 
 def require_chromium() -> None:
@@ -127,7 +136,7 @@ async def new_page(browser: Browser, site: Site) -> AsyncIterator[NewPage]:
         contexts.append(context)
         page = await context.new_page()
         dialogs: list[str] = []
-        page.dialogs = dialogs
+        _DIALOGS[page] = dialogs
 
         async def on_dialog(dialog: Dialog) -> None:
             dialogs.append(dialog.message)

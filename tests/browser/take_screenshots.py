@@ -9,7 +9,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, ViewportSize, async_playwright
 
 from linli.demo import DEMO_PASSWORD, seed_demo
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -50,9 +50,9 @@ async def main() -> None:
                 await lee.press("#composer-text", "Enter")
                 await lee.wait_for_selector("#messages .message:not(.pending) >> text=街坊聚會")
                 shots = (
-                    ("chat-phone.png", {"width": 360, "height": 780}, "zh-HK", 2),
-                    ("chat-desktop.png", {"width": 1280, "height": 800}, "zh-HK", 1),
-                    ("chat-desktop-en.png", {"width": 1280, "height": 800}, "en-GB", 1),
+                    ("chat-phone.png", ViewportSize(width=360, height=780), "zh-HK", 2),
+                    ("chat-desktop.png", ViewportSize(width=1280, height=800), "zh-HK", 1),
+                    ("chat-desktop-en.png", ViewportSize(width=1280, height=800), "en-GB", 1),
                 )
                 for name, viewport, locale, scale in shots:
                     context = await browser.new_context(

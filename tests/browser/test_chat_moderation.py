@@ -6,25 +6,23 @@ list holds shown to its author only."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from linli.catalogue import messages_of
 from persistence.store import Role
 from tests.browser.conftest import NewPage, Site, log_in
 from tests.e2e.harness import PASSWORD, login
 
 pytestmark = pytest.mark.timeout(150)
 
-LOCALES = Path(__file__).resolve().parents[2] / "web" / "locales"
-ZH = json.loads((LOCALES / "zh-Hant.json").read_text(encoding="utf-8"))
-EN = json.loads((LOCALES / "en.json").read_text(encoding="utf-8"))
+ZH = messages_of("zh-Hant")
+EN = messages_of("en")
 
 TEXTS = "#messages .message .text"
 
@@ -188,18 +186,16 @@ async def test_muted_and_held_messages(site: Site, new_page: NewPage) -> None:
     mo = await Http.login(site, "mo")
     ann_id = site.hood.users["ann"]
 
-    # Muted: a clear message by the composer, the message marked failed (not retried), and
-    # nothing reaches the others.
+    # Muted: the composer is disabled at once and says why (the room, the end, the reason:
+    # tests/browser/test_moderation_residents.py), and nothing reaches the others. The server
+    # refuses a message sent anyway (tests/e2e/test_moderation.py).
     await mo.post(f"/api/mod/users/{ann_id}/mute", seconds=30, reason="洗版")
-    await send(ann, "我偏要講")
-    await expect(ann.locator("#composer-error")).to_have_text(ZH["errors.muted"])
-    failed = ann.locator("#messages .message.failed")
-    await expect(failed).to_have_count(1)
-    await expect(failed.locator(".status")).to_have_text(
-        ZH["chat.failed"].format(reason=ZH["errors.muted"])
+    await expect(ann.locator("#composer-text")).to_be_disabled()
+    await expect(ann.locator("#composer-why .mute-reason")).to_have_text(
+        ZH["modres.reason"].format(reason="洗版")
     )
-    assert await ann.evaluate("window.linliClient.pending.size") == 0
     await mo.post(f"/api/mod/users/{ann_id}/unmute", reason="夠鐘")
+    await expect(ann.locator("#composer-text")).to_be_enabled()
     await send(ann, "對不起")
     await expect(ann.locator("#composer-error")).to_be_hidden()
     await expect(amy.locator(TEXTS)).to_have_text(["對不起"])

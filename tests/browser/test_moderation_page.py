@@ -1,22 +1,21 @@
 """The moderators' feed page and the rules page in a real browser (Chromium), against the real
 server in both modes: a report made by a resident appears in the moderator's open page by itself;
-the moderator hides the message with a reason, and the author's live connection gets the hide."""
+the moderator hides the message with a reason, and the author's live connection gets the hide;
+the item names its room, keeps its history after it is handled (under the "handled" filter) and
+the outcome stays on the page."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
+from linli.catalogue import messages_of
 from tests.browser.conftest import NewPage, Site, log_in
 from tests.e2e.harness import Client, login
 
 pytestmark = pytest.mark.timeout(120)
 
-LOCALES = Path(__file__).resolve().parents[2] / "web" / "locales"
-ZH = json.loads((LOCALES / "zh-Hant.json").read_text(encoding="utf-8"))
+ZH = messages_of("zh-Hant")
 
 
 async def test_report_appears_live_and_the_moderator_hides_it(
@@ -45,6 +44,15 @@ async def test_report_appears_live_and_the_moderator_hides_it(
     await expect(item.locator(".mod-flag .reason")).to_have_text([ZH["mod.reason.spam"]])
     await expect(item.locator(".mod-flag .note")).to_have_text(["又係廣告"])
     await expect(item.locator(".mod-count")).to_have_text(ZH["mod.flag_count"].format(count=1))
+    await expect(item.locator(".mod-room")).to_have_text("Block A")  # the name, not building:1
+    await expect(item.locator(".mod-history-empty")).to_have_text(ZH["modp.history_empty"])
+    await expect(item.locator(".mod-author-status")).to_have_text(ZH["modp.author_status.free"])
+    # The everyday actions come first; restore is not offered for a visible message.
+    primary = item.locator(".mod-primary button")
+    await expect(primary).to_have_text(
+        [ZH["mod.action.hide"], ZH["mod.action.dismiss"], ZH["mod.action.warn"]]
+    )
+    await expect(item.get_by_role("button", name=ZH["mod.action.restore"])).to_have_count(0)
     await expect(page.locator("#mod-empty")).to_be_hidden()
 
     # An action without a reason is not sent.
@@ -56,10 +64,24 @@ async def test_report_appears_live_and_the_moderator_hides_it(
     [published, hide] = await ann.pubs(2)
     assert published["offset"] == 1
     assert (hide["offset"], hide["data"]["kind"], hide["data"]["target"]) == (2, "hide", 1)
-    # Handled: gone from the open queue; shown as hidden under "handled".
+    # Handled: gone from the open queue; shown as hidden under "handled", with its history.
     await expect(page.locator("#mod-empty")).to_be_visible()
+    done = ZH["modp.done"].format(what=ZH["modp.what.hide"].format(author="Ann"))
+    await expect(page.locator("#mod-result")).to_have_text(done)
     await page.select_option("#mod-state", "handled")
     await expect(item.locator(".mod-visibility")).to_have_text(ZH["mod.visibility.hidden"])
+    entry = item.locator(".mod-history-entry")
+    await expect(entry).to_have_count(1)
+    await expect(entry.locator(".mod-history-who")).to_have_text("Mo")
+    await expect(entry.locator(".mod-history-action")).to_have_text(ZH["audit.action.hide"])
+    await expect(entry.locator(".mod-history-reason")).to_have_text(
+        ZH["modp.history_reason"].format(reason="商業廣告")
+    )
+    # Hidden now: restore is offered instead of hide.
+    await expect(item.locator(".mod-primary button").first).to_have_text(ZH["mod.action.restore"])
+    # The outcome is still shown after the reload the action caused (not gone in 1.5 s).
+    await page.wait_for_timeout(2000)
+    await expect(page.locator("#mod-result")).to_have_text(done)
 
     # The figures table counts this month's report as received and handled.
     current = page.locator("#mod-figures tbody tr").first
@@ -81,8 +103,10 @@ async def test_rules_page_in_both_languages_and_only_staff_see_the_feed(
     await page.goto("/rules")
     await expect(page.locator("#rules h1")).to_have_text("鄰里社區發布守則")
     await expect(page.locator("textarea")).to_have_count(0)  # only admins edit
-    await page.goto("/mod")
-    await page.wait_for_url("**/")  # residents are sent back to the chat
+    response = await page.goto("/mod")
+    assert response is not None and response.status == 403  # a page saying why, not the feed
+    await expect(page.locator("#error-title")).to_have_text(ZH["error_page.forbidden.title"])
+    await expect(page.locator("#mod-queue")).to_have_count(0)
     english = await new_page(locale="en-GB")
     await english.goto("/rules")
     await expect(english.locator("#rules h1")).to_have_text("Linli community publishing rules")

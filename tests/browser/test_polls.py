@@ -19,9 +19,11 @@ from tests.e2e.polls_helpers import PollApi, Voters, close_all, connect_many, ma
 
 pytestmark = pytest.mark.timeout(120)
 
-EN = json.loads(
-    (Path(__file__).resolve().parents[2] / "web" / "locales" / "en.json").read_text("utf-8")
-)
+_LOCALES = Path(__file__).resolve().parents[2] / "web" / "locales"
+EN = {
+    **json.loads((_LOCALES / "en.json").read_text("utf-8")),
+    **json.loads((_LOCALES / "polls" / "en.json").read_text("utf-8")),
+}
 OPTIONS = ["Green", "Blue", "Leave it"]
 
 
@@ -114,7 +116,7 @@ async def test_projector_shows_bars_moving_and_final_counts(
             await client.ok("vote", poll_id=poll["id"], choices=[2], client_vote_id=f"a{i}")
         await api.close(poll["id"])
         await expect(page.locator("body")).to_have_attribute("data-state", "closed")
-        await expect(page.locator("#state")).to_have_text(EN["poll.state.closed"])
+        await expect(page.locator("#closed-banner")).to_have_text(EN["polls.projector.closed"])
         await expect(page.locator("#voters")).to_have_attribute("data-voters", "6")
         assert await _counts(page) == ["0", "3", "3"]
         assert page.errors == []  # type: ignore[attr-defined]
@@ -163,16 +165,19 @@ async def test_organiser_writes_opens_and_closes_a_poll_and_a_resident_joins_by_
     server, voters = poll_site
     org = await _page(browser, server, voters.cookies[voters.organiser][1])
     await org.goto("/polls")
-    await expect(org.locator("#poll-none")).to_be_visible()
+    await expect(org.locator("#drafts-none")).to_be_visible()
+    await expect(org.locator("#open-none")).to_be_visible()
     await org.fill("#question", "Garden party on Sunday?")
     await org.fill("#options", "Yes\nNo\n\nMaybe\n")
     await org.check("#named")
     await org.click("#new-form button[type=submit]")
-    item = org.locator("#poll-list .poll-item")
+    q = "Garden party on Sunday?"
+    item = org.locator("#draft-list .poll-item")
     await expect(item).to_have_count(1)
     await expect(item).to_have_attribute("data-state", "draft")
-    await expect(item.locator("a").first).to_have_text("Garden party on Sunday?")
-    await item.get_by_role("button", name=EN["poll.list.open"]).click()
+    await expect(item.locator("a").first).to_have_text(q)
+    await item.get_by_role("button", name=EN["polls.open_label"].format(q=q)).click()
+    item = org.locator("#open-list .poll-item")
     await expect(item).to_have_attribute("data-state", "open")
     poll_id = int(await item.get_attribute("data-poll-id") or 0)
 
@@ -192,14 +197,17 @@ async def test_organiser_writes_opens_and_closes_a_poll_and_a_resident_joins_by_
             "data-count", "1"
         )
 
-        close = item.get_by_role("button", name=EN["poll.list.close"])
+        close = item.get_by_role("button", name=EN["polls.close_label"].format(q=q))
         await close.click()
         # The close takes effect ~1.5 s later; meanwhile the button is busy and cannot be
         # pressed again.
         await expect(close).to_be_disabled()
         await expect(close).to_have_attribute("aria-busy", "true")
-        await expect(item).to_have_attribute("data-state", "closed")
-        await expect(item.get_by_role("link", name=EN["poll.list.csv"])).to_be_visible()
+        done = org.locator("#recent-list .poll-item")
+        await expect(done).to_have_attribute("data-state", "closed")
+        await expect(
+            done.get_by_role("link", name=EN["polls.csv_label"].format(q=q))
+        ).to_be_visible()
         named = (await api.get(f"/api/polls/{poll_id}/votes")).json()["votes"]
         assert [(v["name"], v["choices"]) for v in named] == [("V0003", [2])]
         assert org.errors == [] and resident.errors == []  # type: ignore[attr-defined]

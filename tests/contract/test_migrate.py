@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-
-import pytest
+from collections.abc import Sequence
 
 from persistence.factory import open_database
 from persistence.migrate import migrate, migration_files
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_schema_url"
-    return str(request.getfixturevalue(fixture))
 
 
 def test_both_dialects_have_the_same_versions() -> None:
@@ -60,7 +53,7 @@ async def test_concurrent_migrations_sqlite(sqlite_url: str) -> None:
     assert await _versions(sqlite_url) == expected
 
 
-def _each_applied_once(results: list[list[str]], expected: list[str]) -> None:
+def _each_applied_once(results: Sequence[list[str]], expected: list[str]) -> None:
     """Concurrent migrators may share the files between them (each file is its own
     transaction), but every file is applied by exactly one of them, and each in order."""
     applied = [version for result in results for version in result]

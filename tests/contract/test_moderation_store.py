@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from persistence.audit import AuditQuery, NewEntry
+from persistence.audit.sql import SqlAuditLog
 from persistence.db import IntegrityViolation
 from persistence.factory import open_store
 from persistence.migrate import migrate
@@ -21,7 +23,7 @@ from persistence.moderation import (
     WordAction,
     normalise_text,
 )
-from persistence.moderation_sql import SqlModerationStore, moderation_store
+from persistence.moderation.sql import SqlModerationStore
 from persistence.store import NotFound, Role, Store
 
 NOW = 1_700_000_000_000
@@ -29,18 +31,12 @@ HOUR = 3_600_000
 ROOM = "building:1"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_schema_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest.fixture
-async def stores(store_url: str) -> AsyncIterator[tuple[Store, SqlModerationStore]]:
-    await migrate(store_url)
-    store = await open_store(store_url)
+async def stores(db_url: str) -> AsyncIterator[tuple[Store, SqlModerationStore]]:
+    await migrate(db_url)
+    store = await open_store(db_url)
     try:
-        yield store, moderation_store(store)
+        yield store, SqlModerationStore(store.database)
     finally:
         await store.close()
 
@@ -190,11 +186,11 @@ async def test_audit_log_cannot_be_changed(stores: tuple[Store, SqlModerationSto
     store, mod = stores
     (moderator,) = await _users(store, "mod1")
     entry = await mod.add_audit("warn", actor_id=moderator, reason="be kind", now=NOW)
-    db = store.database  # type: ignore[attr-defined]
+    db = store.database
     with pytest.raises(IntegrityViolation):
-        await db.execute("UPDATE mod_audit SET reason = 'nothing' WHERE id = $1", entry)
+        await db.execute("UPDATE audit_log SET reason = 'nothing' WHERE id = $1", entry)
     with pytest.raises(IntegrityViolation):
-        await db.execute("DELETE FROM mod_audit WHERE id = $1", entry)
+        await db.execute("DELETE FROM audit_log WHERE id = $1", entry)
     assert [(e.id, e.reason) for e in await mod.audit_log()] == [(entry, "be kind")]
 
 
@@ -329,3 +325,83 @@ async def test_settings_rules_and_figure_rows(stores: tuple[Store, SqlModeration
     assert await mod.handling_rows(since=NOW + 1, until=NOW + HOUR) == []
     assert await mod.count_flags(since=NOW, until=NOW + HOUR) == 2
     assert await mod.count_flags(since=NOW, until=NOW + HOUR + 1) == 3
+
+
+async def test_deleted_text_is_kept_then_purged_once(
+    stores: tuple[Store, SqlModerationStore],
+) -> None:
+    store, mod = stores
+    [author, flagger, moderator] = await _users(store, "ann", "amy", "mod1")
+    for offset in (1, 2, 3):
+        flag = _flag(offset, flagger)
+        await mod.record_flag(
+            NewFlag(
+                flag.channel, offset, flagger, flag.reason, "", author, "Ann", f"text {offset}", NOW
+            ),
+            now=NOW,
+        )
+    await mod.act_on_message(
+        ROOM, 1, MessageAction.DELETE, actor_id=moderator, reason="r", now=NOW + HOUR
+    )
+    await mod.act_on_message(
+        ROOM, 2, MessageAction.DELETE, actor_id=moderator, reason="r", now=NOW + 5 * HOUR
+    )
+    await mod.act_on_message(ROOM, 3, MessageAction.HIDE, actor_id=moderator, reason="r", now=NOW)
+    deleted = await mod.get_message(ROOM, 1)
+    assert deleted is not None and deleted.deleted_at == NOW + HOUR
+    assert deleted.body == "text 1" and not deleted.text_purged  # kept for the moderators
+    # The sweep blanks what was deleted before its cutoff only, once.
+    assert await mod.purge_deleted_text(before=NOW + 2 * HOUR, now=NOW + 10 * HOUR) == 1
+    assert await mod.purge_deleted_text(before=NOW + 2 * HOUR, now=NOW + 11 * HOUR) == 0
+    first, second, hidden = [await mod.get_message(ROOM, o) for o in (1, 2, 3)]
+    assert first is not None and first.body == "" and first.text_purged
+    assert second is not None and second.body == "text 2" and not second.text_purged
+    assert hidden is not None and hidden.body == "text 3" and hidden.deleted_at is None
+    # The history of a message: its audit entries, newest first.
+    history = await mod.message_history(ROOM, 1)
+    assert [(e.action, e.actor_id) for e in history] == [("delete", moderator)]
+
+
+async def test_audit_search_filters_and_facets(stores: tuple[Store, SqlModerationStore]) -> None:
+    store, mod = stores
+    [author, other, moderator] = await _users(store, "ann", "bob", "mod1")
+    audit = SqlAuditLog(store.database)
+    await mod.add_audit("warn", actor_id=moderator, reason="a", now=NOW, target_user_id=author)
+    await mod.add_audit(
+        "warn", actor_id=moderator, reason="b", now=NOW + HOUR, target_user_id=other
+    )
+    await mod.add_audit("mute", actor_id=moderator, reason="c", now=NOW + 2 * HOUR, channel=ROOM)
+    await audit.append(
+        NewEntry(
+            feature="polls",
+            action="poll_close",
+            actor_id=None,
+            reason="d",
+            at=NOW + 3 * HOUR,
+            subject="poll:1",
+        )
+    )
+    everything = await audit.search(AuditQuery())
+    assert [e.reason for e in everything] == ["d", "c", "b", "a"]
+    assert [e.reason for e in await audit.search(AuditQuery(feature="moderation"))] == [
+        "c",
+        "b",
+        "a",
+    ]
+    assert [e.reason for e in await audit.search(AuditQuery(action="warn"))] == ["b", "a"]
+    assert [e.reason for e in await audit.search(AuditQuery(target_user_id=author))] == ["a"]
+    assert [e.reason for e in await audit.search(AuditQuery(channel=ROOM))] == ["c"]
+    assert [e.reason for e in await audit.search(AuditQuery(actor_id=moderator))] == [
+        "c",
+        "b",
+        "a",
+    ]
+    window = AuditQuery(since=NOW + HOUR, until=NOW + 3 * HOUR)
+    assert [e.reason for e in await audit.search(window)] == ["c", "b"]  # until is exclusive
+    assert [e.reason for e in await audit.search(AuditQuery(limit=1))] == ["d"]
+    facets = await audit.facets(feature="moderation")
+    assert facets.actors == [(moderator, "Mod1")]
+    assert facets.actions == ["mute", "warn"]
+    assert facets.targets == [(author, "Ann"), (other, "Bob")]
+    assert facets.channels == [ROOM]
+    assert (await audit.facets()).actions == ["mute", "poll_close", "warn"]

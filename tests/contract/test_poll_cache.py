@@ -1,4 +1,4 @@
-"""The gateway's cache of what a vote is checked against (gateway/poll_cache.py), on a real
+"""The gateway's cache of what a vote is checked against (gateway/polls/cache.py), on a real
 store (SQLite and PostgreSQL): one read per poll however many votes wait for it, copies of open
 polls never older than ``POLL_CACHE_SECONDS``, a dropped copy read again at once, memberships
 kept only when "yes" and dropped on leaving, units kept for ``ACCESS_CACHE_SECONDS``; and the
@@ -11,11 +11,12 @@ from dataclasses import asdict
 
 import msgpack
 
-from gateway.poll_cache import ACCESS_CACHE_SECONDS, POLL_CACHE_SECONDS, PollCache
-from gateway.polls import decode_ballot, encode_ballot
+from gateway.polls.cache import ACCESS_CACHE_SECONDS, POLL_CACHE_SECONDS, PollCache
+from gateway.polls.events import decode_ballot, encode_ballot
 from persistence.polls import Ballot, PollDraft, PollState
+from persistence.polls.sql import SqlPollStore
 from persistence.store import Role, Store
-from tests.contract.test_store import NOW, store, store_url  # noqa: F401  (fixtures)
+from tests.contract.test_store import NOW, store  # noqa: F401  (fixtures)
 
 
 async def _setup(store: Store) -> tuple[int, int, int]:  # noqa: F811
@@ -30,7 +31,7 @@ async def _setup(store: Store) -> tuple[int, int, int]:  # noqa: F811
         now=NOW,
     )
     draft = PollDraft(channel=f"building:{building.id}", question="Q", options=("a", "b"))
-    poll = await store.create_poll(
+    poll = await SqlPollStore(store.database).create_poll(
         draft, created_by=user.id, join_code="J", projector_token="t", now=NOW
     )
     return building.id, user.id, poll.id
@@ -38,11 +39,11 @@ async def _setup(store: Store) -> tuple[int, int, int]:  # noqa: F811
 
 async def test_polls_are_read_once_and_never_trusted_past_the_bound(store: Store) -> None:  # noqa: F811
     _, _, poll_id = await _setup(store)
-    cache = PollCache(store)
+    cache = PollCache(store, SqlPollStore(store.database))
     # A draft is not kept: it may open any moment.
     draft = await cache.poll(poll_id)
     assert draft is not None and draft.poll.state is PollState.DRAFT
-    await store.open_poll(poll_id, now=NOW)
+    await SqlPollStore(store.database).open_poll(poll_id, now=NOW)
     loads = cache.loads
     copies = await asyncio.gather(*(cache.poll(poll_id) for _ in range(100)))
     assert cache.loads == loads + 1  # one read for a hundred waiting votes
@@ -50,7 +51,7 @@ async def test_polls_are_read_once_and_never_trusted_past_the_bound(store: Store
     assert await cache.poll(999_999) is None
 
     # Closed behind the cache's back: the copy says open for at most the bound.
-    await store.close_poll(poll_id, now=NOW + 1)
+    await SqlPollStore(store.database).close_poll(poll_id, now=NOW + 1)
     loop = asyncio.get_running_loop()
     while True:
         copy = await cache.poll(poll_id)
@@ -65,11 +66,11 @@ async def test_polls_are_read_once_and_never_trusted_past_the_bound(store: Store
 
 async def test_a_dropped_poll_is_read_again_at_once(store: Store) -> None:  # noqa: F811
     _, _, poll_id = await _setup(store)
-    await store.open_poll(poll_id, now=NOW)
-    cache = PollCache(store)
+    await SqlPollStore(store.database).open_poll(poll_id, now=NOW)
+    cache = PollCache(store, SqlPollStore(store.database))
     first = await cache.poll(poll_id)
     assert first is not None and first.poll.draft.closes_at is None
-    await store.schedule_close(poll_id, at=NOW + 5000)
+    await SqlPollStore(store.database).schedule_close(poll_id, at=NOW + 5000)
     cache.forget_poll(poll_id)
     again = await cache.poll(poll_id)
     assert again is not None and again.poll.draft.closes_at == NOW + 5000
@@ -78,7 +79,7 @@ async def test_a_dropped_poll_is_read_again_at_once(store: Store) -> None:  # no
 async def test_memberships_and_units(store: Store) -> None:  # noqa: F811
     building_id, user_id, _ = await _setup(store)
     await store.create_group("choir", "Choir", "", created_by=user_id, now=NOW)
-    cache = PollCache(store)
+    cache = PollCache(store, SqlPollStore(store.database))
     assert await cache.is_member(user_id, "choir") is True
     await store.leave_group(user_id, "choir")
     assert await cache.is_member(user_id, "choir") is True  # kept "yes"…

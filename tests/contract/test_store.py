@@ -30,16 +30,10 @@ NOW = 1_700_000_000_000
 DAY = 86_400_000
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest) -> str:
-    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_schema_url"
-    return str(request.getfixturevalue(fixture))
-
-
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    await migrate(store_url)
-    s = await open_store(store_url)
+async def store(db_url: str) -> AsyncIterator[Store]:
+    await migrate(db_url)
+    s = await open_store(db_url)
     try:
         yield s
     finally:
@@ -325,6 +319,93 @@ async def test_login_failures_window(store: Store) -> None:
     await store.clear_login_failures("user:a")
     assert await store.login_failures("user:a", now=NOW + 1200, window_ms=w) == 0
     assert await store.login_failures("ip:1.2.3.4", now=NOW + 500, window_ms=w) == 1
+
+
+async def test_reserving_login_attempts_is_atomic_across_processes(
+    store: Store, db_url: str
+) -> None:
+    """Parallel reservations from two stores (two processes' pools): exactly the free ones pass,
+    the rest learn how long to wait; a released reservation is no failure."""
+    other = await open_store(db_url)
+    try:
+        free, w = 5, 900_000
+
+        def wait_ms(key: str, n: int) -> int:
+            return 0 if n < free else 1000
+
+        keys = ["user:ann", "ip:10.0.0.1"]
+        results = await asyncio.gather(
+            *(
+                (store if i % 2 else other).reserve_login_attempt(
+                    keys, now=NOW, window_ms=w, wait_ms=wait_ms
+                )
+                for i in range(50)
+            )
+        )
+        assert sorted(results) == [(0, "")] * free + [(1000, "user:ann")] * (50 - free)
+        assert await store.login_failures("user:ann", now=NOW, window_ms=w) == free
+        assert await store.login_failure_counts(now=NOW, window_ms=w) == {
+            "user:ann": free,
+            "ip:10.0.0.1": free,
+        }
+        # The wait runs from the latest failure; after it one more attempt is reserved.
+        assert await store.reserve_login_attempt(
+            keys, now=NOW + 400, window_ms=w, wait_ms=wait_ms
+        ) == (600, "user:ann")
+        assert await store.reserve_login_attempt(
+            keys, now=NOW + 1000, window_ms=w, wait_ms=wait_ms
+        ) == (0, "")
+        await store.release_login_attempt(keys, at=NOW + 1000)
+        assert await store.login_failures("ip:10.0.0.1", now=NOW + 1000, window_ms=w) == free
+        # Failures that left the window count no more.
+        assert await store.reserve_login_attempt(
+            keys, now=NOW + w + 1, window_ms=w, wait_ms=wait_ms
+        ) == (0, "")
+        assert await store.login_failures("user:ann", now=NOW + w + 1, window_ms=w) == 1
+    finally:
+        await other.close()
+
+
+async def test_a_reservation_counts_failures_recorded_after_its_clock_reading(store: Store) -> None:
+    """Two requests read the clock, then queue for the key: the one that read it first may be
+    served second, and must still count the other's failure (design 0024's race: 8 of 50
+    parallel guesses were checked against a bound of 7)."""
+    w = 900_000
+
+    def wait_ms(key: str, n: int) -> int:
+        return 0 if n < 1 else 1000
+
+    keys = ["user:bob"]
+    assert await store.reserve_login_attempt(keys, now=NOW + 10, window_ms=w, wait_ms=wait_ms) == (
+        0,
+        "",
+    )
+    wait, slowest = await store.reserve_login_attempt(keys, now=NOW, window_ms=w, wait_ms=wait_ms)
+    assert (wait, slowest) == (1010, "user:bob")
+
+
+async def test_releasing_one_reservation_keeps_another_of_the_same_millisecond(
+    store: Store,
+) -> None:
+    w = 900_000
+
+    def wait_ms(key: str, n: int) -> int:
+        return 0
+
+    keys = ["user:cy"]
+    for _ in range(2):
+        assert await store.reserve_login_attempt(keys, now=NOW, window_ms=w, wait_ms=wait_ms) == (
+            0,
+            "",
+        )
+    await store.release_login_attempt(keys, at=NOW)  # the right password, the other stays wrong
+    assert await store.login_failures("user:cy", now=NOW, window_ms=w) == 1
+
+
+async def test_instance_secret_is_made_once(store: Store) -> None:
+    first = await store.instance_secret("device-cookie-key", "one", now=NOW)
+    assert first == "one"
+    assert await store.instance_secret("device-cookie-key", "two", now=NOW) == "one"
 
 
 # -- interest groups ----------------------------------------------------------------------------

@@ -145,14 +145,30 @@ class Server:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
+        try:
+            await self._wait_healthy(self.proc, timeout)
+        except BaseException:
+            # A server that never came up is never stopped by its caller: end it (if it still
+            # runs) and close its log here, or both outlive the test (ResourceWarning).
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(5)
+            self._close_log()
+            raise
+        return self
+
+    async def _wait_healthy(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while True:
-                if self.proc.poll() is not None:
+                if proc.poll() is not None:
                     raise RuntimeError(f"server exited early:\n{self.log.read_text()[-4000:]}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{self.http}/healthz")).status_code == 200:
-                        return self
+                    # Up once the database and Redis answer; a test may start a server on a
+                    # database it has not migrated yet (readyz then says migrations: false).
+                    checks = (await client.get(f"{self.http}/readyz")).json()
+                    if checks.get("database") and checks.get("redis", True):
+                        return
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"server did not start:\n{self.log.read_text()[-4000:]}")
                 await asyncio.sleep(0.1)

@@ -1,7 +1,6 @@
-"""Shared by the polls end-to-end tests, the browser test and ``bench/votes.py``: a building of
-many voters with sessions made directly in the store (logging 500 people in through argon2 would
-measure the password hash, not the polls), an organiser, and a poll driven through the real
-HTTP API."""
+"""Shared by the polls end-to-end tests and the browser test: a building of many voters with
+sessions made directly in the store (logging 500 people in through argon2 would measure the
+password hash, not the polls), an organiser, and a poll driven through the real HTTP API."""
 
 from __future__ import annotations
 

@@ -61,8 +61,21 @@ async def test_invites_and_registration(deployment: Deployment) -> None:
             "display_name": "陳小姐",
             "password": "a long password",
             "unit": " 12 b ",
+            "consent": True,
         }
         async with httpx.AsyncClient(base_url=server.http) as http:
+            # Consent to the privacy notice is required (web/privacy): refused with its code,
+            # and nothing is written (the invite's one use is still there for the right form).
+            for consent in (False, None, "yes"):
+                body = (
+                    {**form, "consent": consent}
+                    if consent is not None
+                    else {k: v for k, v in form.items() if k != "consent"}
+                )
+                refused = await http.post("/api/register", json=body)
+                assert refused.status_code == 400, refused.text
+                assert refused.json()["error"]["code"] in ("consent_required", "bad_request")
+                assert refused.json()["error"]["field"] == "consent"
             weak = await http.post("/api/register", json={**form, "password": "short"})
             assert weak.status_code == 400 and weak.json()["error"]["code"] == "weak_password"
             taken = await http.post("/api/register", json={**form, "username": "ann"})
@@ -80,13 +93,20 @@ async def test_invites_and_registration(deployment: Deployment) -> None:
             assert "secure" not in set_cookie  # plain http here
             used_up = await http.post("/api/register", json={**form, "username": "dave"})
             assert used_up.json()["error"]["code"] == "invalid_invite"
-            # Guessing codes is throttled per address (LINLI_LOGIN_MAX_FAILURES=5 wrong codes).
+            # Guessing codes is throttled per address (LINLI_LOGIN_MAX_FAILURES=5 wrong codes are
+            # free, then each attempt waits 1 s, 2 s, 4 s … after the latest wrong one; checking
+            # takes a while here, so a guess or two more may get through first).
             for guess in ("AAAAAAAA", "BBBBBBBB", "CCCCCCCC"):
                 response = await http.post("/api/register", json={**form, "invite_code": guess})
                 assert response.json()["error"]["code"] == "invalid_invite"
-            locked = await http.post("/api/register", json={**form, "username": "erin"})
+            for _ in range(4):
+                locked = await http.post("/api/register", json={**form, "username": "erin"})
+                if locked.status_code == 429:
+                    break
+                assert locked.json()["error"]["code"] == "invalid_invite"
             assert locked.status_code == 429
             assert locked.json()["error"]["code"] == "too_many_attempts"
+            assert 1 <= int(locked.headers["retry-after"]) <= 60
         async with httpx.AsyncClient(
             base_url=server.http, cookies={"linli_session": cookie}
         ) as http:
@@ -107,11 +127,21 @@ async def test_login_errors_and_throttling(deployment: Deployment) -> None:
                 wrong = await http.post("/api/login", json={"username": "ann", "password": "nope"})
                 assert wrong.status_code == 401
                 assert wrong.json()["error"]["code"] == "wrong_credentials"
-            # Locked: even the right password is refused for now, with a Retry-After.
-            locked = await http.post("/api/login", json={"username": "ANN", "password": PASSWORD})
+            # Delayed, not locked: attempts must now wait (1 s, 2 s … after the latest failure;
+            # a check takes a while here, so a guess more may get through first), then even
+            # the right password waits for its turn, and is accepted when it comes.
+            for _ in range(4):
+                locked = await http.post("/api/login", json={"username": "ann", "password": "no"})
+                if locked.status_code == 429:
+                    break
+                assert locked.status_code == 401
             assert locked.status_code == 429
             assert locked.json()["error"]["code"] == "too_many_attempts"
-            assert int(locked.headers["retry-after"]) > 0
+            retry = int(locked.headers["retry-after"])
+            assert 1 <= retry <= 60 and locked.json()["error"]["retry_after"] == retry
+            await asyncio.sleep(retry)
+            right = await http.post("/api/login", json={"username": "ANN", "password": PASSWORD})
+            assert right.status_code == 200, right.text
             # Another user is not affected; unknown users get the same answer as wrong passwords.
             assert (
                 await http.post("/api/login", json={"username": "amy", "password": PASSWORD})
@@ -218,12 +248,13 @@ async def test_behind_a_trusted_proxy(tmp_path: Path) -> None:
             response = await http.post("/api/login", json={"username": "ann", "password": PASSWORD})
             assert response.status_code == 200
             assert "secure" in response.headers["set-cookie"].lower()
-            cookie = response.cookies["linli_session"]
+            # Secure, so __Host- (tests/e2e/test_nginx.py checks the rest through nginx).
+            cookie = response.cookies["__Host-linli_session"]
         ok = await Client.connect(
             server,
             cookie,
             origin=public,
-            additional_headers={**forwarded, "Cookie": f"linli_session={cookie}"},
+            additional_headers={**forwarded, "Cookie": f"__Host-linli_session={cookie}"},
         )
         await ok.close()
     # Without trusting the proxy, the same handshake is cross-origin and refused.

@@ -144,14 +144,17 @@ async def test_slow_consumer_is_cut_off_and_the_room_goes_on(deployment: Deploym
         )
         got = await fast.pubs(count, timeout=30)
         assert [m["offset"] for m in got] == list(range(1, count + 1))
-        # The slow one was closed with the documented code (it gets what was in flight, then the
-        # close frame); everything stayed fine for the rest.
+        # The slow one was cut: with the documented code if it took its close within the close
+        # deadline (what was in flight, then the close frame), else by a reset that dropped the
+        # rest (gateway/ws_server.CLOSE_DEADLINE; tests/e2e/test_stalled_reader.py). It resumes
+        # reading only now, after the whole burst, so either can happen. Everything stayed fine
+        # for the rest.
         received = 0
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 await asyncio.wait_for(slow.ws.recv(), 10)
                 received += 1
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+        assert closed.value.rcvd is None or closed.value.rcvd.code == 4001
         assert received < count
         await ann.close()
         await fast.close()

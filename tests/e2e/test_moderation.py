@@ -13,13 +13,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
+from datetime import time as dt_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from persistence.moderation import FlagReason, MessageAction, NewFlag
-from persistence.moderation_sql import moderation_store
+from persistence.moderation.sql import SqlModerationStore
 from persistence.store import Role
 from tests.e2e.harness import (
     PASSWORD,
@@ -32,6 +35,7 @@ from tests.e2e.harness import (
     running,
     seed,
 )
+from web.moderation.figures import periods
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -193,11 +197,14 @@ async def test_residents_cannot_read_the_feed_or_act(deployment: Deployment) -> 
         await amy.post(f"/api/mod/users/{hood.users['ann']}/mute", status=403, seconds=60, **body)
         await amy.post(f"/api/mod/users/{hood.users['ann']}/ban", status=403, **body)
         await amy.post("/api/mod/words", status=403, pattern="x", **body)
-        # Moderators act but do not administer: the word list, settings and audit are admins'.
+        await amy.get("/api/mod/audit", status=403)
+        await amy.post("/api/mod/words/test", status=403, text="x")
+        # Moderators act but do not administer: the word list and settings are admins'; they
+        # read the audit log's moderation entries.
         mo = await Http.login(server, "mo")
         await mo.post("/api/mod/words", status=403, pattern="x", **body)
         await mo.post("/api/mod/settings", status=403, auto_hide_threshold=1, **body)
-        await mo.get("/api/mod/audit", status=403)
+        assert (await mo.get("/api/mod/audit"))["entries"] == []
         # An action needs a reason.
         await mo.post(f"/api/mod/messages/{room}/1/hide", status=400)
         await ann.close()
@@ -506,6 +513,8 @@ async def test_audit_log_records_every_action(deployment: Deployment) -> None:
         await mo.post(f"/api/mod/messages/{room}/1/hide", reason="r1")
         await mo.post(f"/api/mod/messages/{room}/1/restore", reason="r2")
         await mo.post(f"/api/mod/users/{ann_id}/warn", channel=room, offset=1, reason="r3")
+        # The hide told its author why (tests/e2e/test_moderation_residents.py), then the warning.
+        assert (await ann.push("moderation"))["kind"] == "hidden"
         assert (await ann.push("moderation"))["kind"] == "warning"
         await mo.post(f"/api/mod/users/{ann_id}/mute", seconds=60, reason="r4")
         await mo.post(f"/api/mod/users/{ann_id}/unmute", reason="r5")
@@ -570,7 +579,7 @@ async def test_figures_match_a_hand_computed_case(deployment: Deployment) -> Non
     t0 = 1_700_000_000_000
     store = await deployment.store()
     try:
-        mod = moderation_store(store)
+        mod = SqlModerationStore(store.database)
         users, mo = hood.users, hood.users["mo"]
 
         def flag(offset: int, flagger: str) -> NewFlag:
@@ -604,7 +613,7 @@ async def test_figures_match_a_hand_computed_case(deployment: Deployment) -> Non
     async with moderated(deployment) as server:
         mo_http = await Http.login(server, "mo")
         result = await mo_http.get(
-            "/api/mod/figures", **{"from": str(t0), "to": str(t0 + 7 * 24 * HOUR)}
+            "/api/mod/figures", status=200, **{"from": str(t0), "to": str(t0 + 7 * 24 * HOUR)}
         )
         assert result["periods"] == [
             {
@@ -622,6 +631,52 @@ async def test_figures_match_a_hand_computed_case(deployment: Deployment) -> Non
         assert len(monthly["periods"]) == 2
         assert monthly["periods"][-1]["messages_flagged"] == 0  # the seeded week is long past
         await mo_http.close()
+
+
+async def test_daily_figures_split_at_local_midnight(deployment: Deployment) -> None:
+    """With ``LINLI_TIME_ZONE`` set, the daily figures count a flag 1 ms before the zone's
+    midnight in the day before it and one at midnight in the new day. New York rather than the
+    default Taipei, so that the setting (not the default) is what the API must have used."""
+    zone = ZoneInfo("America/New_York")
+    hood = await seed_moderation(deployment)
+    room = f"building:{hood.building_a}"
+    now = int(time.time() * 1000)
+    if periods("day", 1, now, zone=zone)[0].end - now < 30_000:
+        # So close to midnight that the request could see the next day: wait until it is here.
+        await asyncio.sleep(31)
+        now = int(time.time() * 1000)
+    yesterday, today = periods("day", 2, now, zone=zone)
+    midnight = today.start
+    store = await deployment.store()
+    try:
+        mod = SqlModerationStore(store.database)
+        users = hood.users
+        for offset, at in ((1, midnight - 1), (2, midnight), (3, midnight + 1)):
+            flag = NewFlag(
+                room, offset, users["ann"], FlagReason.SPAM, "", users["bob"], "Bob", "m", at
+            )
+            await mod.record_flag(flag, now=at)
+        await mod.act_on_message(
+            room, 2, MessageAction.HIDE, actor_id=users["mo"], reason="r", now=midnight + HOUR
+        )
+    finally:
+        await store.close()
+    async with moderated(deployment, LINLI_TIME_ZONE="America/New_York") as server:
+        mo_http = await Http.login(server, "mo")
+        result = await mo_http.get("/api/mod/figures", period="day", count="2")
+        await mo_http.close()
+    summary = [
+        (p["label"], p["start"], p["end"], p["flags_received"], p["messages_flagged"], p["handled"])
+        for p in result["periods"]
+    ]
+    assert summary == [
+        (yesterday.label, yesterday.start, midnight, 1, 1, 0),
+        (today.label, midnight, today.end, 2, 2, 1),
+    ]
+    assert result["periods"][1]["time_to_first_action"]["median_ms"] == HOUR
+    # The boundary is New York's midnight, whatever the UTC offset of the day (-4 or -5 hours).
+    assert datetime.fromtimestamp(midnight / 1000, zone).time() == dt_time(0, 0)
+    assert midnight % (24 * HOUR) in {4 * HOUR, 5 * HOUR}
 
 
 async def test_flags_survive_a_moderation_worker_restart(scaled: Deployment) -> None:
@@ -683,7 +738,7 @@ async def test_chat_goes_on_when_the_moderation_tables_cannot_be_read(
         amy = await Client.connect(server, await login(server, "amy"))
         await amy.ok("subscribe", channel=room)
         store = await deployment.store()
-        db = store.database  # type: ignore[attr-defined]
+        db = store.database
         try:
             for table in tables:
                 await db.execute(f"ALTER TABLE {table} RENAME TO {table}_away")

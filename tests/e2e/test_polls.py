@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from gateway.poll_cache import ACCESS_CACHE_SECONDS, CLOSE_DELAY_MS
+from gateway.polls.cache import ACCESS_CACHE_SECONDS, CLOSE_DELAY_MS
+from persistence.polls.sql import SqlPollStore
 from tests.e2e.harness import Client, Deployment, Server, Worker, running
 from tests.e2e.polls_helpers import (
     PollApi,
@@ -52,8 +53,8 @@ async def _stored_tally(deployment: Deployment, poll_id: int) -> tuple[list[int]
     """Counted afresh from the stored votes: (counts per option, voters, vote rows)."""
     store = await deployment.store()
     try:
-        tally = await store.poll_tally(poll_id)
-        votes = await store.list_votes(poll_id)
+        tally = await SqlPollStore(store.database).poll_tally(poll_id)
+        votes = await SqlPollStore(store.database).list_votes(poll_id)
         assert tally is not None
         return list(tally.counts), tally.voters, len(votes)
     finally:
@@ -136,10 +137,10 @@ async def test_many_voters_exact_tally_and_bounded_updates(deployment: Deploymen
             assert closed["state"] == "closed"
             final, _ = await latest_tally(watcher, lambda t: t["state"] == "closed")
             assert final["counts"] == expected and final["voters"] == VOTERS
-            response = await api.get(f"/api/polls/{poll['id']}/export.csv")
+            response = await api.get(f"/api/polls/{poll['id']}/export.csv?lang=en")
             rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
             assert [int(r[2]) for r in rows[1:4]] == expected
-            assert rows[4][:3] == ["voters", "", str(VOTERS)]
+            assert rows[4][:3] == ["Voters", "", str(VOTERS)]
         finally:
             await watcher.close()
             await api.aclose()
@@ -415,7 +416,9 @@ async def test_votes_during_a_close_are_refused_or_counted_never_acked_and_ignor
                 await asyncio.sleep(0.2)
             store = await deployment.store()
             try:
-                votes = {v.user_id: v.choices for v in await store.list_votes(pid)}
+                votes = {
+                    v.user_id: v.choices for v in await SqlPollStore(store.database).list_votes(pid)
+                }
             finally:
                 await store.close()
             ids = [voters.cookies[n][0] for n in names]

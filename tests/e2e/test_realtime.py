@@ -8,6 +8,7 @@ Origin and session checks.
 from __future__ import annotations
 
 import asyncio
+from operator import itemgetter
 
 import httpx
 import pytest
@@ -198,7 +199,7 @@ async def test_presence_counts_tabs_once(deployment: Deployment) -> None:
         members = (await amy.ok("presence", channel=room))["members"]
         assert members == sorted(
             [{"id": hood.users["ann"], "name": "Ann"}, {"id": hood.users["amy"], "name": "Amy"}],
-            key=lambda m: m["id"],
+            key=itemgetter("id"),
         )
         await tab1.close()
         await asyncio.sleep(0.3)

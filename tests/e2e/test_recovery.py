@@ -32,7 +32,7 @@ from linli.features import FEATURES
 from linli.runtime import Runtime, open_runtime
 from linli.types import ChannelName
 from persistence.moderation import MessageAction, MessageSnapshot
-from persistence.moderation_sql import moderation_store
+from persistence.moderation.sql import SqlModerationStore
 from persistence.store import Role
 from tests.conftest import wait_until
 from tests.e2e.harness import Deployment
@@ -75,8 +75,9 @@ async def gateway_env(deployment: Deployment, **settings: Any) -> AsyncIterator[
     )
     async with open_runtime(config, migrate_first=True) as runtime:
         gateway = Gateway(runtime.broker, runtime.store, runtime.presence, config)
-        for install in FEATURES:
-            install(gateway, runtime)
+        for feature in FEATURES:
+            if feature.install is not None:
+                feature.install(gateway, runtime)
         await gateway.start()
         try:
             yield Env(gateway, runtime)
@@ -276,7 +277,7 @@ async def test_hidden_messages_are_blanked_for_residents_in_recovery_from_memory
     for text in ("hello", "我的電話 9123 4567", "bye"):
         await env.publish(text)
     await env.delivered(3)
-    mod = moderation_store(env.runtime.store)
+    mod = SqlModerationStore(env.runtime.store.database)
     snapshot = MessageSnapshot(3, "Ann", "我的電話 9123 4567", 1_700_000_000_000)
 
     async def act(action: MessageAction) -> None:

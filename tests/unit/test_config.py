@@ -44,3 +44,12 @@ def test_parsing() -> None:
         load_settings({"LINLI_PORT": "eighty"})
     with pytest.raises(ValueError, match="LINLI_RUN_WORKERS"):
         load_settings({"LINLI_RUN_WORKERS": "maybe"})
+
+
+def test_time_zone() -> None:
+    assert load_settings({}).time_zone == "Asia/Taipei"
+    assert str(load_settings({}).zone) == "Asia/Taipei"
+    assert str(load_settings({"LINLI_TIME_ZONE": "Europe/London"}).zone) == "Europe/London"
+    for unknown in ("Mars/Olympus", "", "../etc/passwd", "/etc/localtime"):
+        with pytest.raises(ValueError, match=r"LINLI_TIME_ZONE: unknown time zone .*Asia/Taipei"):
+            load_settings({"LINLI_TIME_ZONE": unknown})

@@ -3,16 +3,26 @@ and the figures' arithmetic."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import gateway.moderation  # noqa: F401  (registers the flag op)
-from gateway.moderation import FlagRequest, find_word
+from gateway.moderation.ops import FlagRequest
 from gateway.wire import Format, FrameError, decode_request
-from persistence.moderation import FlagReason, HandlingRow, Word, WordAction, normalise_text
-from web.moderation_figures import DAY_MS, Period, figures, nearest_rank, periods
+from linli.periods import DAY_MS
+from persistence.moderation import (
+    FlagReason,
+    HandlingRow,
+    Word,
+    WordAction,
+    find_word,
+    normalise_text,
+)
+from web.moderation.figures import Period, figures, nearest_rank, periods
 
 HOUR = 3_600_000
 
@@ -105,12 +115,16 @@ def test_nearest_rank() -> None:
 
 def test_calendar_periods() -> None:
     now = 1_700_000_000_000  # 2023-11-14 22:13:20 UTC, a Tuesday
-    assert [p.label for p in periods("month", 3, now)] == ["2023-09", "2023-10", "2023-11"]
-    months = periods("month", 2, now)
+    assert [p.label for p in periods("month", 3, now, zone=UTC)] == [
+        "2023-09",
+        "2023-10",
+        "2023-11",
+    ]
+    months = periods("month", 2, now, zone=UTC)
     assert months[0].end == months[1].start
-    assert [p.label for p in periods("week", 2, now)] == ["2023-W45", "2023-W46"]
-    days = periods("day", 2, now)
+    assert [p.label for p in periods("week", 2, now, zone=UTC)] == ["2023-W45", "2023-W46"]
+    days = periods("day", 2, now, zone=UTC)
     assert [p.label for p in days] == ["2023-11-13", "2023-11-14"]
     assert days[1].end - days[1].start == DAY_MS and days[1].start <= now < days[1].end
     with pytest.raises(ValueError):
-        periods("year", 1, now)
+        periods("year", 1, now, zone=UTC)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from web.pages import LOCALES, WEB_DIR, catalogue, markdown_subset, negotiate_locale
+from linli.catalogue import LOCALES, catalogue_files
+from web.pages import WEB_DIR, catalogue, guide_files, markdown_subset, negotiate_locale
 
 
 @pytest.mark.parametrize(
@@ -43,16 +45,46 @@ def test_markdown_subset_escapes_and_links_only_inside_the_app() -> None:
 
 
 def test_catalogues_have_the_same_keys() -> None:
-    keys = {
-        locale: set(json.loads((WEB_DIR / "locales" / f"{locale}.json").read_text()))
+    """File by file (the core's, each feature's): every key in both languages."""
+    files = {
+        # Only the file name names the locale ("events" holds "en").
+        locale: {
+            str(p.relative_to(WEB_DIR).with_name(p.name.replace(locale, "*"))): p for p in paths
+        }
         for locale in LOCALES
+        for paths in [[Path(str(f)) for f in catalogue_files(locale)]]
     }
-    assert keys["zh-Hant"] == keys["en"]
+    assert files["zh-Hant"].keys() == files["en"].keys()
+    for name, zh in files["zh-Hant"].items():
+        en = files["en"][name]
+        assert set(json.loads(zh.read_text())) == set(json.loads(en.read_text())), name
+
+
+def test_a_key_in_two_catalogue_files_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
+    from linli import catalogue as module
+
+    (tmp_path / "polls").mkdir()
+    (tmp_path / "zh-Hant.json").write_text('{"a": "1", "b": "2"}')
+    (tmp_path / "polls" / "zh-Hant.json").write_text('{"b": "3"}')
+    monkeypatch.setattr(module, "_folder", lambda: tmp_path)
+    module.own_messages.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="already defined"):
+            module.own_messages("zh-Hant")
+    finally:
+        module.own_messages.cache_clear()
 
 
 def _used_keys() -> set[str]:
     used: set[str] = set()
-    for path in [*(WEB_DIR / "templates").glob("*.html"), *(WEB_DIR / "static/js").glob("*.js")]:
+    # The e-mail templates (workers/mail/templates/) take their words from the same catalogues.
+    mail = WEB_DIR.parent / "workers" / "mail" / "templates"
+    for path in [
+        *(WEB_DIR / "templates").rglob("*.html"),
+        *(WEB_DIR / "static/js").rglob("*.js"),
+        *mail.glob("*.html"),
+        *mail.glob("*.txt"),
+    ]:
         text = path.read_text()
         used |= set(re.findall(r"\bt\(\s*[\"']([a-z_.]+)[\"']", text))
     # register.html builds its field keys from the field names.
@@ -82,5 +114,21 @@ def test_the_guide_exists_in_both_languages() -> None:
             "groups",
             "polls",
             "moderators",
+            "notifications",
+            "notifications-phone",
+            "quiet-hours",
+            "notifications-staff",
         ):
             assert f"{{#{anchor}}}" in text, (locale, anchor)
+
+
+def test_every_guide_chapter_is_in_both_languages_with_the_same_anchors() -> None:
+    """A feature's chapter (``docs/guide/<locale>/NN-<feature>.md``) exists in each language,
+    and both give the same ``{#anchors}`` (the pages link to them)."""
+    chapters = {locale: {p.name: p for p in guide_files(locale)[1:]} for locale in LOCALES}
+    assert chapters["zh-Hant"].keys() == chapters["en"].keys()
+    for name, zh in chapters["zh-Hant"].items():
+        anchors = [
+            set(re.findall(r"\{#([a-z0-9-]+)\}", p.read_text())) for p in (zh, chapters["en"][name])
+        ]
+        assert anchors[0] == anchors[1], name

@@ -1,104 +1,113 @@
+// @ts-check
 // The chat page: rooms with unread counts, the live message log of the chosen room, older
-// history page by page, who is online, and the quiet "reconnecting…" banner.
+// history page by page, who is online, and the quiet "reconnecting…" banner. The message log is
+// a MessageList (lib/message-list.js), its Report buttons and moderators' hides a ModerationUI
+// (lib/moderation-ui.js), the unread counts ServerUnread and the
+// per-message menu MessageTools (chat_messages.js); this file puts them
+// together with the connection, the room list, the composer and the online list.
 //
 // User text reaches the DOM only through textContent (never innerHTML), so a message such as
 // <img src=x onerror=alert(1)> is shown as the characters it is.
 import { api } from "./common.js";
 import { LinliClient, socketUrl } from "./client.js";
-import { errorText, formatFullTime, formatTime, page, t } from "./i18n.js";
-import { openReport } from "./report.js";
+import { errorText, page, t } from "./i18n.js";
+import { withBell } from "./lib/bell.js";
+import "./events/card.js"; // the events' card in a room (lib/cards.js)
+import { asPollCard } from "./chat_poll_card.js"; // the poll card in a room (lib/cards.js)
+import { cardPub } from "./lib/cards.js";
+import { byId, node, part } from "./lib/dom.js";
+import { MessageList } from "./lib/message-list.js";
+import { ModerationUI } from "./lib/moderation-ui.js";
+import { PushOffer } from "./lib/push-offer.js";
+import { MessageTools, ServerUnread } from "./chat_messages.js";
+import { requestLink } from "./requests/chat-link.js";
+import { StaffUI } from "./chat_staff.js";
+
+/** @typedef {import("./types.js").Publication} Publication */
+/** @typedef {import("./types.js").User} User */
+/** @template T @typedef {import("./types.js").ApiResult<T>} ApiResult */
+
+/**
+ * A room in the list.
+ * @typedef {object} Room
+ * @property {string} channel
+ * @property {string} name
+ * @property {"building" | "group" | "other"} kind  "other": a room asked for by address
+ * @property {Map<number, string>} members  who is online: user id → name
+ * @property {HTMLAnchorElement | null} link
+ * @property {HTMLElement | null} badge
+ */
+
+/**
+ * The room on screen (its messages are in `messages`).
+ * @typedef {{channel: string, loadingOlder: boolean}} ActiveRoom
+ */
 
 const PAGE_SIZE = 30;
 /** Show the banner only when reconnecting takes longer than a blink (a quick Wi-Fi handover
  * should not flash a warning at an elderly reader). */
 const BANNER_DELAY_MS = 1000;
-/** Within this many pixels of the bottom counts as "reading the newest": new messages scroll. */
-const STICKY_PX = 80;
-
-const me = page.user;
-const el = (id) => document.getElementById(id);
-const log = el("log");
-const list = el("messages");
-const composer = el("composer");
-const textarea = el("composer-text");
-const sendButton = el("send");
-
-/** channel → {channel, name, kind, members: Map<id, name>, link, badge} */
-const rooms = new Map();
-// {channel, items: Map<offset, li>, pendingItems: Map<cmid, li>, heldItems: [li], flagged:
-//  Set<offset>, oldest, loadingOlder}
-let active = null;
-/** channel → offsets of publications that are not chat lines (moderation events): they move
- * the channel's offset but are not unread messages. */
-const notChat = new Map();
 /** Moderation errors of `publish` (docs/protocol.md): final, shown by the composer. */
 const SANCTION_CODES = new Set(["muted", "banned", "blocked_word"]);
-let bannerTimer = null;
 
-function node(tag, className, text) {
-  const n = document.createElement(tag);
-  if (className) n.className = className;
-  if (text !== undefined) n.textContent = text;
-  return n;
-}
+// The chat page is served only to a logged-in resident (web/pages.py), so the page facts name one.
+const me = /** @type {User} */ (page.user);
+const el = byId;
+const log = el("log");
+const composer = el("composer", HTMLFormElement);
+const textarea = el("composer-text", HTMLTextAreaElement);
+const sendButton = el("send", HTMLButtonElement);
+
+/** @type {Map<string, Room>} */
+const rooms = new Map();
+/** @type {ActiveRoom | null} */
+let active = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let bannerTimer;
+/** The rooms followed or muted (POST /api/notifications/rooms); absent: mentions only.
+ * @type {Map<string, string>} */
+const roomModes = new Map();
+const roomNotify = el("room-notify", HTMLSelectElement);
 
 // -- last seen offsets (unread counts) ------------------------------------------------------------
 
-const seenKey = (channel) => `linli.seen.${me.id}.${channel}`;
-
-function seen(channel) {
-  try {
-    return JSON.parse(localStorage.getItem(seenKey(channel))) ?? null;
-  } catch {
-    return null;
-  }
-}
-
+/** @param {string} channel */
 function markSeen(channel) {
-  const position = client.position(channel);
-  if (!position || position.epoch === null) return;
-  try {
-    localStorage.setItem(seenKey(channel), JSON.stringify(position));
-  } catch {
-    // storage full or refused: unread counts just start over
-  }
-  updateBadge(channel);
+  if (unread.markSeen(channel)) updateBadge(channel);
 }
 
-function unread(channel) {
-  const position = client.position(channel);
-  if (!position || position.epoch === null) return 0;
-  const last = seen(channel);
-  const from = !last || last.epoch !== position.epoch ? 0 : last.offset;
-  let events = 0;
-  for (const offset of notChat.get(channel) ?? []) if (offset > from && offset <= position.offset) events += 1;
-  return Math.max(0, position.offset - from - events);
-}
-
+/** @param {string} channel */
 function updateBadge(channel) {
   const room = rooms.get(channel);
   if (!room?.badge) return;
-  const count = active?.channel === channel ? 0 : unread(channel);
+  const count = active?.channel === channel ? 0 : unread.count(channel);
   room.badge.hidden = count === 0;
-  room.badge.querySelector("[aria-hidden]").textContent = count > 99 ? "99+" : String(count);
-  room.badge.querySelector(".sr-only").textContent = t("chat.unread", { count });
+  part(room.badge, "[aria-hidden]").textContent = count > 99 ? "99+" : String(count);
+  part(room.badge, ".sr-only").textContent = t("chat.unread", { count });
   updateTitle();
 }
 
 function updateTitle() {
   let total = 0;
-  for (const channel of rooms.keys()) if (active?.channel !== channel) total += unread(channel);
+  for (const channel of rooms.keys()) if (active?.channel !== channel) total += unread.count(channel);
   const base = `${active ? roomName(active.channel) : t("chat.title")} · ${t("app.name")}`;
   document.title = total ? `(${total}) ${base}` : base;
 }
 
 // -- rooms -----------------------------------------------------------------------------------
 
+/** @param {string} channel */
 function roomName(channel) {
   return rooms.get(channel)?.name ?? channel;
 }
 
+/**
+ * @param {string} channel
+ * @param {string} name
+ * @param {Room["kind"]} kind
+ */
 function addRoom(channel, name, kind) {
+  /** @type {Room} */
   const room = { channel, name, kind, members: new Map(), link: null, badge: null };
   rooms.set(channel, room);
   return room;
@@ -139,34 +148,36 @@ function highlightActive() {
   }
 }
 
+/** @param {string} text  "" hides the notice */
 function showNotice(text) {
   const notice = el("room-notice");
   notice.textContent = text || "";
   notice.hidden = !text;
 }
 
+/** @param {boolean} enabled */
 function setComposerEnabled(enabled) {
   textarea.disabled = !enabled;
   sendButton.disabled = !enabled;
 }
 
+/**
+ * Show the room `channel` (none when empty).
+ * @param {string | null} channel
+ * @param {{focus?: boolean}} [options]  focus: put the cursor in the composer
+ */
 function selectRoom(channel, { focus = false } = {}) {
   if (!channel) {
     active = null;
     el("room-title").textContent = t("chat.choose_room");
     setComposerEnabled(false);
+    showRoomNotify();
     return;
   }
-  active = {
-    channel,
-    items: new Map(),
-    pendingItems: new Map(),
-    heldItems: [],
-    flagged: new Set(),
-    oldest: null,
-    loadingOlder: false,
-  };
-  list.replaceChildren();
+  active = { channel, loadingOlder: false };
+  messages.clear();
+  moderation.clear();
+  messageTools.clear();
   showComposerError("");
   el("load-older").hidden = true;
   el("no-older").hidden = true;
@@ -182,238 +193,67 @@ function selectRoom(channel, { focus = false } = {}) {
     addRoom(channel, channel, "other");
   }
   setComposerEnabled(true);
+  staff.refresh(); // the access rules, a mute, the room's pin (chat_staff.js)
+  showRoomNotify();
   client.subscribe(channel);
   if (client.position(channel)?.epoch != null) {
     loadLatest(channel);
     loadPresence(channel);
   }
-  for (const entry of client.pendingFor(channel)) addPendingItem(entry.cmid, entry.text);
-  loadMine(channel);
+  for (const entry of client.pendingFor(channel)) messages.addPending(entry.cmid, entry.text);
+  moderation.loadMine(channel);
   updateTitle();
   if (focus) textarea.focus();
 }
 
+// -- following or muting the room ----------------------------------------------------------------
+
+/** The room's notification choice beside its name, for a room the resident is in. */
+function showRoomNotify() {
+  const room = active ? rooms.get(active.channel) : null;
+  el("room-notify-box").hidden = !active || !room || room.kind === "other";
+  if (active) roomNotify.value = roomModes.get(active.channel) ?? "";
+}
+
+roomNotify.addEventListener("change", async () => {
+  if (!active) return;
+  const channel = active.channel;
+  /** @type {ApiResult<import("./types.js").PrefsBody>} */
+  const result = await api("POST", "/api/notifications/rooms", { channel, mode: roomNotify.value || null });
+  if (result.ok) {
+    roomModes.clear();
+    for (const [name, mode] of Object.entries(result.data.rooms)) roomModes.set(name, mode);
+    el("chat-status").textContent = t("notify.saved");
+  } else {
+    showNotice(t("notify.save_failed", { reason: errorText(result.error.code) }));
+  }
+  if (active?.channel === channel) roomNotify.value = roomModes.get(channel) ?? "";
+});
+
 // -- messages ---------------------------------------------------------------------------------
 
-function nearBottom() {
-  return log.scrollHeight - log.scrollTop - log.clientHeight < STICKY_PX;
-}
-
-function scrollToBottom() {
-  log.scrollTop = log.scrollHeight;
-}
-
-function messageItem(data, { mine, offset, cmid }) {
-  const li = node("li", mine ? "message mine" : "message");
-  const meta = node("p", "meta");
-  const author = node("span", "author", data.author?.name ?? "");
-  if (mine) author.append(node("span", "you", ` (${t("chat.you")})`));
-  meta.append(author);
-  const time = node("time", "time", formatTime(data.ts));
-  time.dateTime = new Date(data.ts).toISOString();
-  time.title = formatFullTime(data.ts);
-  meta.append(" ", time);
-  const status = node("span", "status");
-  meta.append(" ", status);
-  li.append(meta, node("p", "text", data.text ?? ""));
-  if (offset !== undefined) li.dataset.offset = String(offset);
-  if (cmid) li.dataset.cmid = cmid;
-  if (!mine && offset !== undefined) {
-    li.dataset.author = data.author?.name ?? "";
-    const tools = node("span", "report-tools");
-    meta.append(" ", tools);
-    if (active?.flagged.has(offset)) markReported(li);
-    else tools.append(reportButton(li, offset));
-  }
-  if (data.moderation === "hidden" || data.moderation === "deleted") moderate(li, data.moderation);
-  return li;
-}
-
-// -- reporting ----------------------------------------------------------------------------------
-
-function reportButton(li, offset) {
-  const button = node("button", "report-button", t("chat.report"));
-  button.type = "button";
-  button.setAttribute("aria-label", t("chat.report_label", { name: li.dataset.author }));
-  button.addEventListener("click", () => {
-    const channel = active?.channel;
-    if (!channel) return;
-    openReport({
-      client,
-      channel,
-      offset,
-      text: li.classList.contains("moderated") ? "" : li.querySelector(".text").textContent,
-      trigger: button,
-      done() {
-        active?.flagged.add(offset);
-        markReported(li);
-        el("chat-status").textContent = t("chat.report_done");
-      },
-      // The button is gone once the report is in: focus goes to the mark that replaced it.
-      restoreFocus: () => (button.isConnected ? button : li.querySelector(".reported")),
-    });
-  });
-  return button;
-}
-
-/** "You reported this" instead of the button (after a report, or from /api/flags/mine). */
-function markReported(li) {
-  const tools = li.querySelector(".report-tools");
-  if (!tools || tools.querySelector(".reported")) return;
-  const mark = node("span", "reported", t("chat.reported"));
-  mark.tabIndex = -1;
-  tools.replaceChildren(mark);
-}
-
-// -- moderation ---------------------------------------------------------------------------------
-
-/** Show the message `li` as hidden or deleted by a moderator (its text is not kept). */
-function moderate(li, state) {
-  li.classList.add("moderated");
-  li.dataset.moderation = state;
-  li.querySelector(".text").textContent = t(state === "deleted" ? "chat.deleted" : "chat.hidden");
-  const button = li.querySelector(".report-button");
-  if (button) button.hidden = true;
-}
-
-/** A `hide`, `restore` or `delete` event (docs/protocol.md, Moderation events). Idempotent. */
-function applyModeration(channel, data) {
-  if (active?.channel !== channel || typeof data.target !== "number") return;
-  const li = active.items.get(data.target);
-  if (!li || li.dataset.moderation === "deleted") return; // not in view, or final
-  if (data.kind === "hide" || data.kind === "delete") {
-    moderate(li, data.kind === "delete" ? "deleted" : "hidden");
-  } else if (data.kind === "restore" && li.dataset.moderation === "hidden") {
-    li.dataset.moderation = "restoring";
-    if (typeof data.text === "string") restoreText(li, data.text);
-    else refetch(channel, data.target, li);
-  }
-}
-
-function restoreText(li, text) {
-  li.classList.remove("moderated");
-  delete li.dataset.moderation;
-  li.querySelector(".text").textContent = text;
-  const button = li.querySelector(".report-button");
-  if (button) button.hidden = false;
-}
-
-/** The event does not carry the text: read the message again (the server shows it now). */
-async function refetch(channel, offset, li) {
-  let reply;
-  try {
-    reply = await client.history(channel, { after: offset - 1, limit: 1 });
-  } catch {
-    reply = null;
-  }
-  if (li.dataset.moderation !== "restoring") return; // hidden or deleted again meanwhile
-  const pub = reply?.publications?.find((p) => p.offset === offset);
-  if (pub && pub.data?.kind === "chat" && !pub.data.moderation) restoreText(li, pub.data.text ?? "");
-  else if (pub?.data?.moderation) moderate(li, pub.data.moderation);
-  else li.dataset.moderation = "hidden";
-}
-
-/** What only this resident sees in the room: the messages they reported and their messages the
- * word list holds for review. */
-async function loadMine(channel) {
-  const [flags, held] = await Promise.all([
-    api("GET", `/api/flags/mine?channel=${encodeURIComponent(channel)}`),
-    api("GET", "/api/held/mine"),
-  ]);
-  if (active?.channel !== channel) return;
-  for (const offset of flags.data?.offsets ?? []) {
-    active.flagged.add(offset);
-    const li = active.items.get(offset);
-    if (li) markReported(li);
-  }
-  const waiting = (held.data?.held ?? [])
-    .filter((h) => h.channel === channel && h.state === "held")
-    .sort((a, b) => a.at - b.at);
-  for (const h of waiting) addHeldItem(h.text, h.at, h.id);
-}
-
-function addHeldItem(text, ts, id) {
-  if (id !== undefined && active.heldItems.some((li) => li.dataset.heldId === String(id))) return;
-  const li = messageItem({ text, author: { name: me.display_name }, ts }, { mine: true });
-  li.classList.add("held");
-  li.querySelector(".status").textContent = t("chat.held");
-  if (id !== undefined) li.dataset.heldId = String(id);
-  list.append(li);
-  active.heldItems.push(li);
-  el("empty").hidden = true;
-}
-
-/** A held message was approved: it arrives as the author's chat message with cmid held-<id>. */
-function dropHeld(data) {
-  const id = data.cmid.slice("held-".length);
-  const index = active.heldItems.findIndex(
-    (li) => li.dataset.heldId === id || (!li.dataset.heldId && li.querySelector(".text").textContent === data.text),
-  );
-  if (index < 0) return;
-  active.heldItems[index].remove();
-  active.heldItems.splice(index, 1);
-}
-
+/** @param {string} text  "" hides the line */
 function showComposerError(text) {
   const line = el("composer-error");
   line.textContent = text || "";
   line.hidden = !text;
 }
 
-/** Put a confirmed message in offset order: before the first later one, else before the
- * messages still sending (they are newer than anything confirmed). */
-function placeConfirmed(li, offset) {
-  for (let child = list.lastElementChild; child; child = child.previousElementSibling) {
-    if (child.dataset.offset !== undefined && Number(child.dataset.offset) < offset) {
-      child.after(li);
-      return;
-    }
-  }
-  list.prepend(li);
-}
-
+/**
+ * A publication of `channel` (live, recovered or from history): a moderation event or a message.
+ * @param {string} channel
+ * @param {Publication} pub
+ */
 function addPublication(channel, pub) {
   if (active?.channel !== channel) return;
-  if (pub.data?.kind === "hide" || pub.data?.kind === "restore" || pub.data?.kind === "delete") {
-    applyModeration(channel, pub.data);
-    return;
-  }
-  if (pub.data?.kind !== "chat") return;
-  const { items, pendingItems } = active;
-  const existing = items.get(pub.offset);
-  if (existing) {
-    // Acknowledged before its echo arrived: take the server's time now.
-    const time = existing.querySelector("time");
-    time.textContent = formatTime(pub.data.ts);
-    time.title = formatFullTime(pub.data.ts);
-    return;
-  }
-  const stick = nearBottom();
-  const mine = pub.data.author?.id === me.id;
-  const waiting = mine ? pendingItems.get(pub.data.cmid) : undefined;
-  if (mine && typeof pub.data.cmid === "string" && pub.data.cmid.startsWith("held-")) dropHeld(pub.data);
-  if (waiting) {
-    pendingItems.delete(pub.data.cmid);
-    waiting.remove();
-  }
-  const li = messageItem(pub.data, { mine, offset: pub.offset });
-  placeConfirmed(li, pub.offset);
-  items.set(pub.offset, li);
-  if (active.oldest === null || pub.offset < active.oldest) active.oldest = pub.offset;
-  el("empty").hidden = true;
-  if (stick || waiting) scrollToBottom();
+  if (moderation.apply(channel, pub.data)) return;
+  if (messageTools.apply(channel, pub)) return;
+  if (staff.apply(channel, pub.data)) return;
+  messages.add(asPollCard(pub));
+  messageTools.decorate(pub);
 }
 
-function addPendingItem(cmid, text) {
-  const li = messageItem({ text, author: { name: me.display_name }, ts: Date.now() }, { mine: true, cmid });
-  li.classList.add("pending");
-  li.querySelector(".status").textContent = t("chat.sending");
-  list.append(li);
-  active.pendingItems.set(cmid, li);
-  el("empty").hidden = true;
-  scrollToBottom();
-}
-
+/** @param {string} channel */
 async function loadLatest(channel) {
   let reply;
   try {
@@ -422,25 +262,25 @@ async function loadLatest(channel) {
     return; // the reconnection's resubscription brings the room back
   }
   if (active?.channel !== channel) return;
-  const stick = nearBottom() || active.items.size === 0;
+  const stick = messages.nearBottom() || messages.size === 0;
   for (const pub of reply.publications) addPublication(channel, pub);
-  const first = reply.publications[0]?.offset;
+  const first = reply.publications[0]?.offset ?? 0;
   el("load-older").hidden = !(reply.publications.length === PAGE_SIZE && first > 1);
-  el("no-older").hidden = !el("load-older").hidden || active.items.size === 0;
-  el("empty").hidden = active.items.size + active.pendingItems.size > 0;
-  if (stick) scrollToBottom();
+  el("no-older").hidden = !el("load-older").hidden || messages.size === 0;
+  messages.showEmptyHint();
+  if (stick) messages.scrollToBottom();
   markSeen(channel);
 }
 
 async function loadOlder() {
-  if (!active || active.loadingOlder || active.oldest === null) return;
+  if (!active || active.loadingOlder || messages.oldest === null) return;
   const channel = active.channel;
   const button = el("load-older");
   active.loadingOlder = true;
   button.textContent = t("chat.loading");
   let reply;
   try {
-    reply = await client.history(channel, { before: active.oldest, limit: PAGE_SIZE });
+    reply = await client.history(channel, { before: messages.oldest, limit: PAGE_SIZE });
   } catch {
     reply = null;
   }
@@ -448,27 +288,25 @@ async function loadOlder() {
   if (active?.channel !== channel) return;
   active.loadingOlder = false;
   if (!reply) return;
-  // Keep the reader's place: the log grows above what they are looking at.
-  const before = log.scrollHeight - log.scrollTop;
-  for (const pub of reply.publications) addPublication(channel, pub);
-  log.scrollTop = log.scrollHeight - before;
-  const more = reply.publications.length === PAGE_SIZE && reply.publications[0].offset > 1;
+  const publications = reply.publications;
+  messages.keepingPlace(() => {
+    for (const pub of publications) addPublication(channel, pub);
+  });
+  const more = publications.length === PAGE_SIZE && (publications[0]?.offset ?? 0) > 1;
   button.hidden = !more;
   el("no-older").hidden = more;
 }
 
+/** @param {string} channel */
 function reloadRoom(channel) {
   if (active?.channel !== channel) return;
-  for (const [offset, li] of active.items) {
-    li.remove();
-    active.items.delete(offset);
-  }
-  active.oldest = null;
+  messages.removeConfirmed();
   loadLatest(channel);
 }
 
 // -- online list ---------------------------------------------------------------------------------
 
+/** @param {string} channel */
 async function loadPresence(channel) {
   let reply;
   try {
@@ -500,6 +338,7 @@ function renderOnline() {
 
 // -- the banner ---------------------------------------------------------------------------------
 
+/** @param {import("./types.js").ConnectionState} state */
 function onState(state) {
   const banner = el("banner");
   clearTimeout(bannerTimer);
@@ -519,18 +358,17 @@ function onState(state) {
 // -- the connection --------------------------------------------------------------------------
 
 const wsUrl = socketUrl();
-const client = new LinliClient(wsUrl, {
+const client = new LinliClient(wsUrl, withBell({
   state: onState,
   pub(channel, pub) {
-    if (pub.data?.kind !== "chat") {
-      if (!notChat.has(channel)) notChat.set(channel, new Set());
-      notChat.get(channel).add(pub.offset);
-    }
+    cardPub(channel, pub.data);
+    if (!rooms.has(channel)) return; // a card's channel (an event's counts), not a room
+    if (pub.data?.kind !== "chat") unread.skip(channel, pub.offset);
     addPublication(channel, pub);
     if (active?.channel === channel && document.visibilityState === "visible") markSeen(channel);
     else updateBadge(channel);
   },
-  subscribed(channel, reply, { reload }) {
+  subscribed(channel, _reply, { reload }) {
     if (active?.channel === channel) {
       if (reload) reloadRoom(channel);
       else markSeen(channel);
@@ -545,6 +383,7 @@ const client = new LinliClient(wsUrl, {
     if (active?.channel === channel) {
       showNotice(error.code === "forbidden" ? t("chat.room_forbidden") : errorText(error.code));
       setComposerEnabled(false);
+      showRoomNotify();
       el("room-title").textContent = t("chat.title");
     }
   },
@@ -571,51 +410,85 @@ const client = new LinliClient(wsUrl, {
   },
   ack(cmid, ack, entry) {
     if (active?.channel !== entry.channel) return;
-    const li = active.pendingItems.get(cmid);
-    if (!li) return;
-    active.pendingItems.delete(cmid);
-    li.remove();
-    if (active.items.has(ack.offset)) return; // its echo came first
-    li.classList.remove("pending");
-    li.querySelector(".status").textContent = "";
-    li.dataset.offset = String(ack.offset);
-    placeConfirmed(li, ack.offset);
-    active.items.set(ack.offset, li);
+    messages.confirm(cmid, ack.offset);
+    messageTools.confirmed(ack.offset, entry.text, entry.replyTo);
   },
   publishFailed(cmid, error, entry) {
-    const li = active?.channel === entry.channel ? active.pendingItems.get(cmid) : null;
-    if (!li) return;
-    active.pendingItems.delete(cmid);
+    if (active?.channel !== entry.channel) return;
     if (error.code === "held_for_review") {
       // Not an error: kept out of the room until a moderator approves it; only its author sees it.
-      li.classList.replace("pending", "held");
-      li.querySelector(".status").textContent = t("chat.held");
-      active.heldItems.push(li);
+      messages.markHeld(cmid);
       return;
     }
-    li.classList.replace("pending", "failed");
-    li.querySelector(".status").textContent = t("chat.failed", { reason: errorText(error.code) });
-    if (SANCTION_CODES.has(error.code)) showComposerError(errorText(error.code));
+    const shown = messages.markFailed(cmid, t("chat.failed", { reason: errorText(error.code) }));
+    if (shown && SANCTION_CODES.has(error.code)) showComposerError(errorText(error.code));
   },
   ended() {
-    showNotice(t("chat.session_ended"));
+    showNotice(staff.endedText() || t("chat.session_ended"));
     setComposerEnabled(false);
-    setTimeout(() => location.assign("/login"), 1500);
+    setTimeout(() => location.assign(staff.endedUrl()), 1500);
   },
-});
+  moderation(push) {
+    staff.push(push);
+  },
+}));
 // For debugging and the browser tests (tests/browser), which cut the connection through it.
 window.linliClient = client;
 
+// Read positions from the server, shared by the resident's devices (chat_messages.js).
+const unread = new ServerUnread(client, me.id, (channel) => updateBadge(channel));
+const messages = new MessageList({
+  list: el("messages", HTMLOListElement),
+  scroller: log,
+  empty: el("empty"),
+  me,
+  tools: (li, offset) => {
+    const tools = moderation.reportTools(li, offset);
+    if (active) tools.append(" ", requestLink(active.channel, offset, li.dataset.author ?? ""));
+    return tools;
+  },
+  decorate: (li, data, offset) => staff.decorate(li, data, offset),
+});
+const staff = new StaffUI({
+  me,
+  textarea,
+  sendButton,
+  status: el("chat-status"),
+  channel: () => active?.channel ?? null,
+  roomName,
+  item: (offset) => messages.item(offset) ?? undefined,
+});
+const moderation = new ModerationUI({
+  client,
+  messages,
+  channel: () => active?.channel ?? null,
+  status: el("chat-status"),
+});
+// The menu on every message (reply, copy, edit, delete, report) and live edits and deletes.
+const messageTools = new MessageTools({
+  client,
+  messages,
+  me,
+  channel: () => active?.channel ?? null,
+  composer,
+  textarea,
+  status: el("chat-status"),
+});
+
 // -- the composer --------------------------------------------------------------------------------
+
+// Notifications are offered once the reader has taken part (their first message) or stayed a while.
+const pushOffer = new PushOffer();
 
 function send() {
   const text = textarea.value.trim();
   if (!text || !active) return;
   showComposerError("");
-  const cmid = client.publish(active.channel, text);
-  addPendingItem(cmid, text);
+  const cmid = client.publish(active.channel, text, messageTools.takeReply());
+  messages.addPending(cmid, text);
   textarea.value = "";
   textarea.focus();
+  pushOffer.activity();
 }
 
 composer.addEventListener("submit", (event) => {
@@ -638,7 +511,12 @@ window.addEventListener("hashchange", () => selectRoom(decodeURIComponent(locati
 // -- start -------------------------------------------------------------------------------------
 
 async function start() {
-  const [mine, groups] = await Promise.all([api("GET", "/api/me"), api("GET", "/api/groups")]);
+  /** @type {[ApiResult<import("./types.js").MeBody>, ApiResult<import("./types.js").GroupsBody>, ApiResult<import("./types.js").PrefsBody>]} */
+  const [mine, groups, prefs] = await Promise.all([
+    api("GET", "/api/me"),
+    api("GET", "/api/groups"),
+    api("GET", "/api/notifications/prefs"),
+  ]);
   if (mine.status === 401) {
     location.assign("/login");
     return;
@@ -647,7 +525,8 @@ async function start() {
     showNotice(errorText(mine.error.code));
     return;
   }
-  const names = new Map((groups.data?.groups ?? []).map((g) => [g.channel, g.name]));
+  const names = new Map((groups.ok ? groups.data.groups : []).map((g) => [g.channel, g.name]));
+  for (const [name, mode] of Object.entries(prefs.ok ? prefs.data.rooms : {})) roomModes.set(name, mode);
   if (mine.data.building) {
     addRoom(`building:${mine.data.building.id}`, mine.data.building.name, "building");
   }
@@ -655,8 +534,14 @@ async function start() {
     const channel = `group:${slug}`;
     addRoom(channel, names.get(channel) ?? slug, "group");
   }
-  renderRooms();
   for (const channel of rooms.keys()) client.subscribe(channel);
+  // Staff see every room by name; they subscribe to one when they open it (chat_staff.js).
+  // Mutes, warnings and appeals come before the first message is drawn (its appeal button).
+  const [staffRooms] = await Promise.all([staff.loadRooms(), staff.loadMine()]);
+  for (const room of staffRooms) {
+    if (!rooms.has(room.channel)) addRoom(room.channel, room.name, room.kind);
+  }
+  renderRooms();
   client.start();
   const wanted = decodeURIComponent(location.hash.slice(1));
   selectRoom(wanted || rooms.keys().next().value || null);

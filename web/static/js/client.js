@@ -1,3 +1,4 @@
+// @ts-check
 // A client of Linli's WebSocket protocol (docs/protocol.md; gateway/wire.py is the reference).
 //
 // It keeps what a phone needs to survive a dropped connection without losing or doubling
@@ -7,6 +8,31 @@
 // drop duplicates; reconnection waits with exponential backoff and jitter so a building full of
 // phones does not reconnect in one burst after a restart. It knows nothing of the page: the UI
 // passes callbacks.
+
+/** @typedef {import("./types.js").ClientCallbacks} ClientCallbacks */
+/** @typedef {import("./types.js").ConnectionState} ConnectionState */
+/** @typedef {import("./types.js").HistoryReply} HistoryReply */
+/** @typedef {import("./types.js").PendingPublish} PendingPublish */
+/** @typedef {import("./types.js").Position} Position */
+/** @typedef {import("./types.js").PresenceReply} PresenceReply */
+/** @typedef {import("./types.js").ProtocolError} ProtocolError */
+/** @typedef {import("./types.js").PubPush} PubPush */
+/** @typedef {import("./types.js").Publication} Publication */
+/** @typedef {import("./types.js").PushFrame} PushFrame */
+/** @typedef {import("./types.js").ReplyFrame} ReplyFrame */
+/** @typedef {import("./types.js").Replies} Replies */
+/** @typedef {import("./types.js").SubscribeReply} SubscribeReply */
+
+/**
+ * What the client keeps per channel: the position delivered in order, and while a gap is being
+ * filled the pushes that arrived meanwhile.
+ * @typedef {{epoch: number | null, offset: number | null, subscribed: boolean, filling: boolean,
+ *   buffer: PubPush[]}} ChannelState
+ */
+/** A channel whose first subscription has answered: its position is known.
+ * @typedef {ChannelState & {epoch: number, offset: number}} KnownChannel */
+/** @typedef {{resolve: (ok: any) => void, reject: (error: ProtocolError) => void,
+ *   timer: ReturnType<typeof setTimeout>}} Waiter */
 
 /** Close codes 4500–4999 are terminal (gateway/codes.py): reconnecting would fail the same way. */
 const TERMINAL_CLOSE = [4500, 5000];
@@ -32,6 +58,14 @@ const MAX_PAGE = 100;
 
 const noop = () => {};
 
+/**
+ * @param {ChannelState} state
+ * @returns {state is KnownChannel}
+ */
+function known(state) {
+  return state.epoch !== null && state.offset !== null;
+}
+
 /** A client_msg_id: 1–64 of [A-Za-z0-9_-]. crypto.randomUUID needs a secure context; a
  * building's LAN install may be plain http, so use getRandomValues. */
 export function newClientMsgId() {
@@ -44,7 +78,8 @@ export function newClientMsgId() {
  * or with that server off). */
 export function socketUrl() {
   const facts = document.getElementById("linli-page");
-  const port = facts ? JSON.parse(facts.textContent).ws_port : null;
+  /** @type {number | null | undefined} */
+  const port = facts ? JSON.parse(facts.textContent ?? "{}").ws_port : null;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return port ? `${scheme}//${location.hostname}:${port}/ws` : `${scheme}//${location.host}/ws`;
 }
@@ -52,25 +87,36 @@ export function socketUrl() {
 export class LinliClient {
   /**
    * @param {string} url  the WebSocket URL (ws://host/ws)
-   * @param {object} on   callbacks: state(state), pub(channel, pub), subscribed(channel, reply,
-   *   {reload}), subscribeFailed(channel, error), reset(channel), presence(kind, channel, user),
-   *   unsubscribed(channel, reason), ack(cmid, ack), publishFailed(cmid, error), ended(code)
+   * @param {Partial<ClientCallbacks>} on   callbacks: state(state), pub(channel, pub),
+   *   subscribed(channel, reply, {reload}), subscribeFailed(channel, error), reset(channel),
+   *   presence(kind, channel, user), unsubscribed(channel, reason), ack(cmid, ack, entry),
+   *   publishFailed(cmid, error, entry), ended(code), inbox(push), read(push), moderation(push)
    */
   constructor(url, on = {}) {
     this.url = url;
-    this.on = new Proxy(on, { get: (target, name) => target[name] ?? noop });
+    /** @type {ClientCallbacks} */
+    this.on = new Proxy(/** @type {ClientCallbacks} */ (on), {
+      get: (target, name) => target[/** @type {keyof ClientCallbacks} */ (name)] ?? noop,
+    });
+    /** @type {WebSocket | null} */
     this.ws = null;
+    /** @type {ConnectionState} */
     this.state = "idle";
     this.stopped = true;
     this.nextId = 1;
-    this.waiting = new Map(); // request id → {resolve, reject}
-    this.channels = new Map(); // channel → {epoch, offset, subscribed, filling, buffer}
-    this.pending = new Map(); // client_msg_id → {channel, text, cmid, inFlight}
+    /** request id → its promise's ends @type {Map<number, Waiter>} */
+    this.waiting = new Map();
+    /** @type {Map<string, ChannelState>} */
+    this.channels = new Map();
+    /** client_msg_id → the message @type {Map<string, PendingPublish>} */
+    this.pending = new Map();
     this.attempt = 0;
-    this.timer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
     this.lastFrameAt = 0;
     this.openedAt = 0;
-    this.watchdog = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.watchdog = undefined;
   }
 
   start() {
@@ -95,6 +141,7 @@ export class LinliClient {
     this.setState("stopped");
   }
 
+  /** @param {ConnectionState} state */
   setState(state) {
     if (this.state === state) return;
     this.state = state;
@@ -140,7 +187,12 @@ export class LinliClient {
     ws.onerror = noop; // a close event always follows
   }
 
-  /** Forget the socket `ws` and decide what to do next. */
+  /**
+   * Forget the socket `ws` and decide what to do next.
+   * @param {WebSocket} ws
+   * @param {number} code
+   * @param {boolean} opened
+   */
   closed(ws, code, opened) {
     if (this.ws !== ws) return;
     this.ws = null;
@@ -217,14 +269,21 @@ export class LinliClient {
 
   // -- frames -----------------------------------------------------------------------------------
 
+  /** @param {object} obj */
   send(obj) {
-    if (!this.isOpen) return false;
+    if (!this.ws || !this.isOpen) return false;
     this.ws.send(JSON.stringify(obj));
     return true;
   }
 
-  /** Send a request; resolves with its `ok` body, rejects with its `error` ({code, message,
-   * temporary}) or with code "network" when the connection is not there or drops. */
+  /**
+   * Send a request; resolves with its `ok` body, rejects with its `error` ({code, message,
+   * temporary}) or with code "network" when the connection is not there or drops.
+   * @template {keyof Replies} K
+   * @param {K} op
+   * @param {object} fields
+   * @returns {Promise<Replies[K]>}
+   */
   request(op, fields) {
     return new Promise((resolve, reject) => {
       if (!this.isOpen) {
@@ -238,14 +297,17 @@ export class LinliClient {
     });
   }
 
+  /** @param {unknown} data  a text frame */
   onFrame(data) {
+    /** @type {ReplyFrame | PushFrame} */
     let msg;
     try {
-      msg = JSON.parse(data);
+      msg = JSON.parse(String(data));
     } catch {
       return;
     }
-    if (typeof msg.id === "number") {
+    if (typeof msg !== "object" || msg === null) return; // not a frame of this protocol
+    if ("id" in msg && typeof msg.id === "number") {
       const waiter = this.waiting.get(msg.id);
       if (!waiter) return;
       clearTimeout(waiter.timer);
@@ -254,6 +316,7 @@ export class LinliClient {
       else waiter.resolve(msg.ok);
       return;
     }
+    if (!("push" in msg)) return;
     switch (msg.push) {
       case "ping":
         this.send({ op: "pong" });
@@ -272,6 +335,15 @@ export class LinliClient {
         this.channels.delete(msg.channel);
         this.on.unsubscribed(msg.channel, msg.reason);
         break;
+      case "inbox":
+        this.on.inbox(msg);
+        break;
+      case "moderation":
+        this.on.moderation(msg);
+        break;
+      case "read":
+        this.on.read(msg);
+        break;
       default:
         break; // "error" pushes answer frames we never send; unknown pushes are for newer clients
     }
@@ -279,22 +351,26 @@ export class LinliClient {
 
   // -- channels ---------------------------------------------------------------------------------
 
+  /** @param {string} channel */
   subscribe(channel) {
     if (this.channels.has(channel)) return;
     this.channels.set(channel, { epoch: null, offset: null, subscribed: false, filling: false, buffer: [] });
     this.sendSubscribe(channel);
   }
 
+  /** @param {string} channel */
   unsubscribe(channel) {
     if (!this.channels.delete(channel)) return;
     this.request("unsubscribe", { channel }).catch(noop);
   }
 
+  /** @param {string} channel */
   sendSubscribe(channel) {
     const state = this.channels.get(channel);
     if (!state || state.subscribed || !this.isOpen) return;
+    /** @type {{channel: string, since?: {offset: number, epoch: number}}} */
     const fields = { channel };
-    if (state.epoch !== null) fields.since = { offset: state.offset, epoch: state.epoch };
+    if (known(state)) fields.since = { offset: state.offset, epoch: state.epoch };
     this.request("subscribe", fields).then(
       (reply) => this.onSubscribed(channel, reply),
       (error) => {
@@ -313,11 +389,15 @@ export class LinliClient {
     );
   }
 
+  /**
+   * @param {string} channel
+   * @param {SubscribeReply} reply
+   */
   onSubscribed(channel, reply) {
     const state = this.channels.get(channel);
     if (!state) return;
     state.subscribed = true;
-    if (reply.recovered === true && reply.epoch === state.epoch) {
+    if (reply.recovered === true && known(state) && reply.epoch === state.epoch) {
       // Everything missed, in order: deliver what is new and carry on from the top.
       for (const pub of [...reply.publications].sort((a, b) => a.offset - b.offset)) {
         if (pub.offset > state.offset) this.deliver(channel, state, pub);
@@ -333,6 +413,11 @@ export class LinliClient {
     this.on.subscribed(channel, reply, { reload: true });
   }
 
+  /**
+   * @param {string} channel
+   * @param {number} epoch
+   * @param {number} offset
+   */
   onReset(channel, epoch, offset) {
     const state = this.channels.get(channel);
     if (!state) return;
@@ -342,6 +427,7 @@ export class LinliClient {
     this.on.reset(channel);
   }
 
+  /** @param {PubPush} msg */
   onPub(msg) {
     const state = this.channels.get(msg.channel);
     if (!state || !state.subscribed) return;
@@ -349,9 +435,10 @@ export class LinliClient {
       state.buffer.push(msg);
       return;
     }
-    if (msg.epoch !== state.epoch) {
+    if (!known(state) || msg.epoch !== state.epoch) {
       this.onReset(msg.channel, msg.epoch, msg.offset - 1);
     }
+    if (!known(state)) return; // onReset set both: cannot happen
     if (msg.offset <= state.offset) return; // seen already (recovered and live overlapped)
     if (msg.offset === state.offset + 1) {
       this.deliver(msg.channel, state, msg);
@@ -360,14 +447,25 @@ export class LinliClient {
     this.fillGap(msg.channel, state, msg);
   }
 
+  /**
+   * @param {string} channel
+   * @param {ChannelState} state
+   * @param {Publication} pub
+   */
   deliver(channel, state, pub) {
     state.offset = pub.offset;
     this.on.pub(channel, pub);
   }
 
-  /** The server fills gaps itself, so this is a safety net: fetch what lies between the last
-   * offset delivered and `pub`, deliver it in order, then whatever arrived meanwhile. */
+  /**
+   * The server fills gaps itself, so this is a safety net: fetch what lies between the last
+   * offset delivered and `pub`, deliver it in order, then whatever arrived meanwhile.
+   * @param {string} channel
+   * @param {ChannelState} state
+   * @param {PubPush} pub
+   */
   async fillGap(channel, state, pub) {
+    if (!known(state)) return; // only called once the position is known
     state.filling = true;
     state.buffer = [pub];
     try {
@@ -390,19 +488,34 @@ export class LinliClient {
     for (const msg of buffered) this.onPub(msg);
   }
 
+  /**
+   * A page of `channel`'s history (the `history` op: `before`/`after` bound the offsets).
+   * @param {string} channel
+   * @param {{before?: number | null, after?: number | null, limit?: number}} [range]
+   * @returns {Promise<HistoryReply>}
+   */
   history(channel, { before, after, limit = 30 } = {}) {
+    /** @type {{channel: string, limit: number, before?: number, after?: number}} */
     const fields = { channel, limit };
     if (before !== undefined && before !== null) fields.before = before;
     if (after !== undefined && after !== null) fields.after = after;
     return this.request("history", fields);
   }
 
+  /**
+   * @param {string} channel
+   * @returns {Promise<PresenceReply>}
+   */
   presence(channel) {
     return this.request("presence", { channel });
   }
 
-  /** The offset of the last publication delivered in order on `channel` (null before the
-   * first subscription answers). */
+  /**
+   * The offset of the last publication delivered in order on `channel` (null before the
+   * first subscription answers).
+   * @param {string} channel
+   * @returns {Position | null}
+   */
   position(channel) {
     const state = this.channels.get(channel);
     return state ? { epoch: state.epoch, offset: state.offset } : null;
@@ -410,23 +523,40 @@ export class LinliClient {
 
   // -- publishing -------------------------------------------------------------------------------
 
-  /** Queue `text` for `channel`; returns its client_msg_id. The message is sent now if the
-   * connection is up and again after every reconnection until the server acknowledges it. */
-  publish(channel, text) {
+  /**
+   * Queue `text` for `channel`; returns its client_msg_id. The message is sent now if the
+   * connection is up and again after every reconnection until the server acknowledges it.
+   * @param {string} channel
+   * @param {string} text
+   * @param {number} [replyTo]  the offset of the message this one answers
+   * @returns {string}
+   */
+  publish(channel, text, replyTo) {
+    /** @type {PendingPublish} */
     const entry = { channel, text, cmid: newClientMsgId(), inFlight: false };
+    if (replyTo) entry.replyTo = replyTo;
     this.pending.set(entry.cmid, entry);
     this.sendPublish(entry);
     return entry.cmid;
   }
 
+  /**
+   * The messages for `channel` that wait for an ack, oldest first.
+   * @param {string} channel
+   * @returns {PendingPublish[]}
+   */
   pendingFor(channel) {
     return [...this.pending.values()].filter((entry) => entry.channel === channel);
   }
 
+  /** @param {PendingPublish} entry */
   sendPublish(entry) {
     if (entry.inFlight || !this.isOpen || !this.pending.has(entry.cmid)) return;
     entry.inFlight = true;
-    this.request("publish", { channel: entry.channel, text: entry.text, client_msg_id: entry.cmid }).then(
+    /** @type {Record<string, unknown>} */
+    const fields = { channel: entry.channel, text: entry.text, client_msg_id: entry.cmid };
+    if (entry.replyTo) fields.reply_to = entry.replyTo;
+    this.request("publish", fields).then(
       (ack) => {
         this.pending.delete(entry.cmid);
         this.on.ack(entry.cmid, ack, entry);

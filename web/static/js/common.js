@@ -1,12 +1,28 @@
-// What every page shares: the language switch, logging out, and calling the HTTP API.
+// @ts-check
+// What every page shares: the language switch, logging out, the notifications bell, and calling
+// the HTTP API.
 import { errorText, switchLanguage } from "./i18n.js";
+import { installBell } from "./lib/bell.js";
+import { find } from "./lib/dom.js";
 
-/** Call the JSON API. Resolves to {ok, status, data, error: {code, message, field}}; never
- * throws (a network failure is the error code "network"). */
+/** @typedef {import("./types.js").ApiError} ApiError */
+/** @template [T=any] @typedef {import("./types.js").ApiResult<T>} ApiResult */
+
+/**
+ * Call the JSON API. Resolves to {ok, status, data, error: {code, message, field}}; never
+ * throws (a network failure is the error code "network").
+ * @param {"GET" | "POST"} method
+ * @param {string} path
+ * @param {unknown} [body]  sent as JSON when given
+ * @returns {Promise<ApiResult>}
+ */
 export async function api(method, path, body) {
-  const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  /** @type {Record<string, string>} */
+  const headers = { Accept: "application/json" };
+  /** @type {RequestInit} */
+  const options = { method, headers, credentials: "same-origin" };
   if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
+    headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
   let response;
@@ -25,25 +41,33 @@ export async function api(method, path, body) {
   return { ok: false, status: response.status, data, error: data?.error ?? { code: "generic" } };
 }
 
-/** Show `text` in element `el` (textContent: never markup), or hide it when empty. */
+/**
+ * Show `text` in element `el` (textContent: never markup), or hide it when empty.
+ * @param {HTMLElement | null} el
+ * @param {string | null | undefined} text
+ */
 export function showText(el, text) {
   if (!el) return;
   el.textContent = text || "";
   el.hidden = !text;
 }
 
-/** Put each API error on its form field (with aria-invalid) or in the form's error line. */
+/**
+ * Put each API error on its form field (with aria-invalid) or in the form's error line.
+ * @param {HTMLFormElement} form
+ * @param {ApiError | null} error  null clears them
+ */
 export function showFormError(form, error) {
-  for (const el of form.querySelectorAll(".field-error")) showText(el, "");
+  for (const el of form.querySelectorAll(".field-error")) showText(/** @type {HTMLElement} */ (el), "");
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  const general = form.querySelector("#form-error");
+  const general = find(form, "#form-error");
   if (!error) {
     showText(general, "");
     return;
   }
-  const field = error.field ? form.querySelector(`#${CSS.escape(error.field)}`) : null;
+  const field = error.field ? find(form, `#${CSS.escape(error.field)}`) : null;
   const text = errorText(error.code, error.field);
-  const fieldError = error.field ? form.querySelector(`#${CSS.escape(error.field)}-error`) : null;
+  const fieldError = error.field ? find(form, `#${CSS.escape(error.field)}-error`) : null;
   if (field && fieldError) {
     field.setAttribute("aria-invalid", "true");
     // The message sits by its field and is read with it (aria-describedby) when it gets focus.
@@ -59,7 +83,13 @@ export function showFormError(form, error) {
   }
 }
 
-/** While `work` runs the submit button says what is happening and cannot be pressed twice. */
+/**
+ * While `work` runs the submit button says what is happening and cannot be pressed twice.
+ * @template T
+ * @param {HTMLButtonElement} button
+ * @param {() => Promise<T>} work
+ * @returns {Promise<T>}
+ */
 export async function busy(button, work) {
   const label = button.textContent;
   button.disabled = true;
@@ -73,12 +103,18 @@ export async function busy(button, work) {
 }
 
 function setUpChrome() {
-  document.getElementById("lang-switch")?.addEventListener("click", (event) => {
-    switchLanguage(event.currentTarget.dataset.lang);
+  const langSwitch = document.getElementById("lang-switch");
+  langSwitch?.addEventListener("click", () => {
+    if (langSwitch.dataset.lang) switchLanguage(langSwitch.dataset.lang);
   });
   document.getElementById("logout")?.addEventListener("click", async () => {
     await api("POST", "/api/logout", {});
     location.assign("/login");
+  });
+  installBell(async () => {
+    /** @type {ApiResult<import("./types.js").UnreadBody>} */
+    const result = await api("GET", "/api/notifications/unread");
+    return result.ok ? result.data.unread : null;
   });
 }
 

@@ -1,23 +1,24 @@
+// @ts-check
 // Browse, join, leave and start interest groups. Group names and descriptions are other
 // residents' text: set with textContent only.
 import { api, busy, showFormError, showText } from "./common.js";
 import { errorText, t } from "./i18n.js";
+import { byId, control, find, node, part } from "./lib/dom.js";
 
-const listEl = document.getElementById("group-list");
-const status = document.getElementById("groups-status");
-const form = document.getElementById("create-form");
+/** @typedef {import("./types.js").Group} Group */
 
-function node(tag, className, text) {
-  const n = document.createElement(tag);
-  if (className) n.className = className;
-  if (text !== undefined) n.textContent = text;
-  return n;
-}
+const listEl = byId("group-list");
+const status = byId("groups-status");
+const form = byId("create-form", HTMLFormElement);
 
+/** @param {Group} group */
 function groupItem(group) {
   const li = node("li", group.joined ? "group joined" : "group");
   li.dataset.slug = group.slug;
-  const heading = node("h2", "group-name", group.name);
+  const heading = node("h2", "group-name");
+  const title = node("a", "", group.name);
+  title.href = `/groups/${encodeURIComponent(group.slug)}`;
+  heading.append(title);
   const facts = node("p", "group-facts", t("groups.members", { count: group.member_count }));
   if (group.joined) facts.append(" · ", node("strong", "", t("groups.joined")));
   li.append(heading, facts);
@@ -43,7 +44,9 @@ function groupItem(group) {
   return li;
 }
 
+/** @param {string} [focusSlug]  the group whose button gets focus again */
 async function load(focusSlug) {
+  /** @type {import("./types.js").ApiResult<import("./types.js").GroupsBody>} */
   const result = await api("GET", "/api/groups");
   if (result.status === 401) {
     location.assign("/login");
@@ -56,14 +59,20 @@ async function load(focusSlug) {
   }
   const groups = result.data.groups;
   listEl.replaceChildren(...groups.map(groupItem));
-  document.getElementById("groups-none").hidden = groups.length > 0;
+  byId("groups-none").hidden = groups.length > 0;
   if (focusSlug) {
     // Keep the keyboard where it was: on the same group's (new) button.
-    listEl.querySelector(`[data-slug="${CSS.escape(focusSlug)}"] button, [data-slug="${CSS.escape(focusSlug)}"] a`)?.focus();
+    find(listEl, `[data-slug="${CSS.escape(focusSlug)}"] button, [data-slug="${CSS.escape(focusSlug)}"] a`)?.focus();
   }
 }
 
+/**
+ * @param {Group} group
+ * @param {"join" | "leave"} action
+ * @param {HTMLButtonElement} button  busy meanwhile
+ */
 async function change(group, action, button) {
+  if (action === "leave" && !confirm(t("groups.leave_ask", { name: group.name }))) return;
   const result = await busy(button, () => api("POST", `/api/groups/${encodeURIComponent(group.slug)}/${action}`, {}));
   if (!result.ok) {
     showText(status, errorText(result.error.code));
@@ -76,15 +85,16 @@ async function change(group, action, button) {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = {
-    name: form.elements.name.value.trim(),
-    slug: form.elements.slug.value.trim().toLowerCase(),
-    description: form.elements.description.value.trim(),
+    name: control(form, "name").value.trim(),
+    slug: control(form, "slug").value.trim().toLowerCase(),
+    description: control(form, "description").value.trim(),
   };
   if (!body.name) return showFormError(form, { code: "bad_request", field: "name" });
-  if (!/^[a-z0-9][a-z0-9-]{1,39}$/.test(body.slug)) {
+  // The web address is optional: left empty, the server makes one (a Chinese name needs none).
+  if (body.slug && !/^[a-z0-9][a-z0-9-]{1,39}$/.test(body.slug)) {
     return showFormError(form, { code: "bad_request", field: "slug" });
   }
-  const result = await busy(form.querySelector("button[type=submit]"), () => api("POST", "/api/groups", body));
+  const result = await busy(part(form, "button[type=submit]", HTMLButtonElement), () => api("POST", "/api/groups", body));
   if (!result.ok) {
     showFormError(form, result.error);
     return;
@@ -92,7 +102,7 @@ form.addEventListener("submit", async (event) => {
   showFormError(form, null);
   form.reset();
   showText(status, t("groups.created", { name: body.name }));
-  await load(body.slug);
+  await load(result.data.group.slug);
 });
 
 load();

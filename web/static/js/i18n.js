@@ -1,22 +1,39 @@
+// @ts-check
 // The page's message catalogue (rendered into the page by the server in the reader's language)
 // and the few helpers every script uses to speak it. No user-facing string lives in a script.
 
-const catalogue = JSON.parse(document.getElementById("linli-i18n").textContent);
-export const page = JSON.parse(document.getElementById("linli-page").textContent);
+import { byId } from "./lib/dom.js";
+
+/** @typedef {import("./types.js").PageFacts} PageFacts */
+
+/** @type {Record<string, string>} */
+const catalogue = JSON.parse(byId("linli-i18n", HTMLScriptElement).text);
+/** @type {PageFacts} */
+export const page = JSON.parse(byId("linli-page", HTMLScriptElement).text);
 export const lang = document.documentElement.lang || "zh-Hant";
 
 const LANG_KEY = "linli.lang";
 const LANG_COOKIE = "linli_lang";
 const ONE_YEAR = 365 * 24 * 3600;
 
-/** The catalogue entry `key` with `{name}` placeholders filled from `values`. */
+/**
+ * The catalogue entry `key` with `{name}` placeholders filled from `values`.
+ * @param {string} key
+ * @param {Record<string, string | number>} [values]
+ * @returns {string}
+ */
 export function t(key, values = {}) {
   const text = catalogue[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
-/** A friendly sentence for an error code from the HTTP API or the protocol; `field` picks a more
- * precise one for form fields when the catalogue has it. */
+/**
+ * A friendly sentence for an error code from the HTTP API or the protocol; `field` picks a more
+ * precise one for form fields when the catalogue has it.
+ * @param {string | undefined} code
+ * @param {string} [field]
+ * @returns {string}
+ */
 export function errorText(code, field) {
   if (field && catalogue[`errors.${code}.${field}`]) return t(`errors.${code}.${field}`);
   if (catalogue[`errors.${code}`]) return t(`errors.${code}`, { min: page.min_password });
@@ -36,7 +53,10 @@ const dateTimeFormat = new Intl.DateTimeFormat(intlLocale(), {
 });
 const fullFormat = new Intl.DateTimeFormat(intlLocale(), { dateStyle: "full", timeStyle: "short" });
 
-/** A message time as a reader expects it: only the time for today, the date too otherwise. */
+/**
+ * A message time as a reader expects it: only the time for today, the date too otherwise.
+ * @param {number} ms  milliseconds since the Unix epoch
+ */
 export function formatTime(ms) {
   const date = new Date(ms);
   const now = new Date();
@@ -49,15 +69,18 @@ export function formatTime(ms) {
   return dateTimeFormat.format(date);
 }
 
+/** @param {number} ms  milliseconds since the Unix epoch */
 export function formatFullTime(ms) {
   return fullFormat.format(new Date(ms));
 }
 
+/** @param {string} name */
 function readCookie(name) {
   const match = document.cookie.match(new RegExp(`(?:^|; )${name}=([^;]*)`));
   return match ? decodeURIComponent(match[1]) : null;
 }
 
+/** @param {string} code */
 function rememberLanguage(code) {
   try {
     localStorage.setItem(LANG_KEY, code);
@@ -67,8 +90,11 @@ function rememberLanguage(code) {
   document.cookie = `${LANG_COOKIE}=${encodeURIComponent(code)}; path=/; max-age=${ONE_YEAR}; samesite=lax`;
 }
 
-/** Switch the interface language: remembered in localStorage and in a cookie (so the server
- * renders the next page in it), then the page is rendered again. */
+/**
+ * Switch the interface language: remembered in localStorage and in a cookie (so the server
+ * renders the next page in it), then the page is rendered again.
+ * @param {string} code
+ */
 export function switchLanguage(code) {
   rememberLanguage(code);
   location.reload();
@@ -80,6 +106,7 @@ export function switchLanguage(code) {
 // cookies cannot loop.
 (function syncLanguage() {
   const supported = ["zh-Hant", "en"];
+  /** @type {string | null} */
   let wanted = null;
   try {
     wanted = localStorage.getItem(LANG_KEY);
@@ -87,7 +114,7 @@ export function switchLanguage(code) {
     wanted = null;
   }
   if (readCookie(LANG_COOKIE)) return;
-  if (!supported.includes(wanted)) {
+  if (wanted === null || !supported.includes(wanted)) {
     const nav = (navigator.language || "").toLowerCase();
     wanted = nav.startsWith("zh") ? "zh-Hant" : nav.startsWith("en") ? "en" : null;
   }

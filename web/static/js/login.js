@@ -1,11 +1,15 @@
+// @ts-check
 import { api, busy, showFormError } from "./common.js";
+import { t } from "./i18n.js";
+import { byId, part } from "./lib/dom.js";
 
-const form = document.getElementById("login-form");
-const username = document.getElementById("username");
-const password = document.getElementById("password");
+const form = byId("login-form", HTMLFormElement);
+const username = byId("username", HTMLInputElement);
+const password = byId("password", HTMLInputElement);
+const showPassword = byId("show-password", HTMLInputElement);
 
-document.getElementById("show-password").addEventListener("change", (event) => {
-  password.type = event.currentTarget.checked ? "text" : "password";
+showPassword.addEventListener("change", () => {
+  password.type = showPassword.checked ? "text" : "password";
 });
 
 form.addEventListener("submit", async (event) => {
@@ -18,16 +22,44 @@ form.addEventListener("submit", async (event) => {
     showFormError(form, { code: "bad_request", field: "password" });
     return;
   }
-  const result = await busy(form.querySelector("button[type=submit]"), () =>
+  const result = await busy(part(form, "button[type=submit]", HTMLButtonElement), () =>
     api("POST", "/api/login", { username: username.value.trim(), password: password.value }),
   );
   if (result.ok) {
-    location.assign("/");
+    location.assign(nextPage());
     return;
   }
   // A wrong password says nothing about which of the two was wrong; keep the focus on the
   // password, which is what most people mistype.
   showFormError(form, result.error.code === "wrong_credentials" ? { ...result.error, field: "password" } : result.error);
+  // A ban says why (the moderator's reason).
+  const refused = byId("login-refused-reason");
+  refused.textContent = result.error.reason ? t("modres.reason", { reason: result.error.reason }) : "";
+  refused.hidden = !result.error.reason;
 });
 
+// Sent here by a ban (chat_staff.js keeps the reason the socket was told for this tab).
+const bannedReason = document.getElementById("login-banned-reason");
+if (bannedReason) {
+  let reason = "";
+  try {
+    reason = sessionStorage.getItem("linli.banned-reason") ?? "";
+  } catch {
+    // no storage: the notice without the reason
+  }
+  bannedReason.textContent = reason ? t("modres.reason", { reason }) : "";
+  bannedReason.hidden = !reason;
+}
+
 username.focus();
+
+/**
+ * Where to go after logging in: the page that sent the visitor here (``?next=/polls/3``), if it
+ * is a page of this site, else the chat. (The server checks the same rule, web/pages.safe_next.)
+ * @returns {string}
+ */
+function nextPage() {
+  const next = new URLSearchParams(location.search).get("next");
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
+  return /[\u0000-\u001f]/.test(next) ? "/" : next;
+}

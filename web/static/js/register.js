@@ -1,13 +1,16 @@
+// @ts-check
 import { api, busy, showFormError } from "./common.js";
 import { page } from "./i18n.js";
+import { byId, control, part } from "./lib/dom.js";
 
-const form = document.getElementById("register-form");
-const FIELDS = ["invite_code", "username", "display_name", "password", "unit"];
+const form = byId("register-form", HTMLFormElement);
+const FIELDS = /** @type {const} */ (["invite_code", "username", "display_name", "password", "unit"]);
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const body = {};
-  for (const name of FIELDS) body[name] = form.elements[name].value;
+  /** @type {Record<(typeof FIELDS)[number], string>} */
+  const body = { invite_code: "", username: "", display_name: "", password: "", unit: "" };
+  for (const name of FIELDS) body[name] = control(form, name).value;
   body.username = body.username.trim().toLowerCase();
   body.invite_code = body.invite_code.replace(/\s+/g, "").toUpperCase();
   // Check what can be checked here, with the same catalogue messages the server's codes map to.
@@ -17,12 +20,17 @@ form.addEventListener("submit", async (event) => {
       return;
     }
   }
+  const consent = byId("consent", HTMLInputElement).checked;
+  if (!consent) {
+    showFormError(form, { code: "consent_required", field: "consent" });
+    return;
+  }
   if (body.password.length < page.min_password) {
     showFormError(form, { code: "weak_password", field: "password" });
     return;
   }
-  const result = await busy(form.querySelector("button[type=submit]"), () =>
-    api("POST", "/api/register", body),
+  const result = await busy(part(form, "button[type=submit]", HTMLButtonElement), () =>
+    api("POST", "/api/register", { ...body, consent }),
   );
   if (result.ok) {
     location.assign("/");
@@ -31,4 +39,4 @@ form.addEventListener("submit", async (event) => {
   showFormError(form, result.error);
 });
 
-document.getElementById("invite_code").focus();
+byId("invite_code").focus();

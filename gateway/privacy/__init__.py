@@ -1,0 +1,1 @@
+"""Privacy on the gateway: deleted accounts' names in history (``ops.py``)."""

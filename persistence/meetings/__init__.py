@@ -1,0 +1,437 @@
+"""The meetings feature's store: the owners' register (unit shares, owners, each unit's voice),
+meetings with their agenda, and on the night the roll, proxies, check-ins, votes and objections.
+
+Guarantees (``tests/contract/test_meetings_store.py`` runs them against SQLite and PostgreSQL):
+
+* **The roll is fixed when a meeting is convened**: the register is copied into
+  ``meeting_members`` in the convening transaction; later edits of the register do not move
+  that meeting's figures.
+* **One check-in, one proxy, one vote per unit** (primary keys): a retried check-in or vote
+  changes nothing; a second vote of the same unit on an item is refused (``AlreadyVoted``),
+  whoever sends it (the owner, their proxy, staff).
+* **A vote counts only from a present unit on an open item** of an open meeting, checked in
+  the vote's own transaction: a vote after the close is refused (``ItemNotOpen``).
+* **Every change bumps the meeting's ``version``** in its own transaction, and ``snapshot``
+  reads the meeting, roll, attendance and votes on one consistent view, so a snapshot with a
+  higher version is newer and its figures (``rules.py``) equal a fresh count of the rows.
+* **State moves forward only**: draft → convened → open → closed; items pending → open →
+  closed, at most one open at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from linli.types import Millis, UserId
+from persistence.errors import StoreError
+from persistence.meetings.rules import Choice, Member, Threshold, ThresholdKind
+
+
+class MeetingKind(enum.StrEnum):
+    REGULAR = "regular"
+    EXTRAORDINARY = "extraordinary"
+    RECONVENED = "reconvened"
+
+
+class MeetingState(enum.StrEnum):
+    DRAFT = "draft"
+    CONVENED = "convened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ItemState(enum.StrEnum):
+    PENDING = "pending"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class MinutesState(enum.StrEnum):
+    NONE = "none"
+    DRAFT = "draft"
+    APPROVED = "approved"
+    PUBLISHED = "published"
+
+
+class QuestionState(enum.StrEnum):
+    QUEUED = "queued"
+    SHOWN = "shown"
+    ANSWERED = "answered"
+    HIDDEN = "hidden"
+
+
+#: The states everyone sees (a queued question is the moderators' until they show it).
+PUBLIC_QUESTIONS = (QuestionState.SHOWN, QuestionState.ANSWERED)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: int
+    user_id: UserId
+    text: str
+    state: QuestionState
+    created_at: Millis
+    #: Counted from the upvote rows.
+    votes: int
+
+
+class Route(enum.StrEnum):
+    """How a check-in, proxy or vote reached Linli."""
+
+    CODE = "code"
+    STAFF = "staff"
+    PHONE = "phone"
+    PAPER = "paper"
+    PROXY = "proxy"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerEntry:
+    name: str
+    user_id: UserId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterEntry:
+    """One unit of the owners' register, as admins enter it (or a CSV import)."""
+
+    unit_id: int
+    share: int
+    owners: tuple[OwnerEntry, ...]
+    #: Index into ``owners`` of the one who holds the unit's voice (Art. 27 §1).
+    voice: int = 0
+
+    def __post_init__(self) -> None:
+        if self.share <= 0:
+            raise ValueError("a unit's share must be positive")
+        if not self.owners or not 0 <= self.voice < len(self.owners):
+            raise ValueError("a unit needs at least one owner, and its voice among them")
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredUnit:
+    unit_id: int
+    label: str
+    building_id: int
+    share: int
+    owners: tuple[OwnerEntry, ...]
+    voice: OwnerEntry
+    voice_owner_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDraft:
+    title: str
+    explanation: str
+    resolution: bool
+    threshold: Threshold
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingDraft:
+    kind: MeetingKind
+    title: str
+    place: str
+    starts_at: Millis
+    items: tuple[ItemDraft, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: int
+    position: int
+    draft: ItemDraft
+    state: ItemState
+    opened_at: Millis | None
+    closed_at: Millis | None
+    result: str | None
+    figures: Mapping[str, Any] | None
+    objection_until: Millis | None
+    objection_result: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    id: int
+    kind: MeetingKind
+    title: str
+    place: str
+    starts_at: Millis
+    state: MeetingState
+    projector_token: str
+    checkin_code: str
+    version: int
+    created_by: UserId
+    created_at: Millis
+    convened_at: Millis | None
+    opened_at: Millis | None
+    closed_at: Millis | None
+    minutes: str | None
+    minutes_state: MinutesState
+    minutes_by: UserId | None
+    minutes_at: Millis | None
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RollEntry:
+    unit_id: int
+    owner_key: str
+    voice_owner_id: int
+    user_id: UserId | None
+    share: int
+    label: str
+    owners: str
+
+    @property
+    def member(self) -> Member:
+        return Member(self.unit_id, self.owner_key, self.share)
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    unit_id: int
+    proxy_key: str
+    proxy_user_id: UserId | None
+    proxy_name: str
+    route: Route
+    reference: str
+    recorded_by: UserId
+    created_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class CheckIn:
+    unit_id: int
+    proxy_key: str | None
+    route: Route
+    recorded_by: UserId
+    at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVote:
+    item_id: int
+    unit_id: int
+    choice: Choice
+    route: Route
+    cast_by: UserId
+    cast_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a meeting's figures are counted from, read on one consistent view."""
+
+    meeting: Meeting
+    roll: tuple[RollEntry, ...]
+    proxies: tuple[Proxy, ...]
+    checkins: tuple[CheckIn, ...]
+    votes: tuple[StoredVote, ...]
+    objections: Mapping[int, tuple[int, ...]]
+    questions: tuple[Question, ...] = ()
+
+    @property
+    def present(self) -> dict[int, str | None]:
+        return {c.unit_id: c.proxy_key for c in self.checkins}
+
+    def votes_of(self, item_id: int) -> dict[int, Choice]:
+        return {v.unit_id: v.choice for v in self.votes if v.item_id == item_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What one user holds in a meeting, read with a few indexed queries (the hot path of
+    check-in and votes must not read the whole roll)."""
+
+    #: Units whose voice the user is.
+    own: tuple[int, ...]
+    #: Units entrusted to the user (proxies), not their own.
+    entrusted: tuple[int, ...]
+    #: Of those, the units checked in that the user speaks for: their own checked in in
+    #: person, and those they brought in as the proxy (a unit's vote is its check-in's).
+    present: tuple[int, ...]
+    #: Of those, the units that voted on the item asked about.
+    voted: tuple[int, ...]
+
+    @property
+    def units(self) -> tuple[int, ...]:
+        return self.own + self.entrusted
+
+
+@dataclass(frozen=True, slots=True)
+class Ballot:
+    unit_id: int
+    choice: Choice
+    route: Route
+
+
+class MeetingStore(Protocol):
+    # -- the owners' register --------------------------------------------------------------
+    async def replace_register(self, entries: Sequence[RegisterEntry], *, now: Millis) -> int:
+        """Replace the whole register in one transaction (an import); the number of units.
+        Raises ``persistence.db.IntegrityViolation`` for an unknown unit or user."""
+
+    async def ensure_unit(self, building_id: int, label: str) -> int:
+        """The building's unit of that label, made when missing (an import)."""
+
+    async def register(self) -> list[RegisteredUnit]:
+        """Every registered unit, by building and label."""
+
+    # -- meetings --------------------------------------------------------------------------
+    async def create_meeting(
+        self,
+        draft: MeetingDraft,
+        *,
+        created_by: UserId,
+        projector_token: str,
+        checkin_code: str,
+        now: Millis,
+    ) -> Meeting: ...
+
+    async def update_meeting(self, meeting_id: int, draft: MeetingDraft) -> Meeting:
+        """Replace a draft's content and agenda. Raises MeetingNotFound, MeetingStateError."""
+
+    async def get_meeting(self, meeting_id: int) -> Meeting | None: ...
+
+    async def get_meeting_by_token(self, token: str) -> Meeting | None: ...
+
+    async def list_meetings(self) -> list[Meeting]:
+        """Every meeting, the latest start first."""
+
+    async def convene(self, meeting_id: int, *, now: Millis) -> Meeting:
+        """Draft → convened, copying the register into the roll. Raises MeetingStateError, or
+        EmptyRegister when no unit is registered."""
+
+    async def open_meeting(self, meeting_id: int, *, now: Millis) -> Meeting:
+        """Convened → open (check-in and votes start)."""
+
+    async def close_meeting(self, meeting_id: int, *, now: Millis) -> Meeting:
+        """Open → closed; an item still open is refused (MeetingStateError)."""
+
+    # -- the night -------------------------------------------------------------------------
+    async def roll(self, meeting_id: int) -> list[RollEntry]: ...
+
+    async def set_proxy(self, meeting_id: int, proxy: Proxy) -> Meeting:
+        """Record (or replace) a unit's proxy; before the unit checks in only (CheckedInAlready),
+        on a convened or open meeting, for a unit on the roll (NotOnRoll)."""
+
+    async def remove_proxy(self, meeting_id: int, unit_id: int) -> bool: ...
+
+    async def check_in(
+        self,
+        meeting_id: int,
+        entries: Sequence[tuple[int, str | None]],
+        *,
+        route: Route,
+        recorded_by: UserId,
+        now: Millis,
+    ) -> list[int]:
+        """Check units in (unit id, the proxy's key or None in person) on an open meeting;
+        the units this call checked in (a unit in already is left as it is)."""
+
+    async def open_item(self, meeting_id: int, item_id: int, *, now: Millis) -> Meeting:
+        """Pending → open, on an open meeting with no other item open."""
+
+    async def close_item(self, meeting_id: int, item_id: int, *, now: Millis) -> Meeting:
+        """Open → closed: once it returns, no vote on the item can be recorded any more."""
+
+    async def set_item_result(
+        self, meeting_id: int, item_id: int, *, result: str | None, figures: Mapping[str, Any]
+    ) -> Meeting:
+        """The result and figures counted after the close (idempotent: counted from rows)."""
+
+    async def cast_votes(
+        self, item_id: int, ballots: Sequence[Ballot], *, cast_by: UserId, now: Millis
+    ) -> list[int]:
+        """Record ballots in one transaction; the units recorded. Raises ItemNotOpen (the item
+        or meeting is not open), NotPresent (a unit not checked in), AlreadyVoted (a unit voted
+        on this item already; nothing of the call is recorded)."""
+
+    async def snapshot(self, meeting_id: int) -> Snapshot | None: ...
+
+    async def held(self, meeting_id: int, user_id: UserId, item_id: int | None = None) -> Held:
+        """What the user holds: their own units, those entrusted to them, which are present,
+        and which voted on ``item_id``."""
+
+    async def proxy_keys(self, meeting_id: int, unit_ids: Sequence[int]) -> dict[int, str]:
+        """The recorded proxies' keys of these units."""
+
+    # -- after -----------------------------------------------------------------------------
+    async def save_minutes(
+        self, meeting_id: int, text: str, state: MinutesState, *, by: UserId, now: Millis
+    ) -> Meeting: ...
+
+    async def set_objection_window(self, item_id: int, until: Millis) -> None: ...
+
+    async def add_objection(
+        self, item_id: int, unit_id: int, *, recorded_by: UserId, now: Millis
+    ) -> bool:
+        """Record a unit's written objection while the window is open (ObjectionClosed)."""
+
+    async def finish_objections(self, item_id: int, outcome: str) -> bool:
+        """Record the outcome once; False if it was recorded already."""
+
+    # -- questions from the floor ------------------------------------------------------------
+    async def ask(self, meeting_id: int, user_id: UserId, text: str, *, now: Millis) -> int:
+        """A new queued question on a convened or open meeting; its id."""
+
+    async def upvote(self, meeting_id: int, question_id: int, user_id: UserId) -> bool:
+        """One upvote per person (False: theirs is counted already). MeetingNotFound for a
+        question not of this meeting or not shown."""
+
+    async def set_question_state(
+        self, meeting_id: int, question_id: int, state: QuestionState
+    ) -> bool: ...
+
+    async def questions(self, meeting_id: int) -> list[Question]:
+        """Every question, the most upvoted first, then the oldest."""
+
+
+class MeetingNotFound(StoreError):
+    """No meeting (or item) has that id."""
+
+
+class MeetingStateError(StoreError):
+    """The meeting or item is not in the state the operation needs."""
+
+
+class EmptyRegister(StoreError):
+    """No unit has an owner and a share yet: nobody could count."""
+
+
+class NotOnRoll(StoreError):
+    """The unit is not on this meeting's roll."""
+
+
+class CheckedInAlready(StoreError):
+    """The unit checked in already; its proxy can no longer change."""
+
+
+class ItemNotOpen(StoreError):
+    """The item is not open for votes (not yet, or closed)."""
+
+
+class NotPresent(StoreError):
+    """A unit that has not checked in cannot vote."""
+
+
+class AlreadyVoted(StoreError):
+    """The unit voted on this item already."""
+
+    def __init__(self, unit_ids: Sequence[int]) -> None:
+        super().__init__(f"units {list(unit_ids)} voted already")
+        self.unit_ids = list(unit_ids)
+
+
+class ObjectionClosed(StoreError):
+    """The item takes no objections (none asked for, or the window has closed)."""
+
+
+__all__ = [
+    "Choice",
+    "ThresholdKind",
+]

@@ -1,0 +1,24 @@
+-- Timers (docs/design/0011-timers.md), PostgreSQL dialect. Keep in step with
+-- ../sqlite/0004_timers.sql: same columns, types, nullability, defaults and index names.
+--
+-- One row per pending time-based transition of any feature (a poll's close, a reminder, a
+-- waitlist deadline). key is the caller's idempotency key ('polls.close:42'), so scheduling the
+-- same thing twice moves one row instead of adding a second; kind names the handler.
+-- payload is a JSON object as text (not JSONB: the store never queries inside it, and TEXT keeps
+-- the two dialects alike). A row is claimed by a worker while claimed_until (a lease, ms) lies
+-- ahead; attempts counts the claims since the row was last scheduled, so a claimed row with
+-- attempts = 0 was rescheduled while its handler ran (see persistence/timers/__init__.py).
+-- The row is deleted when its handler has succeeded.
+CREATE TABLE timer_jobs (
+    key           TEXT    NOT NULL PRIMARY KEY,
+    kind          TEXT    NOT NULL,
+    due_at        BIGINT  NOT NULL,
+    payload       TEXT    NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    claimed_by    TEXT,
+    claimed_until BIGINT,
+    last_error    TEXT,
+    created_at    BIGINT  NOT NULL
+);
+-- claim_due takes the earliest due rows first.
+CREATE INDEX timer_jobs_due_at ON timer_jobs (due_at);

@@ -1,0 +1,271 @@
+"""Residents told about moderation, and staff in the rooms, in a real browser against the real
+server in both modes: a warning, a mute (with its end time) and a ban each seen by the resident
+with the reason; a hidden message's author sees the reason (and appeals once); staff see every
+room by name; a moderator's composer is disabled where they may not post; an official post has
+its badge; a pin shows at the top of the room for another resident, live. axe on each page."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.async_api import Page, expect
+
+from linli.catalogue import messages_of
+from persistence.store import Role
+from tests.browser.axe import serious_violations
+from tests.browser.conftest import NewPage, Site, log_in
+from tests.browser.test_chat_moderation import Http, open_room, send
+from tests.e2e.harness import PASSWORD
+
+pytestmark = pytest.mark.timeout(180)
+
+ZH = messages_of("zh-Hant")
+EN = messages_of("en")
+
+
+async def _add_user(site: Site, username: str, role: Role) -> None:
+    from web.passwords import hash_password
+
+    store = await site.deployment.store()
+    try:
+        user = await store.create_user(
+            username=username,
+            display_name=username.title(),
+            password_hash=await hash_password(PASSWORD),
+            role=role,
+            building_id=None,
+            unit_label=None,
+            now=int(time.time() * 1000),
+        )
+        site.hood.users[username] = user.id
+    finally:
+        await store.close()
+
+
+async def _readable(page: Page, ms: int) -> str:
+    """``ms`` as the page's language and time zone write it (dateStyle long, timeStyle short)."""
+    return str(
+        await page.evaluate(
+            "(ms) => new Intl.DateTimeFormat(document.documentElement.lang,"
+            " {dateStyle: 'long', timeStyle: 'short'}).format(new Date(ms))",
+            ms,
+        )
+    )
+
+
+async def _no_violations(page: Page) -> None:
+    assert await serious_violations(page) == []
+
+
+async def test_warning_mute_and_ban_are_told_with_their_reason(
+    site: Site, new_page: NewPage
+) -> None:
+    ann = await new_page()
+    await log_in(ann, "ann")
+    await open_room(ann)
+    mo = await Http.login(site, "mo")
+    ann_id = site.hood.users["ann"]
+
+    # A warning: a notice at once, with the reason, the rules and an appeal; dismissed, it stays
+    # away after a reload.
+    await mo.post(f"/api/mod/users/{ann_id}/warn", reason="請勿張貼廣告")
+    notice = ann.locator("#mod-notices .mod-notice")
+    await expect(notice).to_have_count(1)
+    await expect(notice).to_contain_text(ZH["modres.warning_title"])
+    await expect(notice).to_contain_text(ZH["modres.reason"].format(reason="請勿張貼廣告"))
+    await expect(notice.get_by_role("link", name=ZH["modres.rules_link"])).to_have_attribute(
+        "href", "/rules"
+    )
+    await expect(notice.get_by_role("button", name=ZH["modres.appeal"])).to_be_visible()
+    await _no_violations(ann)
+    await ann.reload()
+    await open_room(ann)
+    await expect(notice).to_have_count(1)  # on load too, until dismissed
+    await notice.get_by_role("button", name=ZH["modres.dismiss"]).click()
+    await expect(notice).to_have_count(0)
+    await ann.reload()
+    await open_room(ann)
+    await expect(ann.locator("#composer-text")).to_be_enabled()
+    await expect(notice).to_have_count(0)
+
+    # A mute for ten minutes: the room, the end time and the reason by the composer, which is
+    # disabled; live, and after a reload.
+    made = await mo.post(f"/api/mod/users/{ann_id}/mute", seconds=600, reason="洗版")
+    until = made["sanction"]["expires_at"]
+    why = ann.locator("#composer-why")
+    expected = (
+        ZH["modres.muted_everywhere"]
+        + " "
+        + ZH["modres.muted_until"].format(time=await _readable(ann, until))
+    )
+    await expect(why.locator(".mute-text")).to_have_text(expected)
+    await expect(why.locator(".mute-reason")).to_have_text(
+        ZH["modres.reason"].format(reason="洗版")
+    )
+    await expect(ann.locator("#composer-text")).to_be_disabled()
+    await expect(ann.locator("#send")).to_be_disabled()
+    await _no_violations(ann)
+    await ann.reload()
+    await open_room(ann)
+    await expect(why.locator(".mute-text")).to_have_text(expected)
+    await expect(ann.locator("#composer-text")).to_be_disabled()
+    # Lifted: the composer comes back, live.
+    await mo.post(f"/api/mod/users/{ann_id}/unmute", reason="夠鐘")
+    await expect(ann.locator("#composer-text")).to_be_enabled()
+    await expect(why).to_be_hidden()
+
+    # A ban: the page says why, then the login page repeats it (both languages' catalogue).
+    await mo.post(f"/api/mod/users/{ann_id}/ban", reason="屢勸不改")
+    await ann.wait_for_url("**/login?ended=banned")
+    banned = ann.locator("#login-banned")
+    await expect(banned).to_contain_text(ZH["modres.login_banned"])
+    await expect(ann.locator("#login-banned-reason")).to_have_text(
+        ZH["modres.reason"].format(reason="屢勸不改")
+    )
+    await _no_violations(ann)
+    # Trying again: the refusal names the reason too.
+    await ann.fill("#username", "ann")
+    await ann.fill("#password", PASSWORD)
+    await ann.click("#login-form button[type=submit]")
+    await expect(ann.locator("#form-error")).to_have_text(ZH["errors.banned"])
+    await expect(ann.locator("#login-refused-reason")).to_have_text(
+        ZH["modres.reason"].format(reason="屢勸不改")
+    )
+    # The English page says it in English.
+    english = await new_page(locale="en-GB")
+    await english.goto("/login?ended=banned")
+    await expect(english.locator("#login-banned")).to_contain_text(EN["modres.login_banned"])
+    await mo.close()
+
+
+async def test_the_author_of_a_hidden_message_is_told_why_and_appeals_once(
+    site: Site, new_page: NewPage
+) -> None:
+    room = f"building:{site.hood.building_a}"
+    ann, amy = await new_page(), await new_page()
+    await log_in(ann, "ann")
+    await log_in(amy, "amy")
+    await send(ann, "平價手袋，私訊我")
+    await expect(amy.locator("#messages .message .text")).to_have_text(["平價手袋，私訊我"])
+    mo = await Http.login(site, "mo")
+    await mo.post(f"/api/mod/messages/{room}/1/hide", reason="商業廣告")
+    mine = ann.locator("#messages .message").first
+    reason = mine.locator(".mod-reason")
+    await expect(reason).to_contain_text(ZH["modres.hidden_reason"].format(reason="商業廣告"))
+    await expect(reason.get_by_role("link", name=ZH["modres.rules_link"])).to_have_attribute(
+        "href", "/rules"
+    )
+    # The others see it hidden, without the reason.
+    await expect(amy.locator("#messages .message .text")).to_have_text([ZH["chat.hidden"]])
+    await expect(amy.locator(".mod-reason")).to_have_count(0)
+    # From history too.
+    await ann.reload()
+    await open_room(ann)
+    await expect(reason).to_contain_text(ZH["modres.hidden_reason"].format(reason="商業廣告"))
+    await _no_violations(ann)
+
+    # The appeal: a note is needed; sent once, the button becomes "appealed".
+    await reason.get_by_role("button", name=ZH["modres.appeal"]).click()
+    dialog = ann.locator("#appeal-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(ann.locator("#appeal-quote")).to_have_text("商業廣告")
+    await ann.get_by_role("button", name=ZH["modres.appeal_send"]).click()
+    await expect(ann.locator("#appeal-error")).to_have_text(ZH["modres.appeal_need_note"])
+    await ann.get_by_label(ZH["modres.appeal_note"]).fill("我係住戶，唔係賣嘢")
+    await ann.get_by_role("button", name=ZH["modres.appeal_send"]).click()
+    await expect(dialog).to_be_hidden()
+    await expect(reason.locator(".appealed")).to_have_text(ZH["modres.appealed"])
+    queue = await mo.get("/api/mod/queue")
+    assert [(a["subject"], a["note"]) for a in queue["appeals"]] == [
+        (f"message:{room}:1", "我係住戶，唔係賣嘢")
+    ]
+    # After a reload it stays appealed (no second button).
+    await ann.reload()
+    await open_room(ann)
+    await expect(reason.locator(".appealed")).to_have_text(ZH["modres.appealed"])
+    await expect(reason.get_by_role("button", name=ZH["modres.appeal"])).to_have_count(0)
+    # Deleted afterwards: the author reads that, with the new reason, live.
+    await mo.post(f"/api/mod/messages/{room}/1/delete", reason="私隱資料")
+    await expect(reason).to_contain_text(ZH["modres.deleted_reason"].format(reason="私隱資料"))
+    # The moderators' page lists it.
+    mod_page = await new_page()
+    await log_in_to(mod_page, "mo", "/mod")
+    item = mod_page.locator("#mod-appeals .mod-appeal-item")
+    await expect(item).to_have_count(1)
+    await expect(item).to_contain_text("我係住戶，唔係賣嘢")
+    await _no_violations(mod_page)
+    await mo.close()
+
+
+async def log_in_to(page: Page, username: str, path: str) -> None:
+    await page.goto("/login")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_url("**/")
+    await page.goto(path)
+
+
+async def test_staff_see_rooms_by_name_and_the_composer_follows_access(
+    site: Site, new_page: NewPage
+) -> None:
+    mo = await new_page()
+    await log_in(mo, "mo")
+    links = mo.locator(".room-link .room-name")
+    await expect(links).to_have_text(["Block A", "Block B", "Gardening"])
+    await expect(mo.locator("#room-title")).to_have_text("Block A")
+    why = mo.locator("#composer-why")
+    await expect(why).to_have_text(ZH["rooms.why.read_only"])
+    await expect(mo.locator("#composer-text")).to_be_disabled()
+    # Typed address: a named room, still read-only.
+    await mo.goto(f"/#building:{site.hood.building_b}")
+    await expect(mo.locator("#room-title")).to_have_text("Block B")
+    await expect(mo.locator("#composer-text")).to_be_disabled()
+    await expect(why).to_have_text(ZH["rooms.why.read_only"])
+    await _no_violations(mo)
+    # A resident's message reaches the moderator's open room.
+    bob = await new_page()
+    await log_in(bob, "bob")
+    await send(bob, "B座升降機壞咗")
+    await expect(mo.locator("#messages .message .text")).to_have_text(["B座升降機壞咗"])
+
+
+async def test_official_post_and_pin_reach_residents_live(site: Site, new_page: NewPage) -> None:
+    await _add_user(site, "manny", Role.MANAGEMENT)
+    manny, amy = await new_page(), await new_page(width=360, height=740)
+    await log_in(manny, "manny")
+    await log_in(amy, "amy")
+    await expect(manny.locator(".room-link .room-name")).to_have_text(
+        ["Block A", "Block B", "Gardening"]
+    )
+    await expect(manny.locator("#room-title")).to_have_text("Block A")
+    await expect(manny.locator("#composer-text")).to_be_enabled()
+    await send(manny, "明日上午九時至十二時停水")
+    official = amy.locator("#messages .message.official")
+    await expect(official.locator(".official-badge")).to_have_text(ZH["rooms.official"])
+    await expect(official.locator(".text")).to_have_text("明日上午九時至十二時停水")
+    # Management reads a group room but does not post there.
+    await manny.locator(".room-link", has_text="Gardening").click()
+    await expect(manny.locator("#composer-why")).to_have_text(ZH["rooms.why.join_group"])
+    await expect(manny.locator("#composer-text")).to_be_disabled()
+    await manny.locator(".room-link", has_text="Block A").click()
+    # Pin: at the top of amy's open room at once, and after a reload.
+    pin_button = manny.get_by_role("button", name=ZH["rooms.pin_label"].format(name="Manny"))
+    await pin_button.click()
+    pinned = amy.locator("#room-pin")
+    await expect(pinned).to_be_visible()
+    await expect(pinned.locator(".text")).to_have_text("明日上午九時至十二時停水")
+    await expect(pinned.locator(".official-badge")).to_be_visible()
+    await expect(amy.locator("#room-unpin")).to_be_hidden()  # residents do not unpin
+    await _no_violations(amy)
+    # A phone's width: no sideways scroll with the pin and the badge shown.
+    assert await amy.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    await amy.reload()
+    await open_room(amy)
+    await expect(pinned.locator(".text")).to_have_text("明日上午九時至十二時停水")
+    # Unpinned: gone for amy, live.
+    await manny.locator("#room-unpin").click()
+    await expect(pinned).to_be_hidden()

@@ -1,0 +1,101 @@
+"""The appeals (ModerationStore) and pins (RoomStore) contracts, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from persistence.factory import open_store
+from persistence.migrate import migrate
+from persistence.moderation import (
+    AlreadyAppealed,
+    AppealState,
+    MessageAction,
+    MessageSnapshot,
+    SanctionKind,
+)
+from persistence.moderation.sql import SqlModerationStore
+from persistence.rooms import Pin
+from persistence.rooms.sql import SqlRoomStore
+from persistence.store import NotFound, Store
+from tests.contract.test_moderation_store import NOW, ROOM, _users
+
+
+@pytest.fixture
+async def stores(db_url: str) -> AsyncIterator[tuple[Store, SqlModerationStore, SqlRoomStore]]:
+    await migrate(db_url)
+    store = await open_store(db_url)
+    try:
+        yield store, SqlModerationStore(store.database), SqlRoomStore(store.database)
+    finally:
+        await store.close()
+
+
+async def test_one_appeal_per_decision_audited(
+    stores: tuple[Store, SqlModerationStore, SqlRoomStore],
+) -> None:
+    store, mod, _ = stores
+    ann, amy, mo = await _users(store, "ann", "amy", "mod")
+    warning = await mod.add_audit("warn", actor_id=mo, reason="禮貌", now=NOW, target_user_id=ann)
+    entry = await mod.get_warning(warning)
+    assert entry is not None and (entry.reason, entry.target_user_id) == ("禮貌", ann)
+    assert await mod.get_warning(warning + 1) is None
+    assert [w.id for w in await mod.warnings_of(ann, since=NOW)] == [warning]
+    assert await mod.warnings_of(ann, since=NOW + 1) == []
+    mute = await mod.add_sanction(
+        ann, SanctionKind.MUTE, channel=None, expires_at=NOW + 1000, actor_id=mo,
+        reason="洗版", now=NOW,
+    )  # fmt: skip
+    assert await mod.get_sanction(mute.id) == mute
+
+    first = await mod.add_appeal(ann, f"warning:{warning}", summary="禮貌", note="誤會", now=NOW)
+    assert (first.state, first.user_name, first.note) == (AppealState.OPEN, "Ann", "誤會")
+    with pytest.raises(AlreadyAppealed):
+        await mod.add_appeal(ann, f"warning:{warning}", summary="禮貌", note="再來", now=NOW + 1)
+    # Another user, or another decision, is another appeal.
+    await mod.add_appeal(amy, f"warning:{warning}", summary="", note="x", now=NOW + 2)
+    await mod.add_appeal(ann, f"sanction:{mute.id}", summary="洗版", note="y", now=NOW + 3)
+    assert len(await mod.appeals(state=AppealState.OPEN)) == 3
+    assert [a.note for a in await mod.appeals(state=None, user_id=ann)] == ["y", "誤會"]
+
+    closed = await mod.close_appeal(first.id, actor_id=mo, answer="維持", now=NOW + 5)
+    assert (closed.state, closed.handled_by, closed.answer) == (AppealState.CLOSED, mo, "維持")
+    again = await mod.close_appeal(first.id, actor_id=mo, answer="改變", now=NOW + 6)
+    assert again.answer == "維持"  # closed once
+    with pytest.raises(NotFound):
+        await mod.close_appeal(999, actor_id=mo, answer="x", now=NOW)
+    actions = [e.action for e in await mod.audit_log()]
+    assert actions.count("appeal") == 3 and actions.count("appeal_closed") == 1
+
+
+async def test_decision_reasons_are_the_latest_hide(
+    stores: tuple[Store, SqlModerationStore, SqlRoomStore],
+) -> None:
+    store, mod, _ = stores
+    ann, mo = await _users(store, "ann", "mod")
+    snap = MessageSnapshot(author_id=ann, author_name="Ann", body="x", posted_at=NOW)
+    for offset in (3, 5):
+        await mod.act_on_message(
+            ROOM, offset, MessageAction.HIDE, actor_id=mo, reason=f"r{offset}", now=NOW,
+            snapshot=snap,
+        )  # fmt: skip
+    await mod.act_on_message(ROOM, 5, MessageAction.RESTORE, actor_id=mo, reason="ok", now=NOW)
+    await mod.act_on_message(ROOM, 5, MessageAction.DELETE, actor_id=mo, reason="私隱", now=NOW)
+    assert await mod.decision_reasons(ROOM, [3, 4, 5]) == {3: "r3", 5: "私隱"}
+    assert await mod.decision_reasons(ROOM, [4]) == {}
+    assert await mod.decision_reasons("building:2", [3]) == {}
+
+
+async def test_one_pin_per_room(stores: tuple[Store, SqlModerationStore, SqlRoomStore]) -> None:
+    store, _, rooms = stores
+    [manny] = await _users(store, "manny")
+    pin = Pin(ROOM, 4, manny, "Manny", "停水", True, NOW, manny, NOW + 1)
+    await rooms.pin(pin)
+    assert await rooms.pin_of(ROOM) == pin
+    other = Pin(ROOM, 9, None, "Ann", "早晨", False, NOW, manny, NOW + 2)
+    await rooms.pin(other)
+    assert await rooms.pins([ROOM, "building:2"]) == {ROOM: other}
+    assert await rooms.unpin(ROOM) == other
+    assert await rooms.unpin(ROOM) is None
+    assert await rooms.pin_of(ROOM) is None

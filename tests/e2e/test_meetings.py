@@ -1,0 +1,481 @@
+"""Owners' meetings end to end, in both modes (scaled: two server processes, so the figures
+cross gateways): the register imported as CSV, the notice period, 300 owners checking in and
+voting at once with retries, a proxy and its cap, refusals (a non-owner, a vote after the
+close, a second vote), and the figures the projector and a WebSocket watcher end on equal to a
+count of the stored rows done here by hand; the minutes carry the same numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from persistence.store import Role
+from tests.e2e.harness import Client, Deployment, Server, running, seed
+from web.sessions import new_token, token_hash
+
+pytestmark = pytest.mark.timeout(240)
+
+#: Owners in the burst (the issue asks for 300). LINLI_TEST_MEETING_OWNERS overrides.
+OWNERS = int(os.environ.get("LINLI_TEST_MEETING_OWNERS", "300"))
+DAY = 86_400_000
+
+
+@dataclass
+class Community:
+    building: str
+    #: username -> (user id, session cookie)
+    cookies: dict[str, tuple[int, str]]
+    #: username -> the owner's share
+    shares: dict[str, int]
+
+
+async def make_community(deployment: Deployment, owners: int) -> Community:
+    """``owners`` owner-residents (shares 1 to 3, so nobody is near a fifth), a committee
+    member, an admin, and a resident who owns nothing; sessions made in the store."""
+    hood = await seed(deployment)
+    store = await deployment.store()
+    try:
+        now = int(time.time() * 1000)
+        building = await store.get_building(hood.building_a)
+        assert building is not None
+        cookies: dict[str, tuple[int, str]] = {}
+
+        async def person(name: str, role: Role, unit: str | None) -> None:
+            user = await store.create_user(
+                username=name,
+                display_name=name.title(),
+                password_hash="-",
+                role=role,
+                building_id=hood.building_a,
+                unit_label=unit,
+                now=now,
+            )
+            token = new_token()
+            await store.create_session(token_hash(token), user.id, expires_at=now + DAY, now=now)
+            cookies[name] = (user.id, token)
+
+        await person("lam", Role.COMMITTEE, None)
+        await person("root", Role.ADMIN, None)
+        await person("tenant", Role.RESIDENT, "T1")
+        shares = {}
+        for i in range(owners):
+            await person(f"o{i:04d}", Role.RESIDENT, f"U{i}")
+            shares[f"o{i:04d}"] = 1 + i % 3
+        return Community(building.name, cookies, shares)
+    finally:
+        await store.close()
+
+
+def register_csv(c: Community) -> str:
+    lines = ["building,unit,share,owner,username,voice"]
+    for i, (name, share) in enumerate(c.shares.items()):
+        lines.append(f"{c.building},U{i},{share},{name.title()},{name},1")
+    # The first unit is co-owned with someone without an account; the account holds the voice.
+    lines.append(f"{c.building},U0,{c.shares['o0000']},Co Owner,,")
+    return "\n".join(lines) + "\n"
+
+
+class Api:
+    def __init__(self, server: Server, cookie: str) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=server.http, cookies={"linli_session": cookie}, timeout=30
+        )
+
+    async def post(self, path: str, expect: int = 200, **body: Any) -> dict[str, Any]:
+        response = await self.client.post(path, json=body)
+        assert response.status_code == expect, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def send(self, path: str, **body: Any) -> tuple[httpx.Response, bool]:
+        """POST with retries, as a phone retries: the response and whether it was retried (a
+        connection the server closed as idle, on a loaded machine, fails the first try)."""
+        for attempt in range(4):
+            try:
+                return await self.client.post(path, json=body), attempt > 0
+            except httpx.TransportError:
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def get(self, path: str) -> dict[str, Any]:
+        response = await self.client.get(path)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def error(self, path: str, status: int, **body: Any) -> str:
+        response = await self.client.post(path, json=body)
+        assert response.status_code == status, response.text
+        return response.json()["error"]["code"]  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def projector(
+    server: Server, token: str
+) -> AsyncIterator[list[tuple[float, dict[str, Any]]]]:
+    """The projector's event stream, read in the background: (arrival time, figures)."""
+    seen: list[tuple[float, dict[str, Any]]] = []
+    ready = asyncio.Event()
+
+    async def read() -> None:
+        async with (
+            httpx.AsyncClient(base_url=server.http, timeout=None) as client,
+            client.stream("GET", f"/api/meetings/projector/{token}/events") as response,
+        ):
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    seen.append((time.monotonic(), orjson.loads(line[6:])))
+                    ready.set()
+
+    task = asyncio.create_task(read())
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def watch(client: Client, seen: list[tuple[float, dict[str, Any]]]) -> None:
+    """Collect a WebSocket watcher's meeting figures, answering the server's pings."""
+    while True:
+        push = await client.pushes.get()
+        if push.get("push") == "ping":
+            await client.ws.send(client.encode({"op": "pong"}))
+        elif push.get("push") == "pub" and push["data"].get("kind") == "meeting":
+            seen.append((time.monotonic(), push["data"]))
+
+
+async def until(
+    seen: list[tuple[float, dict[str, Any]]], check: Any, timeout: float = 30
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        best = max((d for _, d in seen), key=lambda d: d["version"], default=None)
+        if best is not None and check(best):
+            return best
+        await asyncio.sleep(0.05)
+    raise AssertionError(
+        f"no figures matched; newest {max((d['version'] for _, d in seen), default=None)}"
+    )
+
+
+async def stored(deployment: Deployment, meeting_id: int, item_id: int) -> dict[str, Any]:
+    """Counted here, by hand, from the rows: heads and shares present and per choice."""
+    store = await deployment.store()
+    try:
+        db = store.database
+        members = {
+            int(r["unit_id"]): int(r["share"])
+            for r in await db.fetch(
+                "SELECT unit_id, share FROM meeting_members WHERE meeting_id = $1", meeting_id
+            )
+        }
+        present = [
+            int(r["unit_id"])
+            for r in await db.fetch(
+                "SELECT unit_id FROM meeting_checkins WHERE meeting_id = $1", meeting_id
+            )
+        ]
+        votes = await db.fetch(
+            "SELECT unit_id, choice FROM meeting_votes WHERE item_id = $1", item_id
+        )
+        by_choice: dict[str, list[int]] = {"for": [], "against": [], "abstain": []}
+        for r in votes:
+            by_choice[r["choice"]].append(int(r["unit_id"]))
+        return {
+            "total_heads": len(members),
+            "total_share": sum(members.values()),
+            "present_heads": len(present),
+            "present_share": sum(members[u] for u in present),
+            "votes": len(votes),
+            **{c: (len(units), sum(members[u] for u in units)) for c, units in by_choice.items()},
+        }
+    finally:
+        await store.close()
+
+
+async def test_a_meeting_night(deployment: Deployment) -> None:
+    """The whole night with a small community (40 owners)."""
+    await night(deployment, 40)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_a_meeting_night_with_300_owners(deployment: Deployment) -> None:
+    await night(deployment, OWNERS)
+
+
+async def night(deployment: Deployment, owners: int) -> None:
+    OWNERS = owners  # the community's size, as the module constant reads
+    c = await make_community(deployment, OWNERS)
+    async with contextlib.AsyncExitStack() as stack:
+        # A longer heartbeat than the 25 s default: on a loaded 2-core machine the burst can keep
+        # this process from answering a ping in time (the watcher answers them; design 0022).
+        env = {"LINLI_HEARTBEAT_SECONDS": "120"}
+        one = await stack.enter_async_context(running(deployment, **env))
+        # Scaled: a second gateway process; the owners are split across both.
+        two = (
+            await stack.enter_async_context(running(deployment, **env))
+            if deployment.mode == "scaled"
+            else one
+        )
+        staff = Api(one, c.cookies["lam"][1])
+        admin = Api(one, c.cookies["root"][1])
+        stack.push_async_callback(staff.aclose)
+        stack.push_async_callback(admin.aclose)
+        # The register, from CSV; a bad line is refused and changes nothing.
+        bad = await admin.client.post(
+            "/api/meetings/register",
+            json={"csv": "building,unit,share,owner,username,voice\nNowhere,1,1,X,,\n"},
+        )
+        assert bad.status_code == 400 and bad.json()["error"]["line"] == 2
+        assert (await admin.post("/api/meetings/register", csv=register_csv(c)))["units"] == OWNERS
+        assert await staff.error("/api/meetings/register", 403, csv="x") == "forbidden"
+        register = await staff.get("/api/meetings/register")
+        assert register["total_share"] == sum(c.shares.values())
+        assert register["units"][0]["owners"][1] == {"name": "Co Owner", "user_id": None}
+
+        now = int(time.time() * 1000)
+        draft = {
+            "kind": "regular",
+            "title": "Annual meeting",
+            "place": "Lobby",
+            "starts_at": now + 5 * DAY,
+            "items": [
+                {"title": "Repaint", "explanation": "Three quotes", "threshold": "art31"},
+                {"title": "Report", "resolution": False, "threshold": "majority"},
+            ],
+        }
+        meeting = (await staff.post("/api/meetings", 201, **draft))["meeting"]
+        mid = meeting["id"]
+        # Art. 30: ten days' notice.
+        response = await staff.client.post(f"/api/meetings/{mid}/convene", json={})
+        assert (
+            response.status_code == 409
+            and response.json()["error"]["code"] == "meeting_notice_short"
+        )
+        draft["starts_at"] = now + 11 * DAY
+        edited = await staff.client.post(f"/api/meetings/{mid}", json=draft)
+        assert edited.status_code == 200, edited.text
+        await staff.post(f"/api/meetings/{mid}/convene")
+        meeting = (await staff.get(f"/api/meetings/{mid}"))["meeting"]
+        item_id = meeting["items"][0]["id"]
+        code, token = meeting["checkin_code"], meeting["projector_token"]
+
+        # Owner o0001 gives o0002 a proxy on the phone before the night.
+        proxy_giver = Api(one, c.cookies["o0001"][1])
+        stack.push_async_callback(proxy_giver.aclose)
+        await proxy_giver.post(f"/api/meetings/{mid}/proxies", username="o0002")
+
+        # The resident who owns nothing may watch, not count.
+        tenant = Api(two, c.cookies["tenant"][1])
+        stack.push_async_callback(tenant.aclose)
+        assert (await tenant.get(f"/api/meetings/{mid}"))["me"]["own"] == []
+        await staff.post(f"/api/meetings/{mid}/open")
+        assert (
+            await tenant.error(f"/api/meetings/{mid}/checkin", 403, code=code)
+            == "meeting_not_owner"
+        )
+        assert (
+            await tenant.error(f"/api/meetings/{mid}/checkin", 400, code="000000x")
+            == "meeting_bad_code"
+        )
+
+        # A watcher on the second gateway, the projector on the first.
+        # No library keepalive: on a loaded machine its 20 s pong deadline can pass while the
+        # burst keeps this process busy; the watcher answers the server's own pings instead.
+        watcher = await Client.connect(two, c.cookies["tenant"][1], ping_interval=None)
+        stack.push_async_callback(watcher.close)
+        await watcher.ok("subscribe", channel=f"meeting:{mid}")
+        watched: list[tuple[float, dict[str, Any]]] = []
+        reader = asyncio.create_task(watch(watcher, watched))
+        stack.callback(reader.cancel)
+        screen = await stack.enter_async_context(projector(one, token))
+
+        # Everyone but o0001 (whose proxy comes) and the last ten checks in; half retry.
+        names = sorted(c.shares)
+        voters = [n for n in names[: OWNERS - 10] if n != "o0001"]
+        clients = {n: Api(one if i % 2 else two, c.cookies[n][1]) for i, n in enumerate(voters)}
+        for api in clients.values():
+            stack.push_async_callback(api.aclose)
+        gate = asyncio.Semaphore(60)
+
+        async def arrive(i: int, name: str) -> None:
+            async with gate:
+                response, retried = await clients[name].send(
+                    f"/api/meetings/{mid}/checkin", code=code
+                )
+                assert response.status_code == 200, response.text
+                expected = 2 if name == "o0002" else 1  # o0002 brings o0001's unit
+                # A retry after a lost reply finds the units in already.
+                got = len(response.json()["checked_in"])
+                assert got == expected or (retried and got == 0)
+                if i % 2:
+                    assert (await clients[name].post(f"/api/meetings/{mid}/checkin", code=code))[
+                        "checked_in"
+                    ] == []
+
+        started = time.monotonic()
+        await asyncio.gather(*(arrive(i, n) for i, n in enumerate(voters)))
+        arrived = time.monotonic() - started
+        figures = await until(screen, lambda d: d["attendance"]["present_units"] == OWNERS - 10)
+        counted = await stored(deployment, mid, item_id)
+        att = figures["attendance"]
+        assert att["heads"] == [counted["present_heads"], 1] and att["share"] == [
+            counted["present_share"],
+            1,
+        ]
+        assert att["total_heads"] == OWNERS and att["total_share"] == counted["total_share"]
+        assert att["proxy_units"] == 1 and att["in_person_units"] == OWNERS - 11
+        # Art. 31's quorum, counted here: 2/3 of the heads and 2/3 of the shares.
+        quorum = (
+            3 * counted["present_heads"] >= 2 * OWNERS
+            and 3 * counted["present_share"] >= 2 * counted["total_share"]
+        )
+        assert figures["quorum"]["art31"]["met"] is quorum
+
+        # A vote before the item opens is refused.
+        assert (
+            await clients["o0003"].error(
+                f"/api/meetings/{mid}/items/{item_id}/vote", 409, choice="for"
+            )
+            == "meeting_item_not_open"
+        )
+        await staff.post(f"/api/meetings/{mid}/items/{item_id}/open")
+        choices = ["for", "for", "for", "against", "abstain"]
+        sent: dict[str, float] = {}
+        acks: list[tuple[float, float]] = []  # (acked, sent) per vote
+
+        async def vote(i: int, name: str) -> None:
+            async with gate:
+                path = f"/api/meetings/{mid}/items/{item_id}/vote"
+                sent[name] = time.monotonic()
+                response, retried = await clients[name].send(path, choice=choices[i % 5])
+                acks.append((time.monotonic(), sent[name]))
+                if retried and response.status_code == 409:
+                    # The lost first try was recorded: the retry is refused, counted once.
+                    assert response.json()["error"]["code"] == "meeting_already_voted"
+                else:
+                    assert response.status_code == 200, response.text
+                    assert len(response.json()["recorded"]) == (2 if name == "o0002" else 1)
+                if i % 3 == 0:  # a retry (or a change of mind): refused, counted once
+                    assert (
+                        await clients[name].error(path, 409, choice="against")
+                        == "meeting_already_voted"
+                    )
+
+        started = time.monotonic()
+        await asyncio.gather(*(vote(i, n) for i, n in enumerate(voters)))
+        acked = time.monotonic() - started
+        expected_votes = OWNERS - 10
+        final = await until(
+            screen, lambda d: d["item"] and d["item"]["tally"]["votes"] == expected_votes
+        )
+        counted = await stored(deployment, mid, item_id)
+        assert counted["votes"] == expected_votes
+        tally = final["item"]["tally"]["counted"]
+        for choice in ("for", "against", "abstain"):
+            assert tally[choice]["heads"] == [counted[choice][0], 1], choice
+            assert tally[choice]["share"] == [counted[choice][1], 1], choice
+        # Independently: the owners' choices by index, o0001's unit voting with o0002.
+        by_name = {n: choices[i % 5] for i, n in enumerate(voters)}
+        by_name["o0001"] = by_name["o0002"]
+        assert counted["for"][0] == sum(1 for v in by_name.values() if v == "for")
+        assert counted["for"][1] == sum(c.shares[n] for n, v in by_name.items() if v == "for")
+        # The watcher on the other gateway saw the same final figures.
+        assert not reader.done(), reader  # the watcher's reader is still reading
+        assert not watcher.closed.done(), watcher.closed
+        newest = await until(watched, lambda d: d["version"] >= final["version"], timeout=60)
+        assert newest["version"] >= final["version"]
+        assert newest["item"]["tally"]["counted"] == final["item"]["tally"]["counted"]
+
+        # Who passed: for / present, by heads and by share, against 3/4, counted here.
+        present_heads, present_share = counted["present_heads"], counted["present_share"]
+        passes = quorum and (
+            4 * counted["for"][0] >= 3 * present_heads
+            and 4 * counted["for"][1] >= 3 * present_share
+        )
+        assert final["item"]["tally"]["passes"] is passes
+
+        # Close: a vote after it is refused; the result is final and equals the rows.
+        await staff.post(f"/api/meetings/{mid}/items/{item_id}/close")
+        late = names[-1]
+        late_api = Api(one, c.cookies[late][1])
+        stack.push_async_callback(late_api.aclose)
+        await late_api.post(f"/api/meetings/{mid}/checkin", code=code)
+        assert (
+            await late_api.error(f"/api/meetings/{mid}/items/{item_id}/vote", 409, choice="for")
+            == "meeting_item_not_open"
+        )
+        closed = await until(
+            screen,
+            lambda d: (
+                d["item"]["state"] == "closed" and d["attendance"]["present_units"] == OWNERS - 9
+            ),
+        )
+        assert closed["item"]["final"] is True
+        assert closed["item"]["result"] == ("passed" if passes else "failed")
+        # The late arrival is present now but was not when the vote closed.
+        assert closed["item"]["tally"]["present_units"] == OWNERS - 10
+        assert closed["item"]["tally"]["counted"] == final["item"]["tally"]["counted"]
+
+        # Paper ballots and staff check-ins are for staff only.
+        assert (
+            await clients["o0003"].error(f"/api/meetings/{mid}/checkin/staff", 403, unit_ids=[1])
+            == "forbidden"
+        )
+
+        # The minutes carry the same numbers.
+        await staff.post(f"/api/meetings/{mid}/items/{meeting['items'][1]['id']}/open")
+        await staff.post(f"/api/meetings/{mid}/items/{meeting['items'][1]['id']}/close")
+        await staff.post(f"/api/meetings/{mid}/close")
+        text = (await staff.get(f"/api/meetings/{mid}/minutes/draft"))["text"]
+        f_heads = counted["for"][0]
+        assert f"同意：{f_heads} 戶" in text and f"For: {f_heads} (" in text
+        assert f"出席：{OWNERS - 9}/{OWNERS} 戶" in text
+        assert ("通過" if passes else "未通過") in text
+        assert (
+            await staff.error(f"/api/meetings/{mid}/minutes", 409, text=text, state="published")
+            == "meeting_wrong_state"
+        )
+        await staff.post(f"/api/meetings/{mid}/minutes", text=text, state="approved")
+        await staff.post(f"/api/meetings/{mid}/minutes", text=text, state="published")
+        owner_view = await clients["o0003"].get(f"/api/meetings/{mid}")
+        assert owner_view["meeting"]["minutes"] == text
+        # The printable minutes carry the signature book: every unit, the proxy among them.
+        printed = await clients["o0003"].client.get(f"/meetings/{mid}/print")
+        assert printed.status_code == 200
+        assert f"同意：{f_heads} 戶" in printed.text and printed.text.count("<tr>") == OWNERS + 1
+        assert "O0002" in printed.text  # o0001's proxy, by name
+        print(
+            f"\n{deployment.mode}: {len(voters)} owners checked in in {arrived:.2f} s, "
+            f"voted in {acked:.2f} s"
+        )
+        # Sent -> shown: the k-th vote acked is on the projector once a snapshot counts k votes
+        # (o0002's one request records two units, hence the count of units, not requests).
+        lat = []
+        for k, (_, sent_at) in enumerate(sorted(acks)):
+            shown = next(
+                t for t, d in screen if (d["item"] or {}).get("tally", {}).get("votes", 0) >= k + 1
+            )
+            lat.append(shown - sent_at)
+        lat.sort()
+        print(
+            f"{deployment.mode}: vote sent -> projector p50 {lat[len(lat) // 2] * 1000:.0f} ms, "
+            f"p99 {lat[max(0, int(len(lat) * 0.99) - 1)] * 1000:.0f} ms"
+        )

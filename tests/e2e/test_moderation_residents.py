@@ -1,0 +1,272 @@
+"""Residents told about moderation, and staff in the rooms, end to end in both modes (the real
+server, real WebSocket clients, the real HTTP API): a warning, a mute and a hide each reach the
+resident with the reason; an author appeals once (the second time is refused with a code) and
+the appeal is an item of the moderators' queue; the official flag comes from the author's role
+and cannot be forged; only management and admins pin, and a pin reaches the room live."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from persistence.store import Role
+from tests.e2e.harness import PASSWORD, Client, Deployment, Neighbourhood, login
+from tests.e2e.test_moderation import Http, moderated, seed_moderation
+
+
+async def _seed(deployment: Deployment) -> Neighbourhood:
+    """The moderation neighbourhood plus manny (management, of no building)."""
+    from web.passwords import hash_password
+
+    hood = await seed_moderation(deployment)
+    store = await deployment.store()
+    try:
+        user = await store.create_user(
+            username="manny",
+            display_name="Manny",
+            password_hash=await hash_password(PASSWORD),
+            role=Role.MANAGEMENT,
+            building_id=None,
+            unit_label=None,
+            now=int(time.time() * 1000),
+        )
+        hood.users["manny"] = user.id
+    finally:
+        await store.close()
+    return hood
+
+
+async def _moderation_push(client: Client, kind: str) -> dict[str, Any]:
+    while True:
+        push = await client.push("moderation", 10.0)
+        if push["kind"] == kind:
+            return push
+
+
+async def _pub(client: Client, kind: str) -> dict[str, Any]:
+    while True:
+        pub = await client.push("pub", 10.0)
+        if pub["data"].get("kind") == kind:
+            return pub
+
+
+async def _chat(client: Client, room: str) -> list[dict[str, Any]]:
+    """The chat messages of the room's history (not its hide or pin events)."""
+    pubs = (await client.ok("history", channel=room, limit=50))["publications"]
+    return [p for p in pubs if p["data"].get("kind") == "chat"]
+
+
+async def test_the_resident_is_told_and_appeals_once(deployment: Deployment) -> None:
+    hood = await _seed(deployment)
+    room = f"building:{hood.building_a}"
+    ann_id = hood.users["ann"]
+    async with moderated(deployment) as server:
+        ann = await Client.connect(server, await login(server, "ann"))
+        await ann.ok("subscribe", channel=room)
+        await ann.ok("publish", channel=room, text="平價手袋，私訊我", client_msg_id="a1")
+        mo = await Http.login(server, "mo")
+        ann_http = await Http.login(server, "ann")
+        amy_http = await Http.login(server, "amy")
+
+        # A warning: pushed live with its reason and id, and listed for the page.
+        made = await mo.post(f"/api/mod/users/{ann_id}/warn", reason="請勿賣廣告")
+        warning = await _moderation_push(ann, "warning")
+        assert (warning["reason"], warning["ref"]) == ("請勿賣廣告", made["audit_id"])
+        mine = await ann_http.get("/api/moderation/mine")
+        assert [(w["id"], w["reason"]) for w in mine["warnings"]] == [
+            (made["audit_id"], "請勿賣廣告")
+        ]
+
+        # A mute: pushed with its room, end and reason; listed on page load.
+        sanction = (await mo.post(f"/api/mod/users/{ann_id}/mute", seconds=600, reason="洗版"))[
+            "sanction"
+        ]
+        muted = await _moderation_push(ann, "muted")
+        assert (muted["ref"], muted["until"], muted["reason"]) == (
+            sanction["id"],
+            sanction["expires_at"],
+            "洗版",
+        )
+        [mute] = (await ann_http.get("/api/moderation/mine"))["mutes"]
+        assert (mute["id"], mute["channel"], mute["until"], mute["reason"]) == (
+            sanction["id"],
+            None,
+            sanction["expires_at"],
+            "洗版",
+        )
+
+        # A hide: the author alone is told the reason, live and in history.
+        await mo.post(f"/api/mod/messages/{room}/1/hide", reason="商業廣告")
+        hidden = await _moderation_push(ann, "hidden")
+        assert (hidden["channel"], hidden["offset"], hidden["reason"]) == (room, 1, "商業廣告")
+        [own] = await _chat(ann, room)
+        assert (own["data"]["moderation"], own["data"]["moderation_reason"]) == (
+            "hidden",
+            "商業廣告",
+        )
+        amy = await Client.connect(server, await login(server, "amy"))
+        [theirs] = await _chat(amy, room)
+        assert theirs["data"]["moderation"] == "hidden"
+        assert "moderation_reason" not in theirs["data"] and theirs["data"]["text"] == ""
+
+        # Appeals: once per decision; the second is refused with a code; others' are not found.
+        for body in (
+            {"kind": "warning", "id": made["audit_id"]},
+            {"kind": "mute", "id": sanction["id"]},
+            {"kind": "message", "channel": room, "offset": 1},
+        ):
+            await amy_http.post("/api/moderation/appeals", 404, note="唔係我", **body)
+            first = await ann_http.post(
+                "/api/moderation/appeals", 201, note="我唔知有呢條規則", **body
+            )
+            again = await ann_http.post("/api/moderation/appeals", 409, note="再試", **body)
+            assert again["error"]["code"] == "already_appealed"
+            assert first["appeal"]["state"] == "open"
+        await ann_http.post("/api/moderation/appeals", 400, kind="ban", note="x")
+        await ann_http.post("/api/moderation/appeals", 400, kind="warning", id=1, note="")
+        queue = await mo.get("/api/mod/queue")
+        subjects = sorted(a["subject"] for a in queue["appeals"])
+        assert subjects == sorted(
+            [f"warning:{made['audit_id']}", f"sanction:{sanction['id']}", f"message:{room}:1"]
+        )
+        summaries = {a["subject"]: a["summary"] for a in queue["appeals"]}
+        assert summaries[f"message:{room}:1"] == "商業廣告"
+        assert all(a["note"] == "我唔知有呢條規則" for a in queue["appeals"])
+        # Residents cannot close appeals; a moderator can, once; the author's list shows it.
+        appeal_id = queue["appeals"][0]["id"]
+        await ann_http.post(f"/api/mod/appeals/{appeal_id}/close", 403, reason="ok")
+        closed = await mo.post(f"/api/mod/appeals/{appeal_id}/close", reason="已取消")
+        assert closed["appeal"]["state"] == "closed"
+        assert len((await mo.get("/api/mod/queue"))["appeals"]) == 2
+        states = {
+            a["id"]: a["state"] for a in (await ann_http.get("/api/moderation/mine"))["appeals"]
+        }
+        assert states[appeal_id] == "closed" and len(states) == 3
+
+        # A ban: the socket is told why before it closes; the login says so too.
+        await mo.post(f"/api/mod/users/{ann_id}/ban", reason="屢勸不改")
+        banned = await _moderation_push(ann, "banned")
+        assert banned["reason"] == "屢勸不改"
+        async with httpx.AsyncClient(base_url=server.http) as anon:
+            refused = await anon.post("/api/login", json={"username": "ann", "password": PASSWORD})
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "banned"
+        assert refused.json()["error"]["reason"] == "屢勸不改"
+        for c in (ann, amy):
+            await c.close()
+        for h in (mo, ann_http, amy_http):
+            await h.close()
+
+
+async def test_official_posts_and_pins(deployment: Deployment) -> None:
+    hood = await _seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with moderated(deployment) as server:
+        manny = await Client.connect(server, await login(server, "manny"))
+        amy = await Client.connect(server, await login(server, "amy"))
+        mo = await Client.connect(server, await login(server, "mo"))
+        await amy.ok("subscribe", channel=room)
+        # Management posts in any building room; the server marks it official.
+        await manny.ok("publish", channel=room, text="明日停水", client_msg_id="m1")
+        official = await _pub(amy, "chat")
+        assert official["data"]["official"] is True
+        # A resident cannot forge it: extra fields of the op are not the message's.
+        await amy.ok(
+            "publish", channel=room, text="我都係管理處", client_msg_id="f1", official=True
+        )
+        forged = await _pub(amy, "chat")
+        assert forged["data"]["text"] == "我都係管理處" and "official" not in forged["data"]
+        # Management reads group rooms but does not post there; moderators read only.
+        await manny.ok("subscribe", channel="group:gardening")
+        assert (
+            await manny.error("publish", channel="group:gardening", text="x", client_msg_id="g")
+            == "forbidden"
+        )
+        assert await mo.error("publish", channel=room, text="x", client_msg_id="x") == "forbidden"
+        # History keeps the flag.
+        [first, second] = await _chat(amy, room)
+        assert first["data"].get("official") is True and "official" not in second["data"]
+
+        # Rooms by name for staff, with whether they may post.
+        manny_http = await Http.login(server, "manny")
+        mo_http = await Http.login(server, "mo")
+        amy_http = await Http.login(server, "amy")
+        rooms = {r["channel"]: r for r in (await mo_http.get("/api/rooms"))["rooms"]}
+        assert rooms[room]["name"] == "Block A" and rooms["group:gardening"]["name"] == "Gardening"
+        assert f"building:{hood.building_b}" in rooms
+        assert not any(r["may_post"] for r in rooms.values())
+        assert rooms[room]["why"] == "read_only"
+        managed = {r["channel"]: r for r in (await manny_http.get("/api/rooms"))["rooms"]}
+        assert managed[room]["may_post"] and not managed["group:gardening"]["may_post"]
+        resident = [r["channel"] for r in (await amy_http.get("/api/rooms"))["rooms"]]
+        assert resident == [room]
+
+        # Pins: residents and moderators may not; management pins, live and on load.
+        await amy_http.post(f"/api/rooms/{room}/pin", 403, offset=1)
+        await mo_http.post(f"/api/rooms/{room}/pin", 403, offset=1)
+        await manny_http.post(f"/api/rooms/{room}/pin", 404, offset=99)
+        await manny_http.post("/api/rooms/group:gardening/pin", 400, offset=1)
+        await manny_http.post(f"/api/rooms/{room}/pin", offset=1)
+        pinned = await _pub(amy, "pin")
+        assert pinned["data"]["pin"]["text"] == "明日停水"
+        assert pinned["data"]["pin"]["official"] is True
+        loaded = {r["channel"]: r for r in (await amy_http.get("/api/rooms"))["rooms"]}
+        assert loaded[room]["pin"]["offset"] == 1
+        await amy_http.post(f"/api/rooms/{room}/unpin", 403)
+        assert (await manny_http.post(f"/api/rooms/{room}/unpin"))["removed"] is True
+        assert (await _pub(amy, "unpin"))["data"]["target"] == 1
+        loaded = {r["channel"]: r for r in (await amy_http.get("/api/rooms"))["rooms"]}
+        assert loaded[room]["pin"] is None
+        # A hidden message cannot be pinned, and a pinned one that is hidden loses its pin.
+        await manny_http.post(f"/api/rooms/{room}/pin", offset=2)
+        assert (await _pub(amy, "pin"))["data"]["target"] == 2
+        root = await Http.login(server, "root")
+        await root.post(f"/api/mod/messages/{room}/2/hide", reason="冒充管理處")
+        assert (await _pub(amy, "unpin"))["data"]["target"] == 2
+        loaded = {r["channel"]: r for r in (await amy_http.get("/api/rooms"))["rooms"]}
+        assert loaded[room]["pin"] is None
+        await manny_http.post(f"/api/rooms/{room}/pin", 400, offset=2)
+        await root.close()
+        for c in (manny, amy, mo):
+            await c.close()
+        for h in (manny_http, mo_http, amy_http):
+            await h.close()
+
+
+async def test_an_automatic_hide_tells_its_author_and_a_warning_is_in_the_inbox(
+    deployment: Deployment,
+) -> None:
+    hood = await _seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with moderated(deployment, LINLI_RUN_WORKERS="true") as server:
+        root = await Http.login(server, "root")
+        await root.post("/api/mod/settings", auto_hide_threshold=1, reason="測試")
+        ann = await Client.connect(server, await login(server, "ann"))
+        amy = await Client.connect(server, await login(server, "amy"))
+        await ann.ok("publish", channel=room, text="買一送一", client_msg_id="a1")
+        await amy.ok("flag", channel=room, offset=1, reason="spam")
+        hidden = await _moderation_push(ann, "hidden")
+        assert (hidden["channel"], hidden["offset"], hidden["reason"]) == (room, 1, "auto")
+        [own] = await _chat(ann, room)
+        assert own["data"]["moderation_reason"] == "auto"
+        # A warning also reaches the inbox (the notify worker), in both languages' words.
+        ann_http = await Http.login(server, "ann")
+        await root.post(f"/api/mod/users/{hood.users['ann']}/warn", reason="請勿賣廣告")
+        deadline = time.monotonic() + 20
+        texts: list[str] = []
+        while time.monotonic() < deadline:
+            inbox = await ann_http.get("/api/notifications")
+            texts = [
+                n["text"]["zh-Hant"] for n in inbox["notifications"] if n["kind"] == "moderation"
+            ]
+            if texts:
+                break
+            await asyncio.sleep(0.3)
+        assert texts == ["管理員向你發出警告：請勿賣廣告"]
+        await ann_http.close()
+        for c in (ann, amy):
+            await c.close()
+        await root.close()

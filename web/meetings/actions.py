@@ -1,0 +1,742 @@
+"""Every change of an owners' meeting: store write + live figures + notifications + timers +
+audit, with no HTTP in sight (the API, the CLI and an admin console make the same change).
+
+Callers have authorised the actor (``web/meetings/api.py``). Errors are the store's
+(``persistence.meetings``) and ``NoticeTooShort`` / ``RegisterError`` below.
+
+The figures on ``meeting:<id>`` are published after every change: at once for a change of
+state (an item opened or closed), coalesced to at most ``FIGURES_RATE`` a second for the stream
+of check-ins and votes (``FiguresPublisher``), whose last publication always counts whatever
+is stored by then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import math
+import secrets
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.meetings.events import (
+    OBJECTIONS_TIMER,
+    REMINDER_TIMER,
+    item_result,
+    item_tally,
+    publish_figures,
+    tally_json,
+)
+from linli.feature import Services
+from linli.types import Millis, UserId
+from persistence.audit import NewEntry
+from persistence.db import IntegrityViolation
+from persistence.meetings import (
+    AlreadyVoted,
+    Ballot,
+    ItemState,
+    Meeting,
+    MeetingDraft,
+    MeetingKind,
+    MeetingNotFound,
+    MeetingStateError,
+    MinutesState,
+    NotPresent,
+    OwnerEntry,
+    Proxy,
+    QuestionState,
+    RegisterEntry,
+    Route,
+    Snapshot,
+)
+from persistence.meetings.rules import (
+    MINUTES_DAYS,
+    OBJECTION_DAYS,
+    Choice,
+    ThresholdKind,
+    objections,
+)
+from persistence.meetings.sql import SqlMeetingStore
+from persistence.notifications import Kind
+from persistence.timers import TimerJob
+from web.meetings.search import index_meeting
+from web.notifications.actions import notify
+
+log = logging.getLogger(__name__)
+
+FEATURE = "meetings"
+DAY_MS = 86_400_000
+#: Art. 30: notice in writing 10 days ahead; an urgent extraordinary meeting by a posted notice
+#: of at least 2 days. A reconvened meeting (Art. 32) is convened like any other.
+NOTICE_DAYS = {MeetingKind.REGULAR: 10, MeetingKind.EXTRAORDINARY: 2, MeetingKind.RECONVENED: 10}
+#: How often a meeting's screens get new figures while check-ins and votes stream in: each is a
+#: snapshot of the whole roll, and with 300 owners ten a second took the writes' share of the
+#: database (design 0022); four a second is still more than a projector needs.
+FIGURES_RATE = 4.0
+CHECKIN_CODE_DIGITS = 6
+
+
+class NoticeTooShort(Exception):
+    def __init__(self, days: int) -> None:
+        super().__init__(f"the meeting must be convened at least {days} days ahead")
+        self.days = days
+
+
+class RegisterError(ValueError):
+    """A CSV import's line is wrong (``line`` counts from 1, the header included)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+class NotAnOwner(Exception):
+    """The user holds no unit's voice and no proxy in this meeting."""
+
+
+def meetings_store(services: Services) -> SqlMeetingStore:
+    return SqlMeetingStore(services.database)
+
+
+async def _audit(
+    services: Services,
+    action: str,
+    actor_id: UserId | None,
+    meeting_id: int,
+    detail: dict[str, object] | None = None,
+    reason: str = "",
+) -> None:
+    await services.audit.append(
+        NewEntry(
+            feature=FEATURE,
+            action=action,
+            actor_id=actor_id,
+            reason=reason,
+            at=services.clock.now_ms(),
+            subject=f"meeting:{meeting_id}",
+            detail=detail or {},
+        )
+    )
+
+
+# -- live figures ----------------------------------------------------------------------------
+
+
+class FiguresPublisher:
+    """At most ``rate`` publications a second per meeting; the last change always counted
+    (the polls' ``TallyPublisher`` pattern, in the process that made the change)."""
+
+    def __init__(self, services: Services, rate: float = FIGURES_RATE) -> None:
+        self.services = services
+        self.interval = 1.0 / rate
+        self._last: dict[int, float] = {}
+        self._scheduled: dict[int, asyncio.Task[None]] = {}
+
+    def touch(self, meeting_id: int) -> None:
+        if meeting_id in self._scheduled:
+            return  # that publication has not counted yet: it will include this change
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last.get(meeting_id, -math.inf) + self.interval - loop.time())
+        self._scheduled[meeting_id] = asyncio.create_task(self._publish(meeting_id, delay))
+
+    async def _publish(self, meeting_id: int, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        del self._scheduled[meeting_id]
+        self._last[meeting_id] = asyncio.get_running_loop().time()
+        try:
+            await publish_figures(self.services.broker, meetings_store(self.services), meeting_id)
+        except Exception:
+            log.warning("figures of meeting %d not published; retrying", meeting_id, exc_info=True)
+            await asyncio.sleep(0.5)
+            self.touch(meeting_id)
+
+    async def flush(self) -> None:
+        tasks = list(self._scheduled.values())
+        if tasks:
+            await asyncio.wait(tasks)
+
+
+_publishers: weakref.WeakKeyDictionary[object, FiguresPublisher] = weakref.WeakKeyDictionary()
+
+
+def publisher(services: Services) -> FiguresPublisher:
+    found = _publishers.get(services)
+    if found is None:
+        found = _publishers[services] = FiguresPublisher(services)
+    return found
+
+
+async def announce(services: Services, meeting_id: int) -> None:
+    """Publish the figures now (a change of state: screens learn of it at once)."""
+    try:
+        await publish_figures(services.broker, meetings_store(services), meeting_id)
+    except Exception:
+        log.warning("figures of meeting %d not announced", meeting_id, exc_info=True)
+        publisher(services).touch(meeting_id)
+
+
+# -- the register ----------------------------------------------------------------------------
+
+REGISTER_COLUMNS = ("building", "unit", "share", "owner", "username", "voice")
+
+
+async def import_register(services: Services, text: str, *, actor_id: UserId) -> int:
+    """Replace the owners' register from CSV (columns ``REGISTER_COLUMNS``; one row per owner
+    of a unit; ``share`` an integer, the same on every row of a unit; ``voice`` 1 on the row of
+    the owner who holds the unit's vote, needed only when a unit has several owners; units are
+    matched by building name and label, made when missing). The number of units."""
+    store = services.store
+    buildings = {b.name.strip().casefold(): b for b in await store.list_buildings()}
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().casefold() for h in next(reader, [])]
+    missing = [c for c in REGISTER_COLUMNS if c not in header]
+    if missing:
+        raise RegisterError(1, f"missing columns: {', '.join(missing)}")
+    col = {name: header.index(name) for name in REGISTER_COLUMNS}
+    units: dict[tuple[int, str], dict[str, object]] = {}
+    meetings = meetings_store(services)
+    for number, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < len(header):
+            raise RegisterError(number, "too few cells")
+        cell = {name: row[i].strip() for name, i in col.items()}
+        building = buildings.get(cell["building"].casefold())
+        if building is None:
+            raise RegisterError(number, f"no building called {cell['building']!r}")
+        if not cell["unit"] or not cell["owner"]:
+            raise RegisterError(number, "a unit and an owner's name are needed")
+        try:
+            share = int(cell["share"])
+        except ValueError:
+            raise RegisterError(number, f"share {cell['share']!r} is not a whole number") from None
+        if share <= 0:
+            raise RegisterError(number, "a share must be positive")
+        user_id = None
+        if cell["username"]:
+            user = await store.get_user_by_username(cell["username"])
+            if user is None:
+                raise RegisterError(number, f"no account {cell['username']!r}")
+            user_id = user.id
+        unit_id = await meetings.ensure_unit(building.id, cell["unit"])
+        entry = units.setdefault(
+            (building.id, str(unit_id)),
+            {"unit_id": unit_id, "share": share, "owners": [], "voice": None},
+        )
+        if entry["share"] != share:
+            raise RegisterError(number, "the unit's rows give different shares")
+        owners = entry["owners"]
+        assert isinstance(owners, list)
+        if cell["voice"] in ("1", "yes", "y", "true", "是"):
+            if entry["voice"] is not None:
+                raise RegisterError(number, "a unit has one voice")
+            entry["voice"] = len(owners)
+        owners.append(OwnerEntry(cell["owner"], user_id))
+    entries = []
+    for entry in units.values():
+        owners = entry["owners"]
+        assert isinstance(owners, list)
+        voice = entry["voice"]
+        if voice is None and len(owners) > 1:
+            raise RegisterError(0, f"unit {entry['unit_id']}: co-owners must mark one voice")
+        entries.append(
+            RegisterEntry(
+                unit_id=int(str(entry["unit_id"])),
+                share=int(str(entry["share"])),
+                owners=tuple(owners),
+                voice=int(str(voice or 0)),
+            )
+        )
+    try:
+        count = await meetings.replace_register(entries, now=services.clock.now_ms())
+    except IntegrityViolation as exc:
+        raise RegisterError(0, str(exc)) from None
+    await services.audit.append(
+        NewEntry(
+            feature=FEATURE,
+            action="register_import",
+            actor_id=actor_id,
+            reason="",
+            at=services.clock.now_ms(),
+            subject="register",
+            detail={"units": count},
+        )
+    )
+    return count
+
+
+# -- before the meeting ----------------------------------------------------------------------
+
+
+async def create_meeting(services: Services, draft: MeetingDraft, *, actor_id: UserId) -> Meeting:
+    meeting = await meetings_store(services).create_meeting(
+        draft,
+        created_by=actor_id,
+        projector_token=secrets.token_urlsafe(24),
+        checkin_code="".join(secrets.choice("0123456789") for _ in range(CHECKIN_CODE_DIGITS)),
+        now=services.clock.now_ms(),
+    )
+    await _audit(services, "meeting_create", actor_id, meeting.id, {"title": draft.title})
+    await index_meeting(services, meeting)
+    return meeting
+
+
+async def update_meeting(
+    services: Services, meeting_id: int, draft: MeetingDraft, *, actor_id: UserId
+) -> Meeting:
+    meeting = await meetings_store(services).update_meeting(meeting_id, draft)
+    await _audit(services, "meeting_edit", actor_id, meeting.id, {"title": draft.title})
+    await index_meeting(services, meeting)
+    return meeting
+
+
+def reminder_key(meeting_id: int) -> str:
+    return f"{REMINDER_TIMER}:{meeting_id}"
+
+
+async def _owner_users(services: Services, meeting_id: int) -> list[UserId]:
+    """Every owner with an account (co-owners too: each is told), from the register."""
+    roll = await meetings_store(services).roll(meeting_id)
+    register = await meetings_store(services).register()
+    on_roll = {r.unit_id for r in roll}
+    users = {o.user_id for u in register if u.unit_id in on_roll for o in u.owners}
+    users |= {r.user_id for r in roll}
+    return sorted(u for u in users if u is not None)
+
+
+async def convene(services: Services, meeting_id: int, *, actor_id: UserId) -> Meeting:
+    """Draft → convened: the roll fixed, every owner notified, the reminder timer set. Refused
+    (``NoticeTooShort``) when the meeting starts sooner than the Art. 30 notice allows."""
+    store = meetings_store(services)
+    now = services.clock.now_ms()
+    current = await store.get_meeting(meeting_id)
+    if current is None:
+        raise MeetingNotFound(f"meeting {meeting_id}")
+    days = NOTICE_DAYS[current.kind]
+    if current.starts_at - now < days * DAY_MS:
+        raise NoticeTooShort(days)
+    meeting = await store.convene(meeting_id, now=now)
+    await _audit(services, "meeting_convene", actor_id, meeting_id, {"title": meeting.title})
+    await index_meeting(services, meeting)
+    await notify(
+        services,
+        key=f"meeting:{meeting_id}:convened",
+        kind=Kind.POLL,
+        text_zh=f"開會通知：{meeting.title}（{meeting.place}）",
+        text_en=f"Meeting notice: {meeting.title} ({meeting.place})",
+        link=f"/meetings/{meeting_id}",
+        user_ids=await _owner_users(services, meeting_id),
+        actor_id=actor_id,
+    )
+    remind_at = meeting.starts_at - DAY_MS
+    if remind_at > now:
+        await services.timers.schedule(
+            reminder_key(meeting_id), REMINDER_TIMER, remind_at, {"meeting_id": meeting_id}, now=now
+        )
+    await announce(services, meeting_id)
+    return meeting
+
+
+async def on_reminder_timer(services: Services, job: TimerJob) -> None:
+    """A day before: remind the owners (idempotent: the notification key reaches nobody twice)."""
+    meeting_id = job.payload.get("meeting_id")
+    if type(meeting_id) is not int:
+        log.error("meetings.reminder without a meeting id: %r", job.payload)
+        return
+    meeting = await meetings_store(services).get_meeting(meeting_id)
+    if meeting is None or meeting.state.value != "convened":
+        return
+    await notify(
+        services,
+        key=f"meeting:{meeting_id}:reminder",
+        kind=Kind.POLL,
+        text_zh=f"明天開會：{meeting.title}（{meeting.place}）",
+        text_en=f"Meeting tomorrow: {meeting.title} ({meeting.place})",
+        link=f"/meetings/{meeting_id}",
+        user_ids=await _owner_users(services, meeting_id),
+    )
+
+
+# -- proxies and check-in ------------------------------------------------------------------
+
+
+async def set_proxy(
+    services: Services,
+    meeting_id: int,
+    unit_ids: Sequence[int],
+    *,
+    proxy_user_id: UserId | None,
+    proxy_name: str,
+    route: Route,
+    reference: str,
+    actor_id: UserId,
+) -> Meeting:
+    store = meetings_store(services)
+    key = f"user:{proxy_user_id}" if proxy_user_id is not None else f"name:{proxy_name}"
+    meeting = None
+    for unit_id in unit_ids:
+        meeting = await store.set_proxy(
+            meeting_id,
+            Proxy(
+                unit_id=unit_id,
+                proxy_key=key,
+                proxy_user_id=proxy_user_id,
+                proxy_name=proxy_name,
+                route=route,
+                reference=reference,
+                recorded_by=actor_id,
+                created_at=services.clock.now_ms(),
+            ),
+        )
+    assert meeting is not None
+    await _audit(
+        services,
+        "proxy_set",
+        actor_id,
+        meeting_id,
+        {"units": list(unit_ids), "proxy": key, "route": str(route), "reference": reference},
+    )
+    publisher(services).touch(meeting_id)
+    return meeting
+
+
+async def remove_proxy(
+    services: Services, meeting_id: int, unit_id: int, *, actor_id: UserId
+) -> bool:
+    removed = await meetings_store(services).remove_proxy(meeting_id, unit_id)
+    if removed:
+        await _audit(services, "proxy_remove", actor_id, meeting_id, {"unit": unit_id})
+        publisher(services).touch(meeting_id)
+    return removed
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a user holds in a meeting: the units whose voice they are, and those entrusted."""
+
+    own: tuple[int, ...]
+    entrusted: tuple[int, ...]
+
+    @property
+    def units(self) -> tuple[int, ...]:
+        return self.own + tuple(u for u in self.entrusted if u not in self.own)
+
+
+def holdings(snapshot: Snapshot, user_id: UserId) -> Holdings:
+    entrusted = tuple(p.unit_id for p in snapshot.proxies if p.proxy_user_id == user_id)
+    # A unit entrusted to someone else is still the owner's to attend in person.
+    own = tuple(r.unit_id for r in snapshot.roll if r.user_id == user_id)
+    return Holdings(own, entrusted)
+
+
+async def check_in_self(services: Services, meeting_id: int, *, user_id: UserId) -> list[int]:
+    """The owner (or proxy) at the door, with the code: every unit they hold is present — their
+    own in person, the entrusted by proxy. The units this call checked in."""
+    store = meetings_store(services)
+    held = await store.held(meeting_id, user_id)
+    if not held.units:
+        raise NotAnOwner
+    entries: list[tuple[int, str | None]] = [(u, None) for u in held.own]
+    entries += [(u, f"user:{user_id}") for u in held.entrusted]
+    added = await store.check_in(
+        meeting_id, entries, route=Route.CODE, recorded_by=user_id, now=services.clock.now_ms()
+    )
+    if added:
+        publisher(services).touch(meeting_id)
+    return added
+
+
+async def check_in_by_staff(
+    services: Services,
+    meeting_id: int,
+    unit_ids: Sequence[int],
+    *,
+    by_proxy: bool,
+    actor_id: UserId,
+) -> list[int]:
+    """Staff tick units on the printed list: in person, or through their recorded proxy."""
+    store = meetings_store(services)
+    proxies = await store.proxy_keys(meeting_id, unit_ids) if by_proxy else {}
+    entries = [(u, proxies.get(u)) for u in unit_ids]
+    added = await store.check_in(
+        meeting_id, entries, route=Route.STAFF, recorded_by=actor_id, now=services.clock.now_ms()
+    )
+    if added:
+        await _audit(
+            services, "checkin_staff", actor_id, meeting_id, {"units": added, "by_proxy": by_proxy}
+        )
+        publisher(services).touch(meeting_id)
+    return added
+
+
+# -- votes -----------------------------------------------------------------------------------
+
+
+async def vote(
+    services: Services, meeting_id: int, item_id: int, choice: Choice, *, user_id: UserId
+) -> list[int]:
+    """An owner's or proxy's vote from their phone: one ballot for every unit they hold that is
+    present and has not voted (their own as ``phone``, the entrusted as ``proxy``). Raises
+    NotAnOwner, NotPresent (none of their units checked in), AlreadyVoted (all voted)."""
+    store = meetings_store(services)
+    held = await store.held(meeting_id, user_id, item_id)
+    if not held.units:
+        raise NotAnOwner
+    if not held.present:
+        raise NotPresent("not checked in")
+    todo = [u for u in held.present if u not in held.voted]
+    if not todo:
+        raise AlreadyVoted(list(held.present))
+    ballots = [Ballot(u, choice, Route.PHONE if u in held.own else Route.PROXY) for u in todo]
+    recorded = await store.cast_votes(
+        item_id, ballots, cast_by=user_id, now=services.clock.now_ms()
+    )
+    publisher(services).touch(meeting_id)
+    return recorded
+
+
+async def paper_vote(
+    services: Services,
+    meeting_id: int,
+    item_id: int,
+    unit_id: int,
+    choice: Choice,
+    *,
+    actor_id: UserId,
+) -> list[int]:
+    """A paper ballot typed in by staff, recorded as such."""
+    store = meetings_store(services)
+    meeting = await store.get_meeting(meeting_id)
+    if meeting is None or not any(i.id == item_id for i in meeting.items):
+        raise MeetingNotFound(f"item {item_id}")
+    recorded = await store.cast_votes(
+        item_id,
+        [Ballot(unit_id, choice, Route.PAPER)],
+        cast_by=actor_id,
+        now=services.clock.now_ms(),
+    )
+    await _audit(
+        services,
+        "vote_paper",
+        actor_id,
+        meeting_id,
+        {"item": item_id, "unit": unit_id, "choice": str(choice)},
+    )
+    publisher(services).touch(meeting_id)
+    return recorded
+
+
+# -- the chair -------------------------------------------------------------------------------
+
+
+async def open_meeting(services: Services, meeting_id: int, *, actor_id: UserId) -> Meeting:
+    meeting = await meetings_store(services).open_meeting(meeting_id, now=services.clock.now_ms())
+    await services.timers.cancel(reminder_key(meeting_id))
+    await _audit(services, "meeting_open", actor_id, meeting_id)
+    await announce(services, meeting_id)
+    return meeting
+
+
+async def close_meeting(services: Services, meeting_id: int, *, actor_id: UserId) -> Meeting:
+    meeting = await meetings_store(services).close_meeting(meeting_id, now=services.clock.now_ms())
+    await _audit(services, "meeting_close", actor_id, meeting_id)
+    await announce(services, meeting_id)
+    return meeting
+
+
+async def open_item(
+    services: Services, meeting_id: int, item_id: int, *, actor_id: UserId
+) -> Meeting:
+    meeting = await meetings_store(services).open_item(
+        meeting_id, item_id, now=services.clock.now_ms()
+    )
+    await _audit(services, "item_open", actor_id, meeting_id, {"item": item_id})
+    await announce(services, meeting_id)
+    return meeting
+
+
+async def close_item(
+    services: Services, meeting_id: int, item_id: int, *, actor_id: UserId
+) -> Meeting:
+    """Close the vote: from here no vote counts; the result is counted from the rows and kept
+    with the item (the minutes and the projector show those very figures)."""
+    store = meetings_store(services)
+    await store.close_item(meeting_id, item_id, now=services.clock.now_ms())
+    meeting = await record_result(services, meeting_id, item_id)
+    await _audit(
+        services,
+        "item_close",
+        actor_id,
+        meeting_id,
+        {"item": item_id, "result": next(i.result for i in meeting.items if i.id == item_id)},
+    )
+    await announce(services, meeting_id)
+    return meeting
+
+
+async def record_result(services: Services, meeting_id: int, item_id: int) -> Meeting:
+    store = meetings_store(services)
+    snapshot = await store.snapshot(meeting_id)
+    assert snapshot is not None
+    item = next(i for i in snapshot.meeting.items if i.id == item_id)
+    if item.state is not ItemState.CLOSED:
+        raise MeetingStateError(f"item {item_id} is not closed")
+    t = item_tally(snapshot, item)
+    return await store.set_item_result(
+        meeting_id, item_id, result=item_result(item, t), figures=tally_json(t)
+    )
+
+
+# -- after -----------------------------------------------------------------------------------
+
+
+def minutes_due(meeting: Meeting) -> Millis | None:
+    """Art. 34: the minutes within 15 days of the meeting."""
+    return None if meeting.closed_at is None else meeting.closed_at + MINUTES_DAYS * DAY_MS
+
+
+async def save_minutes(
+    services: Services, meeting_id: int, text: str, state: MinutesState, *, actor_id: UserId
+) -> Meeting:
+    store = meetings_store(services)
+    meeting = await store.get_meeting(meeting_id)
+    if meeting is None:
+        raise MeetingNotFound(f"meeting {meeting_id}")
+    if meeting.minutes_state is MinutesState.PUBLISHED:
+        raise MeetingStateError("the minutes are published already")
+    if state is MinutesState.PUBLISHED and meeting.minutes_state is not MinutesState.APPROVED:
+        raise MeetingStateError("the chair approves the minutes before they are published")
+    now = services.clock.now_ms()
+    saved = await store.save_minutes(meeting_id, text, state, by=actor_id, now=now)
+    await _audit(services, f"minutes_{state}", actor_id, meeting_id)
+    await index_meeting(services, saved)
+    if state is MinutesState.PUBLISHED:
+        await _publish_minutes(services, saved, actor_id, now)
+    await announce(services, meeting_id)
+    return saved
+
+
+def objections_key(item_id: int) -> str:
+    return f"{OBJECTIONS_TIMER}:{item_id}"
+
+
+async def _publish_minutes(
+    services: Services, meeting: Meeting, actor_id: UserId, now: Millis
+) -> None:
+    """Every owner gets the minutes; an Art. 32 resolution that passed opens its 7-day window
+    for written objections (Art. 32 §2), closed by a timer."""
+    await notify(
+        services,
+        key=f"meeting:{meeting.id}:minutes",
+        kind=Kind.POLL,
+        text_zh=f"會議紀錄：{meeting.title}",
+        text_en=f"Minutes: {meeting.title}",
+        link=f"/meetings/{meeting.id}",
+        user_ids=await _owner_users(services, meeting.id),
+        actor_id=actor_id,
+    )
+    store = meetings_store(services)
+    until = now + OBJECTION_DAYS * DAY_MS
+    for item in meeting.items:
+        if (
+            meeting.kind is MeetingKind.RECONVENED
+            and item.draft.threshold.kind is ThresholdKind.ART32
+            and item.result == "passed"
+            and item.objection_until is None
+        ):
+            await store.set_objection_window(item.id, until)
+            await services.timers.schedule(
+                objections_key(item.id),
+                OBJECTIONS_TIMER,
+                until,
+                {"meeting_id": meeting.id, "item_id": item.id},
+                now=now,
+            )
+
+
+async def add_objection(
+    services: Services, meeting_id: int, item_id: int, unit_id: int, *, actor_id: UserId
+) -> bool:
+    added = await meetings_store(services).add_objection(
+        item_id, unit_id, recorded_by=actor_id, now=services.clock.now_ms()
+    )
+    if added:
+        await _audit(
+            services, "objection", actor_id, meeting_id, {"item": item_id, "unit": unit_id}
+        )
+        publisher(services).touch(meeting_id)
+    return added
+
+
+async def on_objections_timer(services: Services, job: TimerJob) -> None:
+    """The window has closed: count the objections against all owners and shares, once."""
+    meeting_id, item_id = job.payload.get("meeting_id"), job.payload.get("item_id")
+    if type(meeting_id) is not int or type(item_id) is not int:
+        log.error("meetings.objections without ids: %r", job.payload)
+        return
+    store = meetings_store(services)
+    snapshot = await store.snapshot(meeting_id)
+    if snapshot is None:
+        return
+    item = next((i for i in snapshot.meeting.items if i.id == item_id), None)
+    if item is None or item.objection_until is None or item.objection_result is not None:
+        return
+    if item.objection_until > services.clock.now_ms():
+        await services.timers.schedule(
+            objections_key(item_id),
+            OBJECTIONS_TIMER,
+            item.objection_until,
+            dict(job.payload),
+            now=services.clock.now_ms(),
+        )
+        return
+    outcome = objections([r.member for r in snapshot.roll], snapshot.objections.get(item_id, ()))
+    result = "overturned" if outcome.overturned else "stands"
+    if await store.finish_objections(item_id, result):
+        await _audit(
+            services,
+            "objections_closed",
+            None,
+            meeting_id,
+            {"item": item_id, "result": result, "heads": outcome.heads, "share": outcome.share},
+        )
+        await announce(services, meeting_id)
+
+
+# -- questions from the floor ----------------------------------------------------------------
+
+
+async def ask(services: Services, meeting_id: int, text: str, *, user_id: UserId) -> int:
+    """A question from the floor, queued for the moderators (the staff)."""
+    question_id = await meetings_store(services).ask(
+        meeting_id, user_id, text, now=services.clock.now_ms()
+    )
+    publisher(services).touch(meeting_id)
+    return question_id
+
+
+async def upvote(services: Services, meeting_id: int, question_id: int, *, user_id: UserId) -> bool:
+    added = await meetings_store(services).upvote(meeting_id, question_id, user_id)
+    if added:
+        publisher(services).touch(meeting_id)
+    return added
+
+
+async def moderate_question(
+    services: Services,
+    meeting_id: int,
+    question_id: int,
+    state: QuestionState,
+    *,
+    actor_id: UserId,
+) -> None:
+    """Show a question on every screen, mark it answered, or hide it (audited)."""
+    await meetings_store(services).set_question_state(meeting_id, question_id, state)
+    await _audit(
+        services, "question_" + str(state), actor_id, meeting_id, {"question": question_id}
+    )
+    await announce(services, meeting_id)

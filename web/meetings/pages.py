@@ -1,0 +1,134 @@
+"""The meetings pages: the list (staff write a meeting here), a meeting's page for owners and
+residents (agenda, check in, proxy, vote, the live figures), the chair's page (run the night:
+attendance, items, the printed list, paper ballots and proxies, minutes), the printable A4
+minutes with the signature book, the owners' register (admins import a CSV), and the projector
+view (no login: the token in the address is the key).
+
+Rendered like every page (``web.pages.render``); words are the ``meetings.*`` keys of
+``web/locales/meetings/``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from linli.richtext import render as render_markdown
+from linli.roles import Can, may
+from web.api import current_user, user_json
+from web.http import services_of
+from web.meetings import minutes
+from web.meetings.actions import meetings_store, minutes_due
+from web.pages import render, to_login
+
+
+async def _signed_in(request: Request, template: str, page: str, **context: object) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    return render(
+        request,
+        template,
+        user=user_json(user),
+        page=page,
+        staff=may(user.role, Can.RUN_MEETINGS),
+        admin=may(user.role, Can.ADMINISTER),
+        **context,
+    )
+
+
+async def meetings_page(request: Request) -> Response:
+    return await _signed_in(request, "meetings/list.html", "meetings/list")
+
+
+async def meeting_page(request: Request) -> Response:
+    return await _signed_in(
+        request,
+        "meetings/meeting.html",
+        "meetings/meeting",
+        meeting_id=request.path_params["meeting_id"],
+        code=request.query_params.get("code", "")[:12],
+    )
+
+
+async def run_page(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    if not may(user.role, Can.RUN_MEETINGS):
+        return RedirectResponse(f"/meetings/{request.path_params['meeting_id']}", status_code=303)
+    return await _signed_in(
+        request, "meetings/run.html", "meetings/run", meeting_id=request.path_params["meeting_id"]
+    )
+
+
+async def register_page(request: Request) -> Response:
+    return await _signed_in(request, "meetings/register.html", "meetings/register")
+
+
+async def print_page(request: Request) -> Response:
+    """The minutes as printable A4, with the signature book (attendance) and the proxies."""
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    services = services_of(request)
+    snapshot = await meetings_store(services).snapshot(request.path_params["meeting_id"])
+    if snapshot is None or (
+        not may(user.role, Can.RUN_MEETINGS) and snapshot.meeting.minutes_state.value != "published"
+    ):
+        return RedirectResponse("/meetings", status_code=303)
+    zone = services.settings.zone
+    text = snapshot.meeting.minutes or minutes.draft(snapshot, zone)
+    checkins = {c.unit_id: c for c in snapshot.checkins}
+    proxies = {p.unit_id: p for p in snapshot.proxies}
+
+    def when(ms: int | None) -> str:
+        return (
+            "" if ms is None else datetime.fromtimestamp(ms / 1000, zone).strftime("%Y-%m-%d %H:%M")
+        )
+
+    due = minutes_due(snapshot.meeting)
+    return render(
+        request,
+        "meetings/print.html",
+        user=user_json(user),
+        page="meetings/print",
+        meeting=snapshot.meeting,
+        minutes_html=render_markdown(text),
+        due=when(due),
+        rows=[
+            {
+                "label": r.label,
+                "owners": r.owners,
+                "share": r.share,
+                "at": when(checkins[r.unit_id].at) if r.unit_id in checkins else "",
+                "proxy": proxies[r.unit_id].proxy_name if r.unit_id in proxies else "",
+                "reference": proxies[r.unit_id].reference if r.unit_id in proxies else "",
+                "by_proxy": r.unit_id in checkins and checkins[r.unit_id].proxy_key is not None,
+            }
+            for r in snapshot.roll
+        ],
+    )
+
+
+async def projector_page(request: Request) -> Response:
+    return render(
+        request,
+        "meetings/projector.html",
+        user=None,
+        page="meetings/projector",
+        token=request.path_params["token"],
+    )
+
+
+ROUTES = [
+    Route("/meetings", meetings_page),
+    Route("/meetings/register", register_page),
+    Route("/meetings/projector/{token}", projector_page),
+    Route("/meetings/{meeting_id:int}", meeting_page),
+    Route("/meetings/{meeting_id:int}/run", run_page),
+    Route("/meetings/{meeting_id:int}/print", print_page),
+]

@@ -1,0 +1,553 @@
+"""The moderation feature's state changes, with no HTTP in sight (the pattern of
+``web/polls/actions.py``): the API, the CLI and the admin console make each change the same way.
+
+Each action is audited by the store in the transaction of its change (``persistence/audit/``)
+and takes effect at once everywhere: a message's new visibility as an event on its own channel,
+a sanction as a control command to every gateway, and an ``action`` event on ``mod:flags`` for
+the moderators' open feed pages. Errors are ``web.http.ApiError`` with a code of ``HttpCode``
+(plain exceptions: a CLI prints their message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from channels.access import Principal
+from channels.broker import BrokerUnavailable
+from gateway.control import ControlCommand, send_control
+from gateway.gateway import chat_data
+from gateway.history import HistoryReader
+from gateway.moderation.events import (
+    EndUser,
+    InvalidateSanctions,
+    InvalidateWords,
+    NotifyUser,
+    publish_feed,
+    publish_state,
+)
+from linli.feature import HeldPublisher, Services
+from linli.types import ChannelName, Offset, Role
+from persistence.errors import NotFound
+from persistence.moderation import (
+    ActionResult,
+    AlreadyAppealed,
+    Appeal,
+    HeldState,
+    MessageAction,
+    MessageSnapshot,
+    ModerationStore,
+    SanctionKind,
+    Visibility,
+    Word,
+    WordAction,
+)
+from persistence.moderation.sql import SqlModerationStore
+from persistence.notifications import Kind
+from persistence.store import User
+from persistence.timers import TimerJob
+from web.http import ApiError, HttpCode
+from web.notifications.actions import notify
+from web.rooms.actions import drop_hidden_pin
+
+FEATURE = "moderation"
+STAFF = (Role.MODERATOR, Role.ADMIN)
+#: The longest mute (30 days); a longer one is a ban.
+MAX_MUTE_SECONDS = 30 * 86_400
+
+
+def moderation_store(services: Services) -> ModerationStore:
+    return SqlModerationStore(services.database)
+
+
+async def _control(services: Services, command: ControlCommand) -> None:
+    await send_control(services.broker, command)
+
+
+async def _feed(services: Services, event: dict[str, Any]) -> None:
+    try:
+        await publish_feed(services.broker, event)
+    except BrokerUnavailable:
+        pass  # the feed pages reload their state over HTTP; the action itself is done
+
+
+def _actor(user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.display_name}
+
+
+# -- rooms by name -----------------------------------------------------------------------------
+
+
+async def room_names(services: Services) -> dict[str, str]:
+    """Every building's and group's room channel and its name, as people know it."""
+    names = {f"building:{b.id}": b.name for b in await services.store.list_buildings()}
+    names.update({f"group:{g.slug}": g.name for g in await services.store.list_groups()})
+    return names
+
+
+def room_name(names: dict[str, str], channel: str) -> str:
+    """A room's name; a forum topic's channel as its own (the page labels it a topic)."""
+    return names.get(channel, channel)
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+async def _snapshot(services: Services, channel: str, offset: int) -> MessageSnapshot | None:
+    """The chat message at ``offset`` as published (from the hot history or the store)."""
+    pubs, _ = await HistoryReader(services.broker, services.store).page(
+        channel, after=offset - 1, before=offset + 1, limit=1, newest=False
+    )
+    if not pubs or pubs[0].offset != offset:
+        return None
+    body = msgpack.unpackb(pubs[0].data, raw=False)
+    if not isinstance(body, dict) or body.get("kind") != "chat":
+        return None
+    author = body.get("author") or {}
+    return MessageSnapshot(
+        author_id=author.get("id"),
+        author_name=str(author.get("name", "")),
+        body=str(body.get("text", "")),
+        posted_at=int(body.get("ts", 0)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDecision:
+    result: ActionResult
+    #: The offset of the visibility event on the message's channel.
+    event: Offset
+
+
+async def act_on_message(
+    services: Services,
+    channel: ChannelName,
+    offset: Offset,
+    action: MessageAction,
+    *,
+    actor: User,
+    reason: str,
+) -> MessageDecision:
+    """Hide, restore, delete or dismiss a chat message (``channel`` a chat channel)."""
+    mod = moderation_store(services)
+    snapshot = None
+    if await mod.get_message(channel, offset) is None:
+        snapshot = await _snapshot(services, channel, offset)
+        if snapshot is None:
+            raise ApiError(404, HttpCode.NOT_FOUND, "No chat message at this offset.")
+    now = services.clock.now_ms()
+    result = await mod.act_on_message(
+        channel, offset, action, actor_id=actor.id, reason=reason, now=now, snapshot=snapshot
+    )
+    message = result.message
+    # Published even when nothing changed: a retried request (the first answer lost) must still
+    # reach the clients; they apply the event idempotently.
+    try:
+        published = await publish_state(
+            services.broker, channel, offset, message.visibility, by="moderator", now=now
+        )
+    except BrokerUnavailable:
+        raise ApiError(
+            503,
+            HttpCode.UNAVAILABLE,
+            "The decision is saved but could not be sent to open clients; send it again.",
+        ) from None
+    if (
+        result.changed
+        and message.author_id is not None
+        and message.visibility is not Visibility.VISIBLE
+    ):
+        # Only the author is told why (the room sees "hidden by a moderator").
+        push = {
+            "push": "moderation",
+            "kind": "hidden",
+            "channel": channel,
+            "offset": offset,
+            "visibility": str(message.visibility),
+            "reason": reason,
+        }
+        await _control(services, NotifyUser(user_id=message.author_id, push=push))
+    if result.changed and message.visibility is not Visibility.VISIBLE:
+        await drop_hidden_pin(services, channel, offset)
+    await _feed(
+        services,
+        {
+            "kind": "action",
+            "action": str(action),
+            "channel": channel,
+            "offset": offset,
+            "visibility": str(message.visibility),
+            "review": str(message.review),
+            "actor": _actor(actor),
+            "ts": now,
+        },
+    )
+    return MessageDecision(result, published.offset)
+
+
+# -- sanctions ----------------------------------------------------------------------------------
+
+
+async def _announce_sanction(services: Services, action: str, actor: User, target: User) -> None:
+    await _feed(
+        services,
+        {
+            "kind": "action",
+            "action": action,
+            "user": {"id": target.id, "name": target.display_name},
+            "actor": _actor(actor),
+            "ts": services.clock.now_ms(),
+        },
+    )
+
+
+async def warn(
+    services: Services,
+    target: User,
+    *,
+    actor: User,
+    reason: str,
+    about: tuple[ChannelName, Offset] | None,
+) -> int:
+    """A warning pushed to the user's open connections; the audit entry's id."""
+    entry = await moderation_store(services).add_audit(
+        "warn",
+        actor_id=actor.id,
+        reason=reason,
+        now=services.clock.now_ms(),
+        channel=about[0] if about else None,
+        offset=about[1] if about else None,
+        target_user_id=target.id,
+    )
+    push: dict[str, Any] = {
+        "push": "moderation",
+        "kind": "warning",
+        "ref": entry,
+        "reason": reason,
+        "channel": about[0] if about else None,
+        "ts": services.clock.now_ms(),
+    }
+    await _control(services, NotifyUser(user_id=target.id, push=push))
+    # And in the inbox, for a resident who was not on a page (or dismissed the notice).
+    await notify(
+        services,
+        key=f"mod-warning:{entry}",
+        kind=Kind.MODERATION,
+        text_zh=f"管理員向你發出警告：{reason}",
+        text_en=f"A moderator warned you: {reason}",
+        link="/rules",
+        user_ids=[target.id],
+        actor_id=actor.id,
+    )
+    await _announce_sanction(services, "warn", actor, target)
+    return entry
+
+
+async def mute_or_ban(
+    services: Services,
+    target: User,
+    kind: SanctionKind,
+    *,
+    actor: User,
+    reason: str,
+    about: tuple[ChannelName, Offset] | None,
+    channel_only: bool = False,
+    seconds: int | None = None,
+) -> dict[str, Any]:
+    """A mute (everywhere, or in ``about``'s channel when ``channel_only``; for ``seconds``) or
+    a ban (ends the user's sessions and connections at once)."""
+    now = services.clock.now_ms()
+    scope = None
+    expires_at = None
+    if kind is SanctionKind.MUTE:
+        if channel_only:
+            if about is None:
+                raise ApiError(400, HttpCode.BAD_REQUEST, "A channel mute needs 'channel'.")
+            scope = about[0]
+        if seconds is None or not 1 <= seconds <= MAX_MUTE_SECONDS:
+            raise ApiError(
+                400,
+                HttpCode.BAD_REQUEST,
+                f"'seconds' must be an integer from 1 to {MAX_MUTE_SECONDS}.",
+                field="seconds",
+            )
+        expires_at = now + seconds * 1000
+    made = await moderation_store(services).add_sanction(
+        target.id,
+        kind,
+        channel=scope,
+        expires_at=expires_at,
+        actor_id=actor.id,
+        reason=reason,
+        now=now,
+        channel_context=about,
+    )
+    if kind is SanctionKind.BAN:
+        await services.store.delete_user_sessions(target.id)
+        await _control(services, EndUser(user_id=target.id, reason=reason))
+    else:
+        await _control(services, InvalidateSanctions(user_id=target.id))
+        push = {
+            "push": "moderation",
+            "kind": "muted",
+            "ref": made.id,
+            "channel": scope,
+            "until": expires_at,
+            "reason": reason,
+        }
+        await _control(services, NotifyUser(user_id=target.id, push=push))
+    await _announce_sanction(services, str(kind), actor, target)
+    return {"id": made.id, "kind": str(kind), "channel": scope, "expires_at": expires_at}
+
+
+async def lift(
+    services: Services, target: User, kind: SanctionKind, *, actor: User, reason: str
+) -> int:
+    """End the user's mutes or bans; how many were in force."""
+    lifted = await moderation_store(services).lift_sanctions(
+        target.id, kind, actor_id=actor.id, reason=reason, now=services.clock.now_ms()
+    )
+    await _control(services, InvalidateSanctions(user_id=target.id))
+    if kind is SanctionKind.MUTE:
+        push = {"push": "moderation", "kind": "unmuted", "reason": reason}
+        await _control(services, NotifyUser(user_id=target.id, push=push))
+    await _announce_sanction(services, f"un{kind}", actor, target)
+    return lifted
+
+
+# -- held messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldDecision:
+    changed: bool
+    state: str
+    offset: Offset | None
+
+
+async def decide_held(
+    services: Services,
+    held_id: int,
+    *,
+    approve: bool,
+    actor: User,
+    reason: str,
+    publishers: Mapping[str, HeldPublisher] | None = None,
+) -> HeldDecision:
+    """Approve (publish it, once however often approved) or reject a held message. A message
+    held in a feature's place (a forum topic) is written by that feature's publisher
+    (``Feature.held_publishers``); a chat room's is published here."""
+    mod = moderation_store(services)
+    held = await mod.get_held(held_id)
+    if held is None:
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such held message.")
+    if held.state is not HeldState.HELD:
+        return HeldDecision(False, str(held.state), held.published_offset)
+    offset = None
+    publisher = (publishers or {}).get(held.channel.partition(":")[0])
+    if approve and publisher is not None:
+        offset = await publisher(services, held)
+    elif approve:
+        author = Principal(held.author_id, "", held.author_name, Role.RESIDENT, None)
+        cmid = f"held-{held.id}"
+        # The gateway's idempotency key for the author's message: approving twice publishes once.
+        published = await services.broker.publish(
+            held.channel,
+            chat_data(author, held.body, cmid, held.created_at),
+            idempotency_key=f"{held.author_id}:{cmid}",
+        )
+        offset = published.offset
+    now = services.clock.now_ms()
+    try:
+        changed = await mod.decide_held(
+            held.id,
+            approve=approve,
+            actor_id=actor.id,
+            reason=reason,
+            now=now,
+            published_offset=offset,
+        )
+    except NotFound:
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such held message.") from None
+    await _feed(
+        services,
+        {
+            "kind": "action",
+            "action": "approve" if approve else "reject",
+            "held_id": held.id,
+            "channel": held.channel,
+            "offset": offset,
+            "actor": _actor(actor),
+            "ts": now,
+        },
+    )
+    return HeldDecision(changed, "approved" if offset else "rejected", offset)
+
+
+# -- word list, settings, rules -------------------------------------------------------------------
+
+
+async def add_word(
+    services: Services, pattern: str, action: WordAction, *, actor: User, reason: str
+) -> Word:
+    try:
+        word = await moderation_store(services).add_word(
+            pattern, action, actor_id=actor.id, reason=reason, now=services.clock.now_ms()
+        )
+    except ValueError as exc:
+        raise ApiError(400, HttpCode.BAD_REQUEST, str(exc), field="pattern") from None
+    await _control(services, InvalidateWords())
+    return word
+
+
+async def remove_word(services: Services, word_id: int, *, actor: User, reason: str) -> None:
+    removed = await moderation_store(services).remove_word(
+        word_id, actor_id=actor.id, reason=reason, now=services.clock.now_ms()
+    )
+    if not removed:
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such word.")
+    await _control(services, InvalidateWords())
+
+
+async def set_auto_hide_threshold(
+    services: Services, threshold: int, *, actor: User, reason: str
+) -> None:
+    await moderation_store(services).set_setting(
+        "auto_hide_threshold",
+        str(threshold),
+        actor_id=actor.id,
+        reason=reason,
+        now=services.clock.now_ms(),
+    )
+
+
+async def set_rules(
+    services: Services, locale: str, body: str, *, actor: User, reason: str
+) -> None:
+    await moderation_store(services).set_rules(
+        locale, body, actor_id=actor.id, reason=reason, now=services.clock.now_ms()
+    )
+
+
+# -- appeals ------------------------------------------------------------------------------------
+
+#: The longest appeal note.
+MAX_APPEAL_CHARS = 500
+
+
+async def appeal(
+    services: Services,
+    user: User,
+    *,
+    kind: str,
+    ref: int | None,
+    message: tuple[ChannelName, Offset] | None,
+    note: str,
+) -> Appeal:
+    """The author's one appeal against a warning (``ref`` its audit id), a mute (``ref`` the
+    sanction id) or a hidden message (``message``): an item in the moderators' queue."""
+    mod = moderation_store(services)
+    if kind == "warning" and ref is not None:
+        entry = await mod.get_warning(ref)
+        if entry is None or entry.target_user_id != user.id:
+            raise ApiError(404, HttpCode.NOT_FOUND, "No such warning of yours.")
+        subject, summary = f"warning:{ref}", entry.reason
+    elif kind == "mute" and ref is not None:
+        sanction = await mod.get_sanction(ref)
+        if sanction is None or sanction.user_id != user.id or sanction.kind is SanctionKind.BAN:
+            raise ApiError(404, HttpCode.NOT_FOUND, "No such mute of yours.")
+        subject, summary = f"sanction:{ref}", sanction.reason
+    elif kind == "message" and message is not None:
+        moderated = await mod.get_message(*message)
+        if (
+            moderated is None
+            or moderated.author_id != user.id
+            or moderated.visibility is Visibility.VISIBLE
+        ):
+            raise ApiError(404, HttpCode.NOT_FOUND, "No hidden message of yours there.")
+        reasons = await mod.decision_reasons(message[0], [message[1]])
+        subject = f"message:{message[0]}:{message[1]}"
+        summary = reasons.get(message[1], "")
+    else:
+        raise ApiError(
+            400,
+            HttpCode.BAD_REQUEST,
+            "'kind' must be warning or mute (with 'id') or message (with 'channel', 'offset').",
+            field="kind",
+        )
+    try:
+        made = await mod.add_appeal(
+            user.id, subject, summary=summary, note=note, now=services.clock.now_ms()
+        )
+    except AlreadyAppealed:
+        raise ApiError(
+            409, HttpCode.ALREADY_APPEALED, "You have appealed this decision already."
+        ) from None
+    await _feed(services, {"kind": "appeal", "appeal": appeal_json(made)})
+    return made
+
+
+async def close_appeal(services: Services, appeal_id: int, *, actor: User, answer: str) -> Appeal:
+    """A moderator's answer to an appeal; the author finds it in the inbox."""
+    try:
+        closed = await moderation_store(services).close_appeal(
+            appeal_id, actor_id=actor.id, answer=answer, now=services.clock.now_ms()
+        )
+    except NotFound:
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such appeal.") from None
+    await notify(
+        services,
+        key=f"mod-appeal:{appeal_id}",
+        kind=Kind.MODERATION,
+        text_zh=f"管理員已回覆你的申訴：{closed.answer}",
+        text_en=f"A moderator answered your appeal: {closed.answer}",
+        link="/rules",
+        user_ids=[closed.user_id],
+        actor_id=actor.id,
+    )
+    await _feed(services, {"kind": "appeal", "appeal": appeal_json(closed)})
+    return closed
+
+
+def appeal_json(a: Appeal) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "user": {"id": a.user_id, "name": a.user_name},
+        "subject": a.subject,
+        "summary": a.summary,
+        "note": a.note,
+        "state": str(a.state),
+        "created_at": a.created_at,
+        "handled_by": a.handled_by,
+        "handled_at": a.handled_at,
+        "answer": a.answer,
+    }
+
+
+# -- retention of deleted text -------------------------------------------------------------------
+
+#: The timers' job (``Feature.recurring``): once a day, deleted messages' text older than
+#: ``LINLI_MOD_DELETED_TEXT_DAYS`` is blanked.
+PURGE_TIMER = "moderation.purge_deleted"
+DAY_MS = 86_400_000
+
+
+def next_purge(services: Services) -> int:
+    """The first run: a minute after the worker starts (then daily)."""
+    return services.clock.now_ms() + 60_000
+
+
+async def on_purge_timer(services: Services, job: TimerJob) -> None:
+    """Blank the deleted messages' text past the retention period (idempotent: a blanked one is
+    not counted again), then schedule tomorrow's run."""
+    now = services.clock.now_ms()
+    await purge_deleted_text(services, now=now)
+    await services.timers.schedule(job.key, PURGE_TIMER, now + DAY_MS, {}, now=now)
+
+
+async def purge_deleted_text(services: Services, *, now: int) -> int:
+    before = now - services.settings.mod_deleted_text_days * DAY_MS
+    return await moderation_store(services).purge_deleted_text(before=before, now=now)

@@ -1,0 +1,1 @@
+"""Privacy (issue 21): the notice, consent, export, account deletion, retention."""

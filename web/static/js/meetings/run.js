@@ -1,0 +1,205 @@
+// @ts-check
+// The chair's page: convene, open and close the meeting and its votes; tick the printed list
+// (in person or by proxy), type paper ballots and 委託書; edit, approve and publish the minutes.
+// The figures are live (the same snapshots as the projector's).
+import { api } from "../common.js";
+import { errorText, t } from "../i18n.js";
+import { byId, control, node } from "../lib/dom.js";
+import { FiguresView } from "./figures.js";
+import { follow, when } from "./live.js";
+
+const meetingId = Number(byId("run").dataset.meetingId);
+const view = new FiguresView(byId("figures"));
+const runError = byId("run-error");
+/** @type {any} */
+let meeting = null;
+
+/** @param {HTMLElement} el @param {any} error */
+function showError(el, error) {
+  el.textContent = error?.message || errorText(error?.code);
+  el.hidden = false;
+}
+
+/** @param {string} path @param {unknown} [body] @param {HTMLElement} [errorEl] */
+async function post(path, body = {}, errorEl = runError) {
+  errorEl.hidden = true;
+  const result = await api("POST", `/api/meetings/${meetingId}${path}`, body);
+  if (!result.ok) showError(errorEl, result.error);
+  return result;
+}
+
+async function loadMeeting() {
+  const result = await api("GET", `/api/meetings/${meetingId}`);
+  if (!result.ok) return;
+  meeting = result.data.meeting;
+  view.apply(result.data.figures);
+  byId("run-title").textContent = meeting.title;
+  byId("run-state").textContent = t(`meetings.state.${meeting.state}`);
+  byId("run-facts").textContent = t("meetings.run.facts", {
+    when: when(meeting.starts_at), place: meeting.place, code: meeting.checkin_code,
+  });
+  byId("projector-link", HTMLAnchorElement).href = `/meetings/projector/${meeting.projector_token}`;
+  byId("convene").hidden = meeting.state !== "draft";
+  byId("open-meeting").hidden = meeting.state !== "convened";
+  byId("close-meeting").hidden = meeting.state !== "open";
+  const items = byId("run-items", HTMLOListElement);
+  items.replaceChildren(...meeting.items.map((/** @type {any} */ item) => {
+    const li = node("li", "mt-agenda-item");
+    li.append(node("strong", "", item.title));
+    const state = item.result ? t(`meetings.result.${item.result}`) : t(`meetings.item.state.${item.state}`);
+    li.append(node("p", "mt-agenda-state", state));
+    if (meeting.state === "open" && item.state !== "closed") {
+      const open = item.state === "pending";
+      const button = node("button", open ? "" : "button-primary", t(open ? "meetings.run.open_item" : "meetings.run.close_item"));
+      button.type = "button";
+      button.dataset.item = String(item.id);
+      button.addEventListener("click", async () => {
+        await post(`/items/${item.id}/${open ? "open" : "close"}`);
+        await refresh();
+      });
+      li.append(button);
+    }
+    return li;
+  }));
+  const due = meeting.minutes_due;
+  byId("minutes-due").textContent = due ? t("meetings.minutes.due", { when: when(due) }) : "";
+  const text = byId("minutes-text", HTMLTextAreaElement);
+  if (meeting.minutes && !text.value) text.value = meeting.minutes;
+  byId("minutes-status").textContent = t(`meetings.minutes.state.${meeting.minutes_state}`);
+}
+
+async function loadRoll() {
+  const result = await api("GET", `/api/meetings/${meetingId}/roll`);
+  if (!result.ok) return;
+  const openItem = meeting?.items.find((/** @type {any} */ i) => i.state === "open");
+  const body = byId("roll-body");
+  const units = byId("pp-unit", HTMLSelectElement);
+  units.replaceChildren(...result.data.roll.map((/** @type {any} */ r) => {
+    const o = node("option", "", r.label);
+    o.value = String(r.unit_id);
+    return o;
+  }));
+  body.replaceChildren(...result.data.roll.map((/** @type {any} */ r) => {
+    const tr = node("tr");
+    const pick = node("input");
+    pick.type = "checkbox";
+    pick.value = String(r.unit_id);
+    pick.disabled = r.present;
+    pick.setAttribute("aria-label", t("meetings.roll.pick_unit", { unit: r.label }));
+    const td = node("td");
+    td.append(pick);
+    tr.append(td, node("td", "", r.label), node("td", "", r.owners), node("td", "", String(r.share)));
+    const present = r.present
+      ? t(r.by_proxy ? "meetings.roll.yes_proxy" : "meetings.roll.yes", { at: when(r.checked_in_at) })
+      : t("meetings.roll.no");
+    tr.append(node("td", "", present));
+    tr.append(node("td", "", r.proxy ? `${r.proxy.name} (${t(`meetings.route.${r.proxy.route}`)} ${r.proxy.reference})` : ""));
+    const paper = node("td");
+    if (openItem && r.present) {
+      const vote = r.votes[String(openItem.id)];
+      if (vote) {
+        paper.textContent = `${t(`meetings.choice.${vote.choice}`)} (${t(`meetings.route.${vote.route}`)})`;
+      } else {
+        const select = node("select");
+        select.setAttribute("aria-label", t("meetings.roll.paper_for", { unit: r.label }));
+        for (const choice of ["", "for", "against", "abstain"]) {
+          const o = node("option", "", choice ? t(`meetings.choice.${choice}`) : "—");
+          o.value = choice;
+          select.append(o);
+        }
+        select.addEventListener("change", async () => {
+          if (!select.value) return;
+          await post(`/items/${openItem.id}/paper`, { unit_id: r.unit_id, choice: select.value });
+          await loadRoll();
+        });
+        paper.append(select);
+      }
+    }
+    tr.append(paper);
+    return tr;
+  }));
+}
+
+async function loadQueue() {
+  const result = await api("GET", `/api/meetings/${meetingId}/questions`);
+  if (!result.ok) return;
+  byId("queue", HTMLOListElement).replaceChildren(...result.data.questions.map((/** @type {any} */ q) => {
+    const li = node("li", "mt-question");
+    li.append(node("span", "", `${q.text} (${t(`meetings.qa.state.${q.state}`)}, ${q.votes})`));
+    for (const state of ["shown", "answered", "hidden"]) {
+      if (state === q.state) continue;
+      const b = node("button", "button-quiet", t(`meetings.qa.to.${state}`));
+      b.type = "button";
+      b.addEventListener("click", async () => {
+        await post(`/questions/${q.id}/state`, { state });
+        await loadQueue();
+      });
+      li.append(b);
+    }
+    return li;
+  }));
+}
+
+async function refresh() {
+  await loadMeeting();
+  await loadRoll();
+  await loadQueue();
+}
+
+/** @param {boolean} byProxy */
+async function tick(byProxy) {
+  const ids = [...byId("roll-body").querySelectorAll("input[type=checkbox]:checked")].map((el) =>
+    Number(/** @type {HTMLInputElement} */ (el).value),
+  );
+  if (!ids.length) return;
+  await post("/checkin/staff", { unit_ids: ids, by_proxy: byProxy });
+  await loadRoll();
+}
+
+byId("tick-person").addEventListener("click", () => tick(false));
+byId("tick-proxy").addEventListener("click", () => tick(true));
+for (const [id, path] of [["convene", "/convene"], ["open-meeting", "/open"], ["close-meeting", "/close"]]) {
+  byId(id).addEventListener("click", async () => {
+    await post(path);
+    await refresh();
+  });
+}
+
+const proxyForm = byId("paper-proxy", HTMLFormElement);
+proxyForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await post("/proxies", {
+    unit_ids: [Number(control(proxyForm, "unit").value)],
+    name: control(proxyForm, "name").value,
+    username: control(proxyForm, "username").value.trim(),
+    reference: control(proxyForm, "reference").value,
+  }, byId("pp-error"));
+  if (result.ok) {
+    proxyForm.reset();
+    await loadRoll();
+  }
+});
+
+const minutesError = byId("minutes-error");
+byId("minutes-draft").addEventListener("click", async () => {
+  const result = await api("GET", `/api/meetings/${meetingId}/minutes/draft`);
+  if (result.ok) byId("minutes-text", HTMLTextAreaElement).value = result.data.text;
+});
+for (const [id, state] of [["minutes-save", "draft"], ["minutes-approve", "approved"], ["minutes-publish", "published"]]) {
+  byId(id).addEventListener("click", async () => {
+    const text = byId("minutes-text", HTMLTextAreaElement).value;
+    const result = await post("/minutes", { text, state }, minutesError);
+    if (result.ok) await loadMeeting();
+  });
+}
+
+let pending = false;
+follow(meetingId, (figures) => {
+  if (!view.apply(figures) || pending) return;
+  pending = true; // the roll follows the figures, at most every half second
+  setTimeout(async () => {
+    pending = false;
+    await refresh();
+  }, 500);
+});
+refresh();
