@@ -103,29 +103,35 @@ async def test_entries_from_before_the_group_existed_are_read(wq: WorkQueue) -> 
     assert datas(await wq.read(Q, "late", "c", count=10, block_ms=0)) == [b"early1", b"early2"]
 
 
+IDLE_MS = 500
+IDLE_S = IDLE_MS / 1000
+
+
 async def test_unacked_entries_are_reclaimed(wq: WorkQueue) -> None:
     await submit_all(wq, b"a", b"b", b"c")
     taken = await wq.read(Q, "g", "crashed", count=3, block_ms=0)
     await wq.ack(Q, "g", [taken[0].id])
     assert await wq.reclaim(Q, "g", "rescuer", min_idle_ms=10_000, count=10) == []
 
-    await asyncio.sleep(0.15)
-    reclaimed = await wq.reclaim(Q, "g", "rescuer", min_idle_ms=100, count=10)
+    # Idle times are wall-clock: the threshold leaves half a second for a loaded machine's stalls
+    # between a hand-out and the check that it reset the idle time.
+    await asyncio.sleep(IDLE_S + 0.1)
+    reclaimed = await wq.reclaim(Q, "g", "rescuer", min_idle_ms=IDLE_MS, count=10)
     assert [(i.id, i.data, i.deliveries) for i in reclaimed] == [
         (taken[1].id, b"b", 2),
         (taken[2].id, b"c", 2),
     ]
     assert await wq.pending(Q, "g") == 2
     # Just handed out again: not idle any more.
-    assert await wq.reclaim(Q, "g", "other", min_idle_ms=100, count=10) == []
+    assert await wq.reclaim(Q, "g", "other", min_idle_ms=IDLE_MS, count=10) == []
 
-    await asyncio.sleep(0.15)
-    once_more = await wq.reclaim(Q, "g", "other", min_idle_ms=100, count=1)
+    await asyncio.sleep(IDLE_S + 0.1)
+    once_more = await wq.reclaim(Q, "g", "other", min_idle_ms=IDLE_MS, count=1)
     assert [(i.data, i.deliveries) for i in once_more] == [(b"b", 3)]
     await wq.ack(Q, "g", [i.id for i in reclaimed])
     assert await wq.pending(Q, "g") == 0
-    await asyncio.sleep(0.15)
-    assert await wq.reclaim(Q, "g", "other", min_idle_ms=100, count=10) == []
+    await asyncio.sleep(IDLE_S + 0.1)
+    assert await wq.reclaim(Q, "g", "other", min_idle_ms=IDLE_MS, count=10) == []
 
 
 async def test_reclaim_on_a_new_group_is_empty(wq: WorkQueue) -> None:

@@ -191,7 +191,8 @@ async def test_a_dead_gateway_leaves_presence_within_the_ttl(scaled: Deployment)
         await amy.ok("subscribe", channel=room)
         await ann.ok("subscribe", channel=room)
         joins = [(await amy.push("join", timeout=15))["user"]["id"] for _ in range(2)]
-        assert joins == [hood.users["amy"], hood.users["ann"]]
+        # Each join comes through a different gateway's publish: their order is not defined.
+        assert sorted(joins) == sorted([hood.users["amy"], hood.users["ann"]])
         assert doomed.proc is not None
         doomed.proc.kill()  # no goodbye: its connections' entries simply stop being refreshed
         started = asyncio.get_running_loop().time()

@@ -34,6 +34,8 @@ SEND_QUEUE_BYTES = 65536
 MESSAGE = "鄰" * 1000
 RATE_INTERVAL = 0.005
 MAX_MESSAGES = 4000
+#: How long the heartbeat test publishes before it gives up on the reader being forgotten.
+GIVE_UP_AFTER = 30.0
 
 
 def masked_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -173,18 +175,20 @@ async def test_the_heartbeat_gives_up_on_a_close_that_cannot_go_out(
         assert await present() == ["Amy", "Ann"]
         members: list[str] = []
         started = time.monotonic()
+        # Bounded in count and in time: the loop ends at the first of the two.
         for i in range(MAX_MESSAGES):
             await ann.ok("publish", channel=room, text=MESSAGE, client_msg_id=f"h{i}")
             if i % 20 == 0:
                 members = await present()
-                if members == ["Ann"]:
+                if members == ["Ann"] or time.monotonic() - started > GIVE_UP_AFTER:
                     break
         elapsed = time.monotonic() - started
         print(f"stalled reader forgotten after {i + 1} messages, {elapsed:.1f} s")
         stalled.close()
         ponger.cancel()
-        assert members == ["Ann"], f"still there after {MAX_MESSAGES} messages, {elapsed:.1f} s"
+        assert members == ["Ann"], f"still there after {i + 1} messages, {elapsed:.1f} s"
         # Cut by the heartbeat (two beats of silence, then a beat of closing) or by the close
-        # deadline after an overflow, whichever first: under 4 beats, 5 on a loaded machine.
-        assert elapsed < 5 * 2 + CLOSE_DEADLINE, elapsed
+        # deadline after an overflow, whichever first: under 4 beats; the bound allows 6 for a
+        # loaded machine (a beat is a timer, and timers run late when the cores are busy).
+        assert elapsed < 6 * 2 + CLOSE_DEADLINE, elapsed
         await ann.close()
