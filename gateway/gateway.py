@@ -531,14 +531,18 @@ class Gateway:
     async def _history(self, conn: Connection, request: History) -> dict[str, Any]:
         channel = request.channel
         await self._require(conn, channel, Action.READ)
-        newest = request.after is None
-        pubs, position = await self.history.page(
-            channel.name,
-            after=request.after or 0,
-            before=request.before,
-            limit=request.limit,
-            newest=newest,
-        )
+        if request.around is not None:
+            pubs, position = await self.history.around(
+                channel.name, request.around, limit=request.limit
+            )
+        else:
+            pubs, position = await self.history.page(
+                channel.name,
+                after=request.after or 0,
+                before=request.before,
+                limit=request.limit,
+                newest=request.after is None,
+            )
         pubs = await self.history.for_reader(conn.principal, channel.name, pubs)
         return {
             "channel": channel.name,

@@ -67,6 +67,22 @@ class HistoryReader:
             pubs = cold
         return pubs, hot.position
 
+    async def around(
+        self, channel: ChannelName, offset: Offset, *, limit: int
+    ) -> tuple[list[Publication], StreamPosition]:
+        """A page centred on ``offset``, ascending: the newest ``limit - limit // 2``
+        publications at or below it (``offset`` itself the last of them) and the oldest
+        ``limit // 2`` above it. A search hit opens the chat here, with its neighbours."""
+        below, position = await self.page(
+            channel, after=0, before=offset + 1, limit=limit - limit // 2, newest=True
+        )
+        above: list[Publication] = []
+        if limit // 2:
+            above, position = await self.page(
+                channel, after=offset, before=None, limit=limit // 2, newest=False
+            )
+        return below + above, position
+
     async def for_reader(
         self, principal: Principal, channel: ChannelName, pubs: list[Publication]
     ) -> list[Publication]:

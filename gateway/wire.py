@@ -94,6 +94,8 @@ class History:
     after: Offset | None
     before: Offset | None
     limit: int
+    #: A page centred on this offset (docs/protocol.md, ``history``); excludes after/before.
+    around: Offset | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +252,13 @@ def _parse_history(obj: dict[str, Any], request_id: int) -> History:
     channel = _channel(obj, request_id)
     after = _optional_offset(obj, "after", request_id)
     before = _optional_offset(obj, "before", request_id)
+    around = _optional_offset(obj, "around", request_id)
+    if around is not None and (after is not None or before is not None):
+        raise FrameError(
+            ErrorCode.BAD_REQUEST,
+            "field 'around' cannot be combined with 'after' or 'before'",
+            request_id,
+        )
     limit = obj.get("limit", DEFAULT_HISTORY_LIMIT)
     if type(limit) is not int or not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise FrameError(
@@ -257,7 +266,7 @@ def _parse_history(obj: dict[str, Any], request_id: int) -> History:
             f"field 'limit' must be an integer from 1 to {MAX_HISTORY_LIMIT}",
             request_id,
         )
-    return History(request_id, channel, after, before, limit)
+    return History(request_id, channel, after, before, limit, around)
 
 
 def _parse_presence(obj: dict[str, Any], request_id: int) -> PresenceQuery:

@@ -513,10 +513,16 @@ async def history(request: Request) -> Response:
     limit = 50 if limit is None else limit
     if not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise ApiError(400, "bad_request", f"'limit' must be 1 to {MAX_HISTORY_LIMIT}.")
+    around = _int_param(request, "around")
+    if around is not None and (after is not None or before is not None):
+        raise ApiError(400, "bad_request", "'around' cannot be combined with 'after' or 'before'.")
     gateway = request.app.state.gateway
-    pubs, position = await gateway.history.page(
-        channel.name, after=after or 0, before=before, limit=limit, newest=after is None
-    )
+    if around is not None:
+        pubs, position = await gateway.history.around(channel.name, around, limit=limit)
+    else:
+        pubs, position = await gateway.history.page(
+            channel.name, after=after or 0, before=before, limit=limit, newest=after is None
+        )
     pubs = await gateway.history.for_reader(principal_of(user), channel.name, pubs)
     return JSONResponse(
         {

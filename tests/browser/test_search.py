@@ -5,6 +5,7 @@ serious or critical, in both languages."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,72 @@ async def test_phone_width_and_axe(site: Site, new_page: NewPage, locale: str) -
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360
     assert await serious_violations(page) == []
+
+
+async def _long_chat(site: Site, count: int, found_at: int, text: str) -> str:
+    """``count`` messages by Amy in Block A, ``text`` at offset ``found_at``; waits until all are
+    stored and indexed. Returns the room."""
+    amy = await Client.connect(site.server, await login(site.server, "amy"))
+    room = f"building:{site.hood.building_a}"
+    for n in range(1, count + 1):
+        line = text if n == found_at else f"第{n}則：今日天氣幾好"
+        await amy.ok("publish", channel=room, text=line, client_msg_id=f"long{n}")
+    await amy.close()
+    from persistence.search.sql import SqlSearchStore
+
+    store = await site.deployment.store()
+    try:
+
+        async def ready() -> bool:
+            documents = (await SqlSearchStore(store.database).stats()).documents
+            return documents == count and await store.count_messages(room) == count
+
+        await wait_until(ready, timeout=30)
+    finally:
+        await store.close()
+    return room
+
+
+# A hot history of 20: the hit (offset 20 of 70) and its neighbours come from the database.
+@pytest.mark.parametrize("server_env", [{"LINLI_HISTORY_SIZE": "20"}])
+async def test_a_chat_hit_opens_the_room_at_the_message_with_its_neighbours(
+    site: Site, new_page: NewPage
+) -> None:
+    room = await _long_chat(site, 70, 20, "停車位下個月重新抽籤")
+    page = await new_page()
+    await log_in(page, "ann")
+    await page.goto("/search?q=停車位")
+    hits = page.locator(".search-hit")
+    await expect(hits).to_have_count(1)
+    await hits.first.locator("a").click()
+    await page.wait_for_url(f"**/?at=20#{room}")
+    items = page.locator("#messages li.message")
+    # A page of 30 around it: 15 up to it (6-20) and 15 after (21-35), not the newest 30.
+    found = page.locator("#messages li[data-offset='20']")
+    await expect(found).to_have_class(re.compile(r"\bfound\b"))
+    await expect(found).to_have_attribute("aria-current", "true")
+    await expect(found).to_contain_text("停車位下個月重新抽籤")
+    await expect(found).to_be_in_viewport()
+    await expect(items).to_have_count(30)
+    offsets = [int(o) for o in await items.evaluate_all("els => els.map(e => e.dataset.offset)")]
+    assert offsets == list(range(6, 36))
+    await expect(page.locator("#chat-status")).to_have_text(ZH["chat.jumped"])
+    assert await serious_violations(page) == []
+    # Older and newer pages from there, in order, until the start and the newest.
+    await page.locator("#load-older").click()
+    await expect(items).to_have_count(35)
+    await expect(page.locator("#no-older")).to_be_visible()
+    newer = page.locator("#load-newer")
+    await newer.click()
+    await expect(items).to_have_count(65)
+    await newer.click()
+    await expect(items).to_have_count(70)
+    await expect(newer).to_be_hidden()
+    offsets = [int(o) for o in await items.evaluate_all("els => els.map(e => e.dataset.offset)")]
+    assert offsets == list(range(1, 71))
+    await expect(found).to_have_class(re.compile(r"\bfound\b"))
+    # Another room from the list drops the jump: back in Block A the newest page shows.
+    await page.goto(f"/#{room}")
+    await expect(page.locator("#messages li[data-offset='70']")).to_be_visible()
+    await expect(items).to_have_count(30)
+    await expect(page.locator("#messages li.found")).to_have_count(0)

@@ -153,6 +153,22 @@ async def test_history_paging_reaches_the_store(deployment: Deployment) -> None:
         forward = await ann.ok("history", channel=room, after=5, limit=30)
         assert [p["offset"] for p in forward["publications"]] == list(range(6, 36))
         assert forward["publications"][0]["data"]["text"] == "h6"
+        # Around a message (a search hit): its neighbours on both sides, from the store below
+        # the hot history (offsets 31-40) and across the boundary; short at either end.
+        around = await ann.ok("history", channel=room, around=20, limit=10)
+        assert [p["offset"] for p in around["publications"]] == list(range(16, 26))
+        assert around["publications"][4]["data"]["text"] == "h20"
+        across = await ann.ok("history", channel=room, around=30, limit=7)
+        assert [p["offset"] for p in across["publications"]] == list(range(27, 34))
+        default = await ann.ok("history", channel=room, around=38)  # limit 50: 25 and 25
+        assert [p["offset"] for p in default["publications"]] == list(range(14, 41))
+        other = f"building:{hood.building_b}"
+        assert await ann.error("history", channel=other, around=1) == "forbidden"
+        start = await ann.ok("history", channel=room, around=2, limit=6)
+        assert [p["offset"] for p in start["publications"]] == [1, 2, 3, 4, 5]
+        assert await ann.error("history", channel=room, around=5, after=2) == "bad_request"
+        assert await ann.error("history", channel=room, around=5, before=9) == "bad_request"
+        assert await ann.error("history", channel=room, around=-1) == "bad_request"
         # A client that missed 35 messages recovers across the store and the hot history.
         sub = await ann.ok("subscribe", channel=room, since={"offset": 5, "epoch": newest["epoch"]})
         assert sub["recovered"] is True
@@ -163,7 +179,19 @@ async def test_history_paging_reaches_the_store(deployment: Deployment) -> None:
         ) as http:
             page = (await http.get(f"/api/channels/{room}/history", params={"before": 11})).json()
             assert [p["offset"] for p in page["publications"]] == list(range(1, 11))
+            page = (
+                await http.get(f"/api/channels/{room}/history", params={"around": 20, "limit": 4})
+            ).json()
+            assert [p["offset"] for p in page["publications"]] == [19, 20, 21, 22]
+            mixed = await http.get(
+                f"/api/channels/{room}/history", params={"around": 20, "after": 3}
+            )
+            assert mixed.status_code == 400 and mixed.json()["error"]["code"] == "bad_request"
             denied = await http.get(f"/api/channels/building:{hood.building_b}/history")
+            assert denied.status_code == 403
+            denied = await http.get(
+                f"/api/channels/building:{hood.building_b}/history", params={"around": 1}
+            )
             assert denied.status_code == 403
         await ann.close()
 

@@ -39,8 +39,10 @@ import { StaffUI } from "./chat_staff.js";
  */
 
 /**
- * The room on screen (its messages are in `messages`).
- * @typedef {{channel: string, loadingOlder: boolean}} ActiveRoom
+ * The room on screen (its messages are in `messages`). `jump`: the message a link opened the room
+ * at (a search hit, `/?at=<offset>#<channel>`), shown with its neighbours; `behind`: newer
+ * messages than `newest` (the last loaded from there) are not all shown yet.
+ * @typedef {{channel: string, loadingOlder: boolean, loadingNewer: boolean, jump: number | null, newest: number | null, behind: boolean}} ActiveRoom
  */
 
 const PAGE_SIZE = 30;
@@ -62,6 +64,8 @@ const sendButton = el("send", HTMLButtonElement);
 const rooms = new Map();
 /** @type {ActiveRoom | null} */
 let active = null;
+/** The message the address asks to open its room at (`/?at=<offset>#<channel>`), used once. */
+let jumpTo = readJump();
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let bannerTimer;
 /** The rooms followed or muted (POST /api/notifications/rooms); absent: mentions only.
@@ -161,6 +165,14 @@ function setComposerEnabled(enabled) {
   sendButton.disabled = !enabled;
 }
 
+/** @returns {{channel: string, offset: number} | null} */
+function readJump() {
+  const raw = new URLSearchParams(location.search).get("at");
+  const channel = decodeURIComponent(location.hash.slice(1));
+  if (!raw || !/^\d+$/.test(raw) || !channel) return null;
+  return { channel, offset: Number(raw) };
+}
+
 /**
  * Show the room `channel` (none when empty).
  * @param {string | null} channel
@@ -174,13 +186,17 @@ function selectRoom(channel, { focus = false } = {}) {
     showRoomNotify();
     return;
   }
-  active = { channel, loadingOlder: false };
+  const jump = jumpTo?.channel === channel ? jumpTo.offset : null;
+  jumpTo = null;
+  if (jump === null && location.search) history.replaceState(null, "", location.pathname + location.hash);
+  active = { channel, loadingOlder: false, loadingNewer: false, jump, newest: null, behind: jump !== null };
   messages.clear();
   moderation.clear();
   messageTools.clear();
   showComposerError("");
   el("load-older").hidden = true;
   el("no-older").hidden = true;
+  el("load-newer").hidden = true;
   el("empty").hidden = true;
   showNotice("");
   el("room-title").textContent = roomName(channel);
@@ -197,7 +213,7 @@ function selectRoom(channel, { focus = false } = {}) {
   showRoomNotify();
   client.subscribe(channel);
   if (client.position(channel)?.epoch != null) {
-    loadLatest(channel);
+    loadRoom(channel);
     loadPresence(channel);
   }
   for (const entry of client.pendingFor(channel)) messages.addPending(entry.cmid, entry.text);
@@ -253,6 +269,76 @@ function addPublication(channel, pub) {
   messageTools.decorate(pub);
 }
 
+/**
+ * The room's messages: around the message a link opened it at, else the newest.
+ * @param {string} channel
+ */
+function loadRoom(channel) {
+  if (active?.channel === channel && active.jump !== null) loadAround(channel, active.jump);
+  else loadLatest(channel);
+}
+
+/**
+ * The page around `offset` (the `history` op's `around`), the message marked and in view, with
+ * "older" above and "newer" below while there are more.
+ * @param {string} channel
+ * @param {number} offset
+ */
+async function loadAround(channel, offset) {
+  let reply;
+  try {
+    reply = await client.history(channel, { around: offset, limit: PAGE_SIZE });
+  } catch {
+    return; // the reconnection's resubscription brings the room back
+  }
+  if (active?.channel !== channel || active.jump !== offset) return;
+  const publications = reply.publications;
+  for (const pub of publications) addPublication(channel, pub);
+  const first = publications[0]?.offset ?? offset;
+  active.newest = publications.at(-1)?.offset ?? offset;
+  active.behind = active.newest < reply.offset;
+  el("load-older").hidden = !(first > 1);
+  el("no-older").hidden = first > 1 || messages.size === 0;
+  el("load-newer").hidden = !active.behind;
+  messages.showEmptyHint();
+  const found = messages.item(offset);
+  if (found) {
+    found.classList.add("found");
+    found.setAttribute("aria-current", "true");
+    found.scrollIntoView({ block: "center" });
+    el("chat-status").textContent = t("chat.jumped");
+  } else {
+    showNotice(t("chat.jump_missing"));
+  }
+  if (!active.behind) markSeen(channel);
+}
+
+/** The next page below the messages shown from a link, keeping the reader's place. */
+async function loadNewer() {
+  if (!active || active.loadingNewer || active.newest === null) return;
+  const channel = active.channel;
+  const button = el("load-newer");
+  active.loadingNewer = true;
+  button.textContent = t("chat.loading");
+  let reply;
+  try {
+    reply = await client.history(channel, { after: active.newest, limit: PAGE_SIZE });
+  } catch {
+    reply = null;
+  }
+  button.textContent = t("chat.load_newer");
+  if (active?.channel !== channel) return;
+  active.loadingNewer = false;
+  if (!reply) return;
+  const place = log.scrollTop;
+  for (const pub of reply.publications) addPublication(channel, pub);
+  log.scrollTop = place; // the new messages are below what the reader is looking at
+  active.newest = reply.publications.at(-1)?.offset ?? active.newest;
+  active.behind = active.newest < reply.offset;
+  button.hidden = !active.behind;
+  if (!active.behind) markSeen(channel);
+}
+
 /** @param {string} channel */
 async function loadLatest(channel) {
   let reply;
@@ -301,7 +387,7 @@ async function loadOlder() {
 function reloadRoom(channel) {
   if (active?.channel !== channel) return;
   messages.removeConfirmed();
-  loadLatest(channel);
+  loadRoom(channel);
 }
 
 // -- online list ---------------------------------------------------------------------------------
@@ -365,13 +451,14 @@ const client = new LinliClient(wsUrl, withBell({
     if (!rooms.has(channel)) return; // a card's channel (an event's counts), not a room
     if (pub.data?.kind !== "chat") unread.skip(channel, pub.offset);
     addPublication(channel, pub);
-    if (active?.channel === channel && document.visibilityState === "visible") markSeen(channel);
+    // Reading an older stretch (opened from a link) is not having read up to the newest.
+    if (active?.channel === channel && !active.behind && document.visibilityState === "visible") markSeen(channel);
     else updateBadge(channel);
   },
   subscribed(channel, _reply, { reload }) {
     if (active?.channel === channel) {
       if (reload) reloadRoom(channel);
-      else markSeen(channel);
+      else if (!active.behind) markSeen(channel);
       loadPresence(channel);
     } else {
       updateBadge(channel);
@@ -503,8 +590,9 @@ textarea.addEventListener("keydown", (event) => {
   }
 });
 el("load-older").addEventListener("click", loadOlder);
+el("load-newer").addEventListener("click", loadNewer);
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible" && active) markSeen(active.channel);
+  if (document.visibilityState === "visible" && active && !active.behind) markSeen(active.channel);
 });
 window.addEventListener("hashchange", () => selectRoom(decodeURIComponent(location.hash.slice(1)), { focus: true }));
 

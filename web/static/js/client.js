@@ -489,16 +489,18 @@ export class LinliClient {
   }
 
   /**
-   * A page of `channel`'s history (the `history` op: `before`/`after` bound the offsets).
+   * A page of `channel`'s history (the `history` op: `before`/`after` bound the offsets;
+   * `around` centres the page on one, with its neighbours on both sides).
    * @param {string} channel
-   * @param {{before?: number | null, after?: number | null, limit?: number}} [range]
+   * @param {{before?: number | null, after?: number | null, around?: number | null, limit?: number}} [range]
    * @returns {Promise<HistoryReply>}
    */
-  history(channel, { before, after, limit = 30 } = {}) {
-    /** @type {{channel: string, limit: number, before?: number, after?: number}} */
+  history(channel, { before, after, around, limit = 30 } = {}) {
+    /** @type {{channel: string, limit: number, before?: number, after?: number, around?: number}} */
     const fields = { channel, limit };
     if (before !== undefined && before !== null) fields.before = before;
     if (after !== undefined && after !== null) fields.after = after;
+    if (around !== undefined && around !== null) fields.around = around;
     return this.request("history", fields);
   }
 
