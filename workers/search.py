@@ -15,6 +15,7 @@ queue needs. A moderator's hide needs no entry here: the query reads moderation'
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from typing import ClassVar
 
 import msgspec
@@ -24,12 +25,14 @@ from channels.workqueue import PERSIST_QUEUE, WorkItem, WorkQueue
 from gateway.search.events import (
     CHAT_GROUP,
     SEARCH_QUEUE,
+    chat_change,
     chat_document,
+    chat_ref,
     decode_request,
 )
 from linli.clock import Clock, system_clock
-from linli.types import ChannelName
-from persistence.search import Document, SearchStore
+from linli.types import ChannelName, Millis, Offset
+from persistence.search import CHAT_KIND, Document, SearchStore
 from persistence.store import Store
 from workers.base import Worker
 
@@ -104,14 +107,12 @@ class ChatSearchWorker(Worker):
         return True
 
     async def handle(self, items: list[WorkItem]) -> None:
-        documents = []
-        for item in items:
-            name = await self.room_name(item.channel)
-            document = chat_document(item.channel, item.offset, item.data, name)
-            if document is not None:
-                documents.append(document)
-        if documents:
-            await self.store.upsert(documents, now=self.clock.now_ms())
+        await index_chat(
+            self.store,
+            ((item.channel, item.offset, item.data) for item in items),
+            self.room_name,
+            now=self.clock.now_ms(),
+        )
 
     async def room_name(self, channel: ChannelName) -> str:
         now = self.clock.monotonic()
@@ -123,6 +124,47 @@ class ChatSearchWorker(Worker):
             self._names.clear()
         self._names[channel] = (name, now + ROOM_NAME_TTL_S)
         return name
+
+
+async def index_chat(
+    store: SearchStore,
+    publications: Iterable[tuple[ChannelName, Offset, bytes]],
+    name_of: Callable[[ChannelName], Awaitable[str]],
+    *,
+    now: Millis,
+) -> int:
+    """Apply chat rooms' publications to the index in their order — the persist stream's
+    (the indexer) or the stored history's (the rebuild), so both give the same index: a message
+    is a document, its author's ``edit`` event replaces its text (its new words are found, its
+    old ones not), a ``retract`` takes it out. An edit of a message indexed by an earlier batch
+    changes the stored document's text. Returns how many messages were indexed."""
+    # ref -> the message's document, its new text (indexed earlier), or None (retracted).
+    final: dict[str, Document | str | None] = {}
+    for channel, offset, data in publications:
+        change = chat_change(channel, data)
+        if change is not None:
+            ref = chat_ref(channel, change.target)
+            was = final.get(ref, "")
+            if change.text is None:
+                final[ref] = None
+            elif isinstance(was, Document):
+                final[ref] = msgspec.structs.replace(was, text=change.text)
+            elif was is not None:
+                final[ref] = change.text
+            continue
+        document = chat_document(channel, offset, data, await name_of(channel))
+        if document is not None:
+            final[document.ref] = document
+    documents = [d for d in final.values() if isinstance(d, Document)]
+    if documents:
+        await store.upsert(documents, now=now)
+    texts = {(CHAT_KIND, ref): text for ref, text in final.items() if isinstance(text, str)}
+    if texts:
+        await store.retext(texts, now=now)
+    removed = [(CHAT_KIND, ref) for ref, gone in final.items() if gone is None]
+    if removed:
+        await store.remove(removed)
+    return len(documents)
 
 
 async def room_name(core: Store, channel: ChannelName) -> str:

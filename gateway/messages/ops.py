@@ -30,13 +30,11 @@ from gateway.codes import ErrorCode
 from gateway.connection import Connection
 from gateway.gateway import QUOTE_CHARS, Gateway, RequestError
 from gateway.messages.events import EDIT_KIND, RETRACT_KIND, MessageChanged, ReadMoved
-from gateway.search.events import SEARCH_QUEUE, chat_ref, encode_request
 from gateway.wire import MAX_TEXT_CHARS, FrameError, PushFrames, channel_field, register_op
 from linli.feature import Services
 from linli.types import ChannelName, Offset
 from persistence.messages import MessageState
 from persistence.messages.sql import SqlMessagesStore
-from persistence.search import CHAT_KIND, Removal
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +165,6 @@ class GatewayMessages:
     def __init__(self, gateway: Gateway, services: Services) -> None:
         self.gateway = gateway
         self.broker = services.broker
-        self.work_queue = services.work_queue
         self.clock = services.clock
         self.window_ms = services.settings.edit_window_seconds * 1000
         self.store = SqlMessagesStore(services.database)
@@ -359,7 +356,7 @@ class GatewayMessages:
         body, state = await self._own_message(conn, channel, offset)
         user_id = conn.principal.user_id
         text = state.text if state is not None else str(body.get("text", ""))
-        fresh = await self.store.record_delete(
+        await self.store.record_delete(
             channel.name, offset, author_id=user_id, text=text, now=self.clock.now_ms()
         )
         await self._changed(channel.name)
@@ -369,12 +366,8 @@ class GatewayMessages:
         result = await self.broker.publish(
             channel.name, msgpack.packb(event), idempotency_key=f"retract:{user_id}:{offset}"
         )
-        if fresh:
-            removal = Removal(kind=CHAT_KIND, ref=chat_ref(channel.name, offset))
-            try:
-                await self.work_queue.submit(SEARCH_QUEUE, encode_request(removal))
-            except Exception:
-                log.warning("could not take %s/%d out of search", channel.name, offset)
+        # Search hears of it from the event itself, as of an edit: the chat indexer reads the
+        # persist stream in order (workers/search.py index_chat).
         return {"channel": channel.name, "offset": offset, "event": result.offset}
 
     # -- history ------------------------------------------------------------------------------

@@ -8,10 +8,13 @@ worker (``workers/search.py``) applies them in order, so the last one for a (kin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import msgpack
 import msgspec
 
 from channels.names import ChannelKind, InvalidChannel, parse_channel
+from gateway.messages.events import EDIT_KIND, RETRACT_KIND
 from linli.types import ChannelName, Offset
 from persistence.search import CHAT_KIND, Document, Readers, Removal
 
@@ -80,3 +83,29 @@ def chat_document(
         channel=channel,
         offset=offset,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChange:
+    """An author's ``edit`` (``text`` the new text) or ``retract`` (``text`` None) of the chat
+    message at ``target`` (``gateway/messages/ops.py`` publishes them on the room's channel)."""
+
+    target: Offset
+    text: str | None
+
+
+def chat_change(channel: ChannelName, data: bytes) -> ChatChange | None:
+    """The edit or retract event in a publication of a chat room, or None for anything else."""
+    if not channel.startswith(("building:", "group:")):
+        return None
+    try:
+        body = msgpack.unpackb(data, raw=False)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    if not isinstance(body, dict) or type(body.get("target")) is not int:
+        return None
+    if body.get("kind") == EDIT_KIND and isinstance(body.get("text"), str):
+        return ChatChange(body["target"], body["text"])
+    if body.get("kind") == RETRACT_KIND:
+        return ChatChange(body["target"], None)
+    return None

@@ -22,7 +22,7 @@ Guarantees (``tests/contract/test_search_store.py`` runs them on both databases)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -177,6 +177,11 @@ class SearchStore(Protocol):
 
     async def remove(self, keys: Iterable[tuple[str, str]]) -> int:
         """Take documents out by (kind, ref); return how many there were."""
+
+    async def retext(self, texts: Mapping[tuple[str, str], str], *, now: Millis) -> int:
+        """Replace the text of stored documents by (kind, ref), keeping everything else (title,
+        readers, time, place, author): a chat message its author edited. A key with no document
+        is skipped (nothing to edit); return how many were changed."""
 
     async def search(
         self,

@@ -14,7 +14,7 @@ SQLite's ``executemany``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from linli.types import Millis
@@ -220,6 +220,36 @@ class SqlSearchStore(SearchStore):
                 chunk = ids[start : start + 500]
                 in_list = _Params().many(chunk)
                 await tx.execute(f"DELETE FROM search_docs WHERE id IN ({in_list})", *chunk)
+        return len(old)
+
+    async def retext(self, texts: Mapping[tuple[str, str], str], *, now: Millis) -> int:
+        if not texts:
+            return 0
+        async with self._db.transaction() as tx:
+            old = await self._existing(tx, list(texts))
+            if not old:
+                return 0
+            await self._delete_postings(tx, [p for row in old.values() for p in _postings(*row)])
+            ids = [row[0] for row in old.values()]
+            titles: dict[int, str] = {}
+            for start in range(0, len(ids), 500):  # bounded statements
+                chunk = ids[start : start + 500]
+                for r in await tx.fetch(
+                    f"SELECT id, title FROM search_docs WHERE id IN ({_Params().many(chunk)})",
+                    *chunk,
+                ):
+                    titles[int(r["id"])] = str(r["title"])
+            rows, postings = [], []
+            for key, (doc_id, _folded, scopes) in old.items():
+                text = texts[key]
+                folded = fold(titles[doc_id]) + SEPARATOR + fold(text)
+                rows.append((text, folded, now, doc_id))
+                postings += _postings(doc_id, folded, scopes)
+            await tx.executemany(
+                "UPDATE search_docs SET body = $1, folded = $2, indexed_at = $3 WHERE id = $4",
+                rows,
+            )
+            await self._insert_postings(tx, postings)
         return len(old)
 
     async def clear(self, kind: str | None = None) -> int:

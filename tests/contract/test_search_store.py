@@ -359,3 +359,28 @@ async def test_clear_one_kind(corpus: SqlSearchStore) -> None:
     assert [h.kind for h in (await corpus.search("停水", RESIDENT_A)).hits] == ["poll"]
     assert await corpus.clear() == 1
     assert (await corpus.stats()).postings == 0
+
+
+async def test_retext_replaces_only_the_text(corpus: SqlSearchStore) -> None:
+    """An author's edit: the new words are found, the old ones not; readers, time, place and
+    author stay; postings are exactly the new text's; a document that is not there is skipped."""
+    from persistence.search.sql import folded_of
+    from persistence.search.text import tokens
+
+    changed = await corpus.retext(
+        {(CHAT_KIND, "building:1/a1"): "改為後日停電", (CHAT_KIND, "building:1/zz"): "無"},
+        now=NOW + 5,
+    )
+    assert changed == 1
+    assert await refs(corpus, "儲水") == []
+    assert await refs(corpus, "停電") == ["a1"]
+    assert await refs(corpus, "停電", RESIDENT_B) == []  # still Block A's only
+    [hit] = (await corpus.search("停電", RESIDENT_A)).hits
+    assert (hit.at, hit.place, hit.author_id, hit.text) == (NOW, "building:1", 7, "改為後日停電")
+    assert await refs(corpus, "無") == []
+    # Idempotent, and the postings are the documents' tokens, no more.
+    assert await corpus.retext({(CHAT_KIND, "building:1/a1"): "改為後日停電"}, now=NOW + 6) == 1
+    docs = [chat_doc(ref, text, room, NOW) for ref, (text, room) in CORPUS.items() if ref != "a1"]
+    docs.append(chat_doc("a1", "改為後日停電", "building:1", NOW))
+    assert (await corpus.stats()).postings == sum(len(tokens(folded_of(d))) for d in docs)
+    assert await corpus.retext({}, now=NOW) == 0

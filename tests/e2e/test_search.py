@@ -163,6 +163,69 @@ async def test_chat_is_found_by_those_who_may_read_it(deployment: Deployment) ->
         await ann_http.close()
 
 
+async def test_an_edit_is_found_by_its_new_words_and_a_delete_not_at_all(
+    deployment: Deployment,
+) -> None:
+    """The chat indexer follows the author's edit and delete events on the persist stream; the
+    rebuild from the stored history gives the same index."""
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment, LINLI_RUN_WORKERS="true") as server:
+        cookie = await login(server, "ann")
+        ann, http = await Client.connect(server, cookie), Http(server, cookie)
+        first = await ann.ok("publish", channel=room, text="週六下午三點開會", client_msg_id="e1")
+        second = await ann.ok("publish", channel=room, text="垃圾房今晚清洗", client_msg_id="e2")
+        await ann.ok("publish", channel=room, text="收到，多謝", client_msg_id="e3")
+
+        async def total(query: str, expected: int) -> bool:
+            return bool((await http.search(q=query))["total"] == expected)
+
+        await wait_until(lambda: total("多謝", 1), timeout=20)
+        assert (await http.search(q="開會"))["total"] == 1
+        await ann.ok("edit", channel=room, offset=first["offset"], text="改為週日上午十點聚會")
+        await wait_until(lambda: total("聚會", 1), timeout=20)
+        hit = (await http.search(q="聚會"))["hits"][0]
+        assert hit["snippet_html"] == "改為週日上午十點<mark>聚會</mark>"
+        assert hit["link"] == f"/?at={first['offset']}#{room}"
+        assert (await http.search(q="開會"))["total"] == 0  # the old words are gone
+        assert (await http.search(q="三點"))["total"] == 0
+        # A second edit: only the latest words.
+        await ann.ok("edit", channel=room, offset=first["offset"], text="改為週日上午十點茶敘")
+        await wait_until(lambda: total("茶敘", 1), timeout=20)
+        assert (await http.search(q="聚會"))["total"] == 0
+        # A delete takes the document out of the index itself, not just out of the hits.
+        await ann.ok("delete", channel=room, offset=second["offset"])
+        store = await deployment.store()
+        try:
+            search = SqlSearchStore(store.database)
+
+            async def two_left() -> bool:
+                return (await search.stats()).documents == 2
+
+            await wait_until(two_left, timeout=20)
+            assert (await http.search(q="垃圾房"))["total"] == 0
+            incremental = await search.stats()
+            # The rebuild reads the same events from the stored history.
+            await wait_until(lambda: _stored(store, room, 6), timeout=20)
+            rebuilt = await actions.rebuild(store, now=int(time.time() * 1000))
+            assert rebuilt.chat == 2
+            again = await search.stats()
+            assert (again.documents, again.postings) == (
+                incremental.documents,
+                incremental.postings,
+            )
+            assert (await http.search(q="茶敘"))["total"] == 1
+            assert (await http.search(q="開會"))["total"] == 0
+        finally:
+            await store.close()
+        await ann.close()
+        await http.close()
+
+
+async def _stored(store: Any, channel: str, count: int) -> bool:
+    return bool(await store.count_messages(channel) >= count)
+
+
 async def test_a_feature_indexes_with_one_call(deployment: Deployment) -> None:
     """``actions.index`` appends to the search queue; the search worker writes the document,
     readable by its readers only; ``actions.remove`` takes it out."""

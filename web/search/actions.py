@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.search.events import SEARCH_QUEUE, chat_document, encode_request
+from gateway.search.events import SEARCH_QUEUE, encode_request
 from linli.feature import Demo, Services
 from linli.types import Millis
 from persistence.polls import Poll, PollState
@@ -43,7 +43,7 @@ from persistence.search import (
 )
 from persistence.search.sql import SqlSearchStore
 from persistence.store import Store, User
-from workers.search import room_name
+from workers.search import index_chat, room_name
 
 #: Documents written per transaction by the rebuild.
 REINDEX_BATCH = 1000
@@ -149,18 +149,20 @@ async def rebuild(core: Store, *, now: Millis, progress: Progress | None = None)
     done = indexed = 0
     for channel, _ in channels:
         name = await room_name(core, channel)
+
+        async def name_of(_channel: str, name: str = name) -> str:
+            return name
+
         after = 0
         while True:
             rows = await core.history(channel, after=after, limit=REINDEX_BATCH)
             if not rows:
                 break
             after = rows[-1].offset
-            documents = [
-                d
-                for row in rows
-                if (d := chat_document(row.channel, row.offset, row.data, name)) is not None
-            ]
-            indexed += await store.upsert(documents, now=now)
+            # The same as the indexer: messages, then their authors' edits and retractions.
+            indexed += await index_chat(
+                store, ((r.channel, r.offset, r.data) for r in rows), name_of, now=now
+            )
             done += len(rows)
             if progress is not None:
                 progress(CHAT_KIND, done, total)
