@@ -1,9 +1,10 @@
 """Who may read (subscribe, history, presence) and write (publish) each channel.
 
-* ``building:<id>``: residents of that building read and write. Moderators and admins read every
-  building (to review flagged messages in context); admins and management also write (their
-  posts there are official ones, ``gateway.gateway.is_official``).
-* ``group:<slug>``: members read and write. Moderators, admins and management read.
+* ``building:<id>``: residents of that building read and write. Whoever holds
+  ``Can.READ_EVERY_ROOM`` (moderators, management, admins) reads every building; whoever speaks
+  for the management (``Can.POST_OFFICIAL``: management, admins) also writes (their posts there
+  are official ones, ``gateway.gateway.is_official``).
+* ``group:<slug>``: members read and write; ``Can.READ_EVERY_ROOM`` reads.
 * Any other kind (``poll:<id>``, ``mod:flags``) belongs to a feature, which decides its access
   with a rule of its own registered with the gateway (``Gateway.access_rules``). ``may``
   refuses them, so nothing can open one by accident.
@@ -16,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from channels.names import ChannelKind, ChannelRef
+from linli.roles import Can, reads_every_room
+from linli.roles import may as may_role
 from linli.types import BuildingId, Role, UserId
 
 #: Whether a user belongs to a group (the store's ``is_member``).
@@ -49,11 +52,11 @@ async def may(
     if channel.kind is ChannelKind.BUILDING:
         if principal.building_id == channel.building_id:
             return True
-        if role in (Role.ADMIN, Role.MANAGEMENT):
-            return True
-        return action is Action.READ and role is Role.MODERATOR
+        if action is Action.WRITE:
+            return may_role(role, Can.POST_OFFICIAL)
+        return reads_every_room(role)
     if channel.kind is ChannelKind.GROUP:
-        if action is Action.READ and (principal.is_staff or role is Role.MANAGEMENT):
+        if action is Action.READ and reads_every_room(role):
             return True
         return await is_member(principal.user_id, channel.key)
     return False

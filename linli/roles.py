@@ -31,6 +31,10 @@ class Can(enum.StrEnum):
     #: Speak for the management in building rooms: posts there are official (badged), and a
     #: room's message can be pinned at its top.
     POST_OFFICIAL = "post_official"
+    #: Read every building's and group's chat room: moderators (to review reports in context)
+    #: and the management (管理處). The chat's access (``channels/access.py``) and search's
+    #: readers (``persistence/search`` ``Viewer``) both ask this, so they cannot drift apart.
+    READ_EVERY_ROOM = "read_every_room"
     #: See the community's figures in detail (the public page shows the summary to all).
     SEE_FIGURES = "see_figures"
     #: Users, buildings, units, invites, roles, categories.
@@ -40,7 +44,7 @@ class Can(enum.StrEnum):
 CAPABILITIES: Mapping[Role, frozenset[Can]] = {
     Role.RESIDENT: frozenset(),
     Role.ORGANISER: frozenset({Can.ORGANISE, Can.RUN_EVENTS}),
-    Role.MODERATOR: frozenset({Can.MODERATE}),
+    Role.MODERATOR: frozenset({Can.MODERATE, Can.READ_EVERY_ROOM}),
     Role.MANAGEMENT: frozenset(
         {
             Can.POST_NOTICES,
@@ -50,6 +54,7 @@ CAPABILITIES: Mapping[Role, frozenset[Can]] = {
             Can.RUN_MEETINGS,
             Can.SEE_FIGURES,
             Can.POST_OFFICIAL,
+            Can.READ_EVERY_ROOM,
         }
     ),
     Role.COMMITTEE: frozenset(
@@ -62,6 +67,13 @@ CAPABILITIES: Mapping[Role, frozenset[Can]] = {
 def may(role: Role, duty: Can) -> bool:
     """Whether ``role`` holds ``duty``."""
     return duty in CAPABILITIES[role]
+
+
+def reads_every_room(role: Role) -> bool:
+    """Whether ``role`` reads every building's and group's chat room: the one rule the chat's
+    access (``channels/access.py``) and search's readers (``persistence.search.Viewer``) share,
+    so a staff role finds in search exactly the rooms it can open."""
+    return may(role, Can.READ_EVERY_ROOM)
 
 
 def roles_that(duty: Can) -> tuple[Role, ...]:

@@ -28,7 +28,7 @@ from typing import Protocol
 
 import msgspec
 
-from linli.roles import CAPABILITIES
+from linli.roles import CAPABILITIES, reads_every_room
 from linli.types import BuildingId, ChannelName, Millis, Offset, Role, UserId
 
 #: The kind of a chat message's document; its ref is ``<channel>/<offset>``.
@@ -39,8 +39,6 @@ POLL_KIND = "poll"
 PAGE_SIZE = 20
 #: The longest query taken (characters).
 MAX_QUERY_CHARS = 200
-#: Staff who read every chat room (``channels/access.py``) find every room's messages.
-ROOM_READERS = (Role.MODERATOR, Role.ADMIN)
 
 
 class Readers(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,7 +121,9 @@ class Viewer:
 
     @property
     def reads_every_room(self) -> bool:
-        return self.role in ROOM_READERS
+        """Staff who may open every chat room find every room's messages: the chat's own rule
+        (``linli.roles.reads_every_room``)."""
+        return reads_every_room(self.role)
 
 
 @dataclass(frozen=True, slots=True)

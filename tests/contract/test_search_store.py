@@ -86,6 +86,9 @@ RESIDENT_A = Viewer(user_id=10, role=Role.RESIDENT, building_id=A)
 RESIDENT_B = Viewer(user_id=20, role=Role.RESIDENT, building_id=B)
 GARDENER_B = Viewer(user_id=21, role=Role.RESIDENT, building_id=B, groups=("garden",))
 MODERATOR = Viewer(user_id=30, role=Role.MODERATOR, building_id=None)
+MANAGEMENT = Viewer(user_id=31, role=Role.MANAGEMENT, building_id=None)
+COMMITTEE_A = Viewer(user_id=32, role=Role.COMMITTEE, building_id=A)
+ORGANISER_B = Viewer(user_id=33, role=Role.ORGANISER, building_id=B)
 
 
 async def refs(store: SqlSearchStore, query: str, viewer: Viewer = RESIDENT_A) -> list[str]:
@@ -147,9 +150,17 @@ async def test_a_building_a_message_is_never_found_from_building_b(
     # Counts too: nothing of A reaches B's total.
     page = await corpus.search("水", RESIDENT_B)
     assert (page.total, [h.ref for h in page.hits]) == (1, ["building:2/b1"])
-    # Staff read every room (channels/access.py) and so find every room's messages.
-    assert await refs(corpus, "停水", MODERATOR) == ["b1", "a1"]
-    assert await refs(corpus, "停車位", MODERATOR) == ["g1", "a8", "a2"]
+    # Staff read every room (channels/access.py) and so find every room's messages: moderators
+    # and the management (管理處) alike; a committee member or an organiser only their own.
+    for staff in (MODERATOR, MANAGEMENT):
+        assert await refs(corpus, "停水", staff) == ["b1", "a1"]
+        assert await refs(corpus, "停車位", staff) == ["g1", "a8", "a2"]
+        assert (await corpus.search("水", staff)).total == 2
+    assert await refs(corpus, "停水", COMMITTEE_A) == ["a1"]
+    assert await refs(corpus, "停車位", COMMITTEE_A) == ["a8", "a2"]
+    assert await refs(corpus, "停水", ORGANISER_B) == ["b1"]
+    assert await refs(corpus, "停車位", ORGANISER_B) == []
+    assert (await corpus.search("水", ORGANISER_B)).total == 1
 
 
 async def test_a_viewer_who_moves_building_finds_the_new_one_only(corpus: SqlSearchStore) -> None:
