@@ -162,6 +162,10 @@ DemoSeed = Callable[[Demo], Awaitable[None]]
 #: Writes a held message a moderator approved (``Feature.held_publishers``): its offset or id,
 #: or None when its place is gone.
 HeldPublisher = Callable[["Services", "HeldMessage"], Awaitable["int | None"]]
+#: Names places of a feature's channel kind as people know them (a forum topic: its category
+#: and title), in the reader's language (``zh-Hant``, ``en``), for pages that list items of every
+#: feature (moderation's queue, the audit log): ``{channel: name}`` for those it can name.
+PlaceNamer = Callable[["Services", "Sequence[str]", str], Awaitable["Mapping[str, str]"]]
 
 
 @dataclass(frozen=True)
@@ -199,3 +203,7 @@ class Feature:
     #: kind of the place it was held in (``topic``, ``category`` for the forum); chat rooms'
     #: held messages are published by moderation itself. Returns the message's offset or id.
     held_publishers: Mapping[str, HeldPublisher] = field(default_factory=dict)
+    #: Who names the places of its channel kinds (``topic``, ``category`` for the forum), so
+    #: moderation shows a held or reported post's place by name without importing the feature.
+    #: Chat rooms (``building``, ``group``) are named by moderation itself.
+    place_namers: Mapping[str, PlaceNamer] = field(default_factory=dict)

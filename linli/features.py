@@ -238,6 +238,7 @@ FORUM = Feature(
     demo=forum_demo,
     reindex=forum_search.reindex,
     held_publishers=forum_actions.HELD_PUBLISHERS,
+    place_namers=forum_actions.PLACE_NAMERS,
 )
 
 EVENTS = Feature(

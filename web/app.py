@@ -112,6 +112,9 @@ def create_starlette(settings: Settings, features: Sequence[Feature] | None = No
         for feature in features
         for kind, publisher in feature.held_publishers.items()
     }
+    app.state.place_namers = {
+        kind: namer for feature in features for kind, namer in feature.place_namers.items()
+    }
     app.state.figure_sources = [f.figures for f in features if f.figures is not None]
     app.state.nav = sorted(
         (item for feature in features for item in feature.nav), key=lambda item: item.order

@@ -603,12 +603,18 @@ async def test_a_post_with_a_phrase_to_hold_waits_for_a_moderator(hood: Hood) ->
             waiting = {h["id"]: h for h in (await _get(mo, "/api/mod/queue"))["held"]}
             assert waiting[held["held"]["id"]]["text"] == "有人試過網上賭場嗎？"
             assert waiting[held["held"]["id"]]["channel"] == f"topic:{topic}"
+            # Named by the forum itself (Feature.place_namers), in the reader's language.
+            assert waiting[held["held"]["id"]]["room"] == "交換 › Lift noise"
+            english = await mo.get("/api/mod/queue", headers={"Accept-Language": "en"})
+            assert {h["room"] for h in english.json()["held"]} == {"Swap › Lift noise"}
             # A held topic waits too; the list shows nothing new.
             new_topic = f"/api/forum/categories/{category}/topics"
             held_topic = await _post(amy, new_topic, 202, title="網上賭場廣告", text="信箱收到的",
                                      client_id="h2")  # fmt: skip
             listed = await _get(amy, f"/api/forum/categories/{category}/topics")
             assert [t["id"] for t in listed["topics"]] == [topic]
+            waiting = {h["id"]: h for h in (await _get(mo, "/api/mod/queue"))["held"]}
+            assert waiting[held_topic["held"]["id"]]["room"] == "交換"  # its category
 
             approved = await _post(mo, f"/api/mod/held/{held['held']['id']}/approve",
                                    reason="a question")  # fmt: skip

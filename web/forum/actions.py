@@ -34,7 +34,7 @@ from gateway.forum.events import (
 )
 from gateway.moderation.events import MODERATION_QUEUE, publish_feed, publish_state
 from linli import richtext
-from linli.feature import HeldPublisher, Services
+from linli.feature import HeldPublisher, PlaceNamer, Services
 from linli.roles import Can, may
 from persistence.audit import NewEntry
 from persistence.forum import (
@@ -384,6 +384,45 @@ async def publish_held(services: Services, held: HeldMessage) -> int | None:
 HELD_PUBLISHERS: dict[str, HeldPublisher] = {
     ChannelKind.TOPIC: publish_held,
     ChannelKind.CATEGORY: publish_held,
+}
+
+
+async def place_names(services: Services, channels: Sequence[str], locale: str) -> dict[str, str]:
+    """Forum places by name: a topic's channel as「category › title」, a category's as its name
+    in ``locale`` (``Feature.place_namers``). Topics or categories gone are left out."""
+    store = forum_store(services)
+    categories: dict[int, Category | None] = {}
+
+    async def category_name(category_id: int) -> str | None:
+        if category_id not in categories:
+            categories[category_id] = await store.get_category(category_id)
+        category = categories[category_id]
+        if category is None:
+            return None
+        return category.draft.name_zh if locale.startswith("zh") else category.draft.name_en
+
+    names: dict[str, str] = {}
+    for channel in channels:
+        try:
+            place = parse_channel(channel)
+        except ValueError:
+            continue
+        if place.kind is ChannelKind.TOPIC:
+            topic = await store.get_topic(int(place.key))
+            if topic is not None:
+                where = await category_name(topic.category_id)
+                names[channel] = topic.title if where is None else f"{where} › {topic.title}"
+        elif place.kind is ChannelKind.CATEGORY:
+            where = await category_name(int(place.key))
+            if where is not None:
+                names[channel] = where
+    return names
+
+
+#: How moderation's pages name the forum's places (``Feature.place_namers``).
+PLACE_NAMERS: dict[str, PlaceNamer] = {
+    ChannelKind.TOPIC: place_names,
+    ChannelKind.CATEGORY: place_names,
 }
 
 

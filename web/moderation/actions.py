@@ -10,7 +10,7 @@ the moderators' open feed pages. Errors are ``web.http.ApiError`` with a code of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from gateway.moderation.events import (
     publish_feed,
     publish_state,
 )
-from linli.feature import HeldPublisher, Services
+from linli.feature import HeldPublisher, PlaceNamer, Services
 from linli.types import ChannelName, Offset, Role
 from persistence.errors import NotFound
 from persistence.moderation import (
@@ -88,8 +88,28 @@ async def room_names(services: Services) -> dict[str, str]:
     return names
 
 
+async def place_names(
+    services: Services,
+    channels: Iterable[str],
+    namers: Mapping[str, PlaceNamer],
+    locale: str,
+) -> dict[str, str]:
+    """Every room's name (``room_names``) and the names of ``channels`` of other features'
+    kinds (a forum topic, a category), each asked of the feature that owns the kind
+    (``Feature.place_namers``): moderation lists every feature's items without knowing them."""
+    names = await room_names(services)
+    wanted: dict[str, list[str]] = {}
+    for channel in dict.fromkeys(channels):
+        kind = channel.partition(":")[0]
+        if channel not in names and kind in namers:
+            wanted.setdefault(kind, []).append(channel)
+    for kind, group in wanted.items():
+        names.update(await namers[kind](services, group, locale))
+    return names
+
+
 def room_name(names: dict[str, str], channel: str) -> str:
-    """A room's name; a forum topic's channel as its own (the page labels it a topic)."""
+    """A place's name (``place_names``); the channel itself when nobody could name it."""
     return names.get(channel, channel)
 
 

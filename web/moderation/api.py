@@ -40,9 +40,10 @@ from web.api import (
 )
 from web.http import Reasoned, decode_body, line, services_of, set_field
 from web.moderation import actions
-from web.moderation.actions import STAFF, moderation_store, room_name, room_names
+from web.moderation.actions import STAFF, moderation_store, place_names, room_name
 from web.moderation.audit import audit_query
 from web.moderation.figures import Period, figures, periods
+from web.pages import locale_of
 from web.sessions import principal_of
 from workers.moderation import auto_hide_threshold
 
@@ -239,7 +240,10 @@ async def queue(request: Request) -> Response:
     if params.get("sort") == "most":
         messages.sort(key=lambda m: (-m.flag_count, -(m.last_flag_at or 0)))
     services = services_of(request)
-    names = await room_names(services)
+    held = await mod.list_held(state=HeldState.HELD)
+    if prefix:
+        held = [h for h in held if h.channel == prefix or h.channel.startswith(prefix + ":")]
+    names = await _place_names(request, [m.channel for m in messages] + [h.channel for h in held])
     now = services.clock.now_ms()
     statuses: dict[int, dict[str, Any]] = {}
     items = []
@@ -263,9 +267,6 @@ async def queue(request: Request) -> Response:
                 ],
             }
         )
-    held = await mod.list_held(state=HeldState.HELD)
-    if prefix:
-        held = [h for h in held if h.channel == prefix or h.channel.startswith(prefix + ":")]
     return JSONResponse(
         {
             "messages": items,
@@ -519,6 +520,13 @@ async def settings(request: Request) -> Response:
     return JSONResponse({"auto_hide_threshold": body.auto_hide_threshold})
 
 
+async def _place_names(request: Request, channels: list[str]) -> dict[str, str]:
+    """Rooms' names and other features' places' (a forum topic's), in the reader's language."""
+    return await place_names(
+        services_of(request), channels, request.app.state.place_namers, locale_of(request)
+    )
+
+
 def audit_json(e: AuditEntry, names: dict[str, str]) -> dict[str, Any]:
     return {
         "id": e.id,
@@ -543,7 +551,7 @@ async def audit(request: Request) -> Response:
     services = services_of(request)
     query = audit_query(request.query_params, user, services.settings.zone, limit=500)
     entries = await services.audit.search(query)
-    names = await room_names(services)
+    names = await _place_names(request, [e.channel for e in entries if e.channel is not None])
     return JSONResponse({"entries": [audit_json(e, names) for e in entries]})
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -29,7 +29,7 @@ from persistence.audit import AuditEntry, AuditQuery
 from persistence.store import Role, User
 from web.api import current_user, user_json
 from web.http import ApiError, HttpCode, services_of
-from web.moderation.actions import FEATURE, STAFF, room_names
+from web.moderation.actions import FEATURE, STAFF, place_names
 from web.pages import error_page, locale_of, render, to_login
 
 #: Rows on the page and in one CSV file at most (newest first).
@@ -121,11 +121,20 @@ def action_label(messages: Mapping[str, str], action: str) -> str:
     return messages.get(f"audit.action.{action}", action)
 
 
-async def _names(request: Request) -> tuple[dict[str, str], dict[int, str]]:
-    """Rooms' names by channel and users' names by id (for the log's targets)."""
+async def _names(
+    request: Request, channels: Iterable[str]
+) -> tuple[dict[str, str], dict[int, str]]:
+    """Places' names by channel (rooms, and other features' places such as a forum topic) and
+    users' names by id (for the log's targets)."""
     services = services_of(request)
     facets = await services.audit.facets()
-    return await room_names(services), dict(facets.targets)
+    names = await place_names(
+        services,
+        [*channels, *facets.channels],
+        request.app.state.place_namers,
+        locale_of(request),
+    )
+    return names, dict(facets.targets)
 
 
 def row_cells(
@@ -178,7 +187,7 @@ async def audit_page(request: Request) -> Response:
         error = exc
     is_admin = user.role is Role.ADMIN
     facets = await services.audit.facets(feature=None if is_admin else FEATURE)
-    rooms, users = await _names(request)
+    rooms, users = await _names(request, [e.channel for e in entries if e.channel is not None])
     rows = [row_cells(e, messages, rooms, users, zone) for e in entries]
     response = render(
         request,
@@ -215,7 +224,7 @@ async def audit_csv(request: Request) -> Response:
     except ApiError as exc:
         return Response(exc.message, status_code=400, media_type="text/plain; charset=utf-8")
     entries = await services.audit.search(query)
-    rooms, users = await _names(request)
+    rooms, users = await _names(request, [e.channel for e in entries if e.channel is not None])
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([messages[f"audit.col.{c}"] for c in CSV_COLUMNS])

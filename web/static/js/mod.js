@@ -107,6 +107,17 @@ function roomLabel(channel) {
 }
 
 /**
+ * A queue item's place as the server named it (a room, a forum topic as「category › title」);
+ * a place it could not name (a topic since removed) by its kind.
+ * @param {string} room
+ */
+function placeLabel(room) {
+  if (room.startsWith("topic:")) return t("modp.room_topic");
+  if (room.startsWith("category:")) return t("modp.room_category");
+  return room;
+}
+
+/**
  * The author's state now, in words.
  * @param {ModItem} item
  */
@@ -332,7 +343,7 @@ function flaggedItem(item) {
   head.append(
     node("strong", "mod-count", t("mod.flag_count", { count: item.flag_count })),
     " · ",
-    node("span", "mod-room", item.room.startsWith("topic:") ? t("modp.room_topic") : item.room),
+    node("span", "mod-room", placeLabel(item.room)),
     " · ",
     node("span", "mod-visibility", t(`mod.visibility.${item.visibility}`)),
   );
@@ -384,7 +395,7 @@ function heldItem(held) {
   li.dataset.held = String(held.id);
   const head = node("p", "mod-head");
   head.append(
-    node("span", "mod-room", held.room),
+    node("span", "mod-room", placeLabel(held.room)),
     " · ",
     node("span", "", t("mod.matched", { pattern: held.matched })),
   );
