@@ -14,7 +14,7 @@ import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
@@ -84,9 +84,19 @@ OpHandler = Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]
 #: whose readers depend on the poll's own channel): True or False, or raises RequestError
 #: (``not_found``-like codes).
 AccessRule = Callable[[Principal, ChannelRef, Action], Awaitable[bool]]
-#: Looks at a chat message before it is published (a mute, a word list): raises RequestError to
-#: refuse it, returns None to let it through unchanged.
-PublishCheck = Callable[[Connection, ChannelRef, str], Awaitable[None]]
+
+
+class PublishCheck(Protocol):
+    """Looks at a chat message before it is published (a mute, a word list): raises
+    RequestError to refuse it, returns None to let it through unchanged. ``edit``: the text is
+    an author's edit of a published message (``gateway/messages/ops.py``), which can be refused
+    but never held back for review — it is public already."""
+
+    def __call__(
+        self, conn: Connection, channel: ChannelRef, text: str, *, edit: bool = False
+    ) -> Awaitable[None]: ...
+
+
 #: Carries out a feature's control command (``Gateway.control_handlers``, keyed by the command's
 #: type), on every gateway; called on the event loop, must not block.
 ControlHandler = Callable[[Any], None]

@@ -331,7 +331,7 @@ class GatewayMessages:
         try:
             # The same rules as a new message: a mute, a ban, the word list.
             for check in gateway.publish_checks:
-                await check(conn, channel, text)
+                await check(conn, channel, text, edit=True)
         except RequestError as exc:
             if exc.refund:
                 gateway.rate_limiter.refund(user_id)

@@ -208,7 +208,9 @@ class GatewayModeration:
                 ErrorCode.MUTED, f"muted {where} {_until(sanction.expires_at)}: {sanction.reason}"
             )
 
-    async def check_publish(self, conn: Connection, channel: ChannelRef, text: str) -> None:
+    async def check_publish(
+        self, conn: Connection, channel: ChannelRef, text: str, *, edit: bool = False
+    ) -> None:
         principal = conn.principal
         await self.refuse_sanctioned(principal, channel.name)
         if principal.is_staff:
@@ -218,6 +220,13 @@ class GatewayModeration:
             return
         if word.action is WordAction.BLOCK:
             raise RequestError(ErrorCode.BLOCKED_WORD)
+        if edit:
+            # An edit of a published message cannot wait for review (approving it would publish
+            # a second message): refused, to be put another way, with nothing queued — as the
+            # forum refuses such an edit.
+            raise RequestError(
+                ErrorCode.BLOCKED_WORD, "an edit with a phrase moderators review is not taken"
+            )
         # The check does not see the client_msg_id; the text's digest stands in for it, so a
         # resent message is held once.
         digest = hashlib.sha256(text.encode()).hexdigest()[:32]

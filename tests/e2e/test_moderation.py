@@ -436,6 +436,22 @@ async def test_word_list_blocks_and_holds_chinese_text(deployment: Deployment) -
             hood.users["ann"],
         )
         assert (await mo_http.get("/api/mod/queue"))["held"] == []
+
+        # An edit with a phrase to hold is refused and queues nothing (approving it would
+        # publish a second message): the next held message is the only one in the queue.
+        edit = await ann.request("edit", channel=room, offset=1, text="早晨，網上賭場見")
+        assert edit["error"]["code"] == "blocked_word", edit
+        held = await ann.request("publish", channel=room, text="網上賭場又嚟", client_msg_id="h2")
+        assert held["error"]["code"] == "held_for_review"
+        await feed_event(mo, "held")
+        assert [h["text"] for h in (await mo_http.get("/api/mod/queue"))["held"]] == [
+            "網上賭場又嚟"
+        ]
+        mine = (await ann_http.get("/api/held/mine"))["held"]
+        assert sorted(h["text"] for h in mine) == ["網上賭場又嚟", "邊個試過呢個網上賭場？"]
+        page = await amy.ok("history", channel=room, limit=5)
+        assert page["publications"][0]["data"]["text"] == "早晨，今日天氣好好"
+        assert "edited" not in page["publications"][0]["data"]
         for client in (ann, amy, mo):
             await client.close()
         for http in (root, ann_http, mo_http):
