@@ -36,4 +36,7 @@ class RoomStore(Protocol):
 
     async def pin_of(self, channel: ChannelName) -> Pin | None: ...
 
-    async def pins(self, channels: list[ChannelName]) -> dict[ChannelName, Pin]: ...
+    async def pins(self, channels: list[ChannelName]) -> dict[ChannelName, Pin]:
+        """The rooms' pins as readers see them: with the message's current text (its author's
+        edit), and none for a message its author deleted or moderation hid or deleted (the pin
+        must not outlive the message)."""

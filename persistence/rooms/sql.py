@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from linli.types import ChannelName
@@ -65,6 +66,22 @@ class SqlRoomStore:
     async def pins(self, channels: list[ChannelName]) -> dict[ChannelName, Pin]:
         if not channels:
             return {}
-        rows = await self._db.fetch(f"SELECT {_COLUMNS} FROM chat_pins")
+        # The pin's copy follows its message: the author's edit (chat_message_state.text), and
+        # no pin for a message its author deleted or a moderator (or the auto-hide) took away.
+        columns = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
+        rows = await self._db.fetch(
+            f"SELECT {columns}, s.text AS current_text FROM chat_pins p"
+            ' LEFT JOIN chat_message_state s ON s.channel = p.channel AND s."offset" = p."offset"'
+            " WHERE s.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM mod_messages m"
+            ' WHERE m.channel = p.channel AND m."offset" = p."offset"'
+            " AND m.visibility <> 'visible')"
+        )
         wanted = set(channels)
-        return {r["channel"]: _pin(r) for r in rows if r["channel"] in wanted}
+        found = {}
+        for r in rows:
+            if r["channel"] in wanted:
+                pin = _pin(r)
+                if r["current_text"] is not None:
+                    pin = replace(pin, body=str(r["current_text"]))
+                found[pin.channel] = pin
+        return found

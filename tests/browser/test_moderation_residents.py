@@ -16,7 +16,7 @@ from persistence.store import Role
 from tests.browser.axe import serious_violations
 from tests.browser.conftest import NewPage, Site, log_in
 from tests.browser.test_chat_moderation import Http, open_room, send
-from tests.e2e.harness import PASSWORD
+from tests.e2e.harness import PASSWORD, Client, login
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -268,4 +268,18 @@ async def test_official_post_and_pin_reach_residents_live(site: Site, new_page: 
     await expect(pinned.locator(".text")).to_have_text("明日上午九時至十二時停水")
     # Unpinned: gone for amy, live.
     await manny.locator("#room-unpin").click()
+    await expect(pinned).to_be_hidden()
+    # Pinned again, the pin follows its message live: the author's edit, then the delete.
+    await pin_button.click()
+    await expect(pinned.locator(".text")).to_have_text("明日上午九時至十二時停水")
+    room = f"building:{site.hood.building_a}"
+    writer = await Client.connect(site.server, await login(site.server, "manny"))
+    await writer.ok("edit", channel=room, offset=1, text="明日上午十時至十二時停水")
+    await expect(pinned.locator(".text")).to_have_text("明日上午十時至十二時停水")
+    await writer.ok("delete", channel=room, offset=1)
+    await expect(pinned).to_be_hidden()
+    await writer.close()
+    await amy.reload()
+    await open_room(amy)
+    await expect(amy.locator("#messages .message")).to_have_count(1)
     await expect(pinned).to_be_hidden()

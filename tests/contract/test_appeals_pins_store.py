@@ -99,3 +99,35 @@ async def test_one_pin_per_room(stores: tuple[Store, SqlModerationStore, SqlRoom
     assert await rooms.unpin(ROOM) == other
     assert await rooms.unpin(ROOM) is None
     assert await rooms.pin_of(ROOM) is None
+
+
+async def test_a_pin_follows_its_message(
+    stores: tuple[Store, SqlModerationStore, SqlRoomStore],
+) -> None:
+    """The rooms' pins as readers see them: the author's edit, and no pin once the message is
+    deleted by its author or hidden (a moderator, the auto-hide); a restore brings it back."""
+    from persistence.messages.sql import SqlMessagesStore
+
+    store, mod, rooms = stores
+    manny, mo = await _users(store, "manny", "mod")
+    messages = SqlMessagesStore(store.database)
+    other = "building:2"
+    await rooms.pin(Pin(ROOM, 4, manny, "Manny", "停水", True, NOW, manny, NOW + 1))
+    await rooms.pin(Pin(other, 7, manny, "Manny", "電梯", True, NOW, manny, NOW + 1))
+    assert await messages.record_edit(
+        ROOM, 4, author_id=manny, old_text="停水", new_text="明日停水九至十二時", now=NOW + 2
+    )
+    shown = await rooms.pins([ROOM, other])
+    assert (shown[ROOM].body, shown[other].body) == ("明日停水九至十二時", "電梯")
+    assert (await rooms.pin_of(ROOM)) is not None  # the stored copy is the pinner's
+    snap = MessageSnapshot(author_id=manny, author_name="Manny", body="電梯", posted_at=NOW)
+    await mod.act_on_message(
+        other, 7, MessageAction.HIDE, actor_id=mo, reason="r", now=NOW, snapshot=snap
+    )
+    assert set(await rooms.pins([ROOM, other])) == {ROOM}
+    await mod.act_on_message(other, 7, MessageAction.RESTORE, actor_id=mo, reason="ok", now=NOW)
+    assert set(await rooms.pins([ROOM, other])) == {ROOM, other}
+    assert await messages.record_delete(
+        ROOM, 4, author_id=manny, text="明日停水九至十二時", now=NOW
+    )
+    assert set(await rooms.pins([ROOM, other])) == {other}

@@ -229,6 +229,21 @@ async def test_official_posts_and_pins(deployment: Deployment) -> None:
         loaded = {r["channel"]: r for r in (await amy_http.get("/api/rooms"))["rooms"]}
         assert loaded[room]["pin"] is None
         await manny_http.post(f"/api/rooms/{room}/pin", 400, offset=2)
+        # The pin follows its message: the author's edit, then the author's delete.
+        await manny_http.post(f"/api/rooms/{room}/pin", offset=1)
+        await manny.ok("edit", channel=room, offset=1, text="明日停水，九時至十二時")
+        loaded = {r["channel"]: r for r in (await amy_http.get("/api/rooms"))["rooms"]}
+        assert loaded[room]["pin"]["text"] == "明日停水，九時至十二時"
+        await manny.ok("delete", channel=room, offset=1)
+        loaded = {r["channel"]: r for r in (await amy_http.get("/api/rooms"))["rooms"]}
+        assert loaded[room]["pin"] is None
+        # Pinning copies the message as its author left it: the edited text, never a deleted one.
+        await manny_http.post(f"/api/rooms/{room}/pin", 400, offset=1)
+        await manny.ok("publish", channel=room, text="今晚清洗水缸", client_msg_id="m2")
+        sent = (await _pub(amy, "chat"))["offset"]
+        await manny.ok("edit", channel=room, offset=sent, text="今晚八時清洗水缸")
+        await manny_http.post(f"/api/rooms/{room}/pin", offset=sent)
+        assert (await _pub(amy, "pin"))["data"]["pin"]["text"] == "今晚八時清洗水缸"
         await root.close()
         for c in (manny, amy, mo):
             await c.close()

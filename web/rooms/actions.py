@@ -23,6 +23,7 @@ from linli.roles import Can
 from linli.roles import may as may_role
 from linli.types import ChannelName, Offset, Role
 from persistence.audit import NewEntry
+from persistence.messages.sql import SqlMessagesStore
 from persistence.moderation.sql import SqlModerationStore
 from persistence.rooms import Pin, RoomStore
 from persistence.rooms.sql import SqlRoomStore
@@ -132,6 +133,13 @@ async def pin(services: Services, user: User, channel: ChannelRef, offset: Offse
     body = await _message(services, channel.name, offset)
     if await SqlModerationStore(services.database).hidden_states(channel.name, offset, offset):
         raise ApiError(400, HttpCode.BAD_REQUEST, "A hidden message cannot be pinned.")
+    # The copy is of the message as its author left it: edited text, never a deleted one's.
+    state = (await SqlMessagesStore(services.database).states(channel.name, offset, offset)).get(
+        offset
+    )
+    if state is not None and state.deleted_at is not None:
+        raise ApiError(400, HttpCode.BAD_REQUEST, "A deleted message cannot be pinned.")
+    text = state.text if state is not None else str(body.get("text", ""))
     author = body.get("author") or {}
     now = services.clock.now_ms()
     made = Pin(
@@ -139,7 +147,7 @@ async def pin(services: Services, user: User, channel: ChannelRef, offset: Offse
         offset=offset,
         author_id=author.get("id"),
         author_name=str(author.get("name", "")),
-        body=str(body.get("text", "")),
+        body=text,
         official=bool(body.get("official")),
         posted_at=int(body.get("ts", 0)),
         pinned_by=user.id,

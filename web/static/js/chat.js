@@ -261,6 +261,9 @@ function showComposerError(text) {
  * @param {Publication} pub
  */
 function addPublication(channel, pub) {
+  // The room's pin follows its message (live, and a history page that replays a `pin` event
+  // replays what came after it too).
+  staff.follow(channel, pub.data);
   if (active?.channel !== channel) return;
   if (moderation.apply(channel, pub.data)) return;
   if (messageTools.apply(channel, pub)) return;

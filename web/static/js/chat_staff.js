@@ -258,6 +258,27 @@ export class StaffUI {
   }
 
   /**
+   * Keep a room's pin in step with its message, live (any publication of the room, before the
+   * page applies it): gone once the message is hidden or deleted (by a moderator, the auto-hide
+   * or its author), the new text after its author's edit. The room list does the same for a page
+   * loaded later (persistence/rooms/sql.py `pins`).
+   * @param {string} channel
+   * @param {PublicationData | undefined} data
+   */
+  follow(channel, data) {
+    const pin = this.pins.get(channel);
+    if (!pin || !data || !("target" in data) || data.target !== pin.offset) return;
+    if (data.kind === "hide" || data.kind === "delete" || data.kind === "retract") {
+      this.pins.delete(channel);
+    } else if (data.kind === "edit" && "text" in data && typeof data.text === "string") {
+      this.pins.set(channel, { ...pin, text: data.text });
+    } else {
+      return;
+    }
+    if (channel === this.channel()) this.showPin(channel);
+  }
+
+  /**
    * A room's `pin` or `unpin` event; true when it was one.
    * @param {string} channel
    * @param {PublicationData | undefined} data
