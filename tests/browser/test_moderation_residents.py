@@ -132,6 +132,17 @@ async def test_warning_mute_and_ban_are_told_with_their_reason(
     await expect(ann.locator("#login-refused-reason")).to_have_text(
         ZH["modres.reason"].format(reason="屢勸不改")
     )
+    # ... and offers the one appeal: a note is needed, then it reaches the moderators' queue.
+    appeal = ann.locator("#ban-appeal")
+    await expect(appeal).to_be_visible()
+    await _no_violations(ann)
+    await appeal.get_by_role("button", name=ZH["modres.appeal_send"]).click()
+    await expect(ann.locator("#ban-appeal-error")).to_have_text(ZH["modres.appeal_need_note"])
+    await ann.get_by_label(ZH["modres.appeal_note"]).fill("我會守規矩，請再考慮")
+    await appeal.get_by_role("button", name=ZH["modres.appeal_send"]).click()
+    await expect(ann.locator("#ban-appeal-done")).to_have_text(ZH["modres.appeal_done"])
+    queue = await mo.get("/api/mod/queue")
+    assert [a["note"] for a in queue["appeals"]] == ["我會守規矩，請再考慮"]
     # The English page says it in English.
     english = await new_page(locale="en-GB")
     await english.goto("/login?ended=banned")

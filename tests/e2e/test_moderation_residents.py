@@ -155,6 +155,33 @@ async def test_the_resident_is_told_and_appeals_once(deployment: Deployment) -> 
         assert refused.status_code == 403
         assert refused.json()["error"]["code"] == "banned"
         assert refused.json()["error"]["reason"] == "屢勸不改"
+        # A banned resident has no session: the refusal (after the right password only) carries
+        # a token for one appeal against the ban.
+        token = refused.json()["error"]["appeal"]
+        async with httpx.AsyncClient(base_url=server.http) as anon:
+            wrong = await anon.post("/api/login", json={"username": "ann", "password": "nope"})
+            assert wrong.status_code == 401 and "appeal" not in wrong.json()["error"]
+
+            async def ban_appeal(status: int, **body: Any) -> Any:
+                response = await anon.post("/api/moderation/ban-appeal", json=body)
+                assert response.status_code == status, response.text
+                return response.json()
+
+            forged = token.rsplit(".", 1)[0] + "." + "0" * 32
+            other = ".".join([str(hood.users["amy"]), *token.split(".")[1:]])  # not re-signed
+            for bad in (forged, "1.2.3", "x.y.z.w", other):
+                error = (await ban_appeal(400, token=bad, note="唔該"))["error"]
+                assert (error["code"], error["field"]) == ("bad_request", "token")
+            assert (await ban_appeal(400, token=token, note=" "))["error"]["field"] == "note"
+            made = await ban_appeal(201, token=token, note="我會守規矩")
+            assert made["appeal"]["summary"] == "屢勸不改"
+            again = await ban_appeal(409, token=token, note="再試")
+            assert again["error"]["code"] == "already_appealed"
+        appeals = {a["subject"]: a for a in (await mo.get("/api/mod/queue"))["appeals"]}
+        ban_subject = made["appeal"]["subject"]
+        assert ban_subject.startswith("sanction:") and ban_subject != f"sanction:{sanction['id']}"
+        assert appeals[ban_subject]["note"] == "我會守規矩"
+        assert appeals[ban_subject]["user"]["id"] == ann_id
         for c in (ann, amy):
             await c.close()
         for h in (mo, ann_http, amy_http):

@@ -10,6 +10,9 @@ the moderators' open feed pages. Errors are ``web.http.ApiError`` with a code of
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -480,6 +483,11 @@ async def appeal(
         if sanction is None or sanction.user_id != user.id or sanction.kind is SanctionKind.BAN:
             raise ApiError(404, HttpCode.NOT_FOUND, "No such mute of yours.")
         subject, summary = f"sanction:{ref}", sanction.reason
+    elif kind == "ban" and ref is not None:
+        sanction = await mod.get_sanction(ref)
+        if sanction is None or sanction.user_id != user.id or sanction.kind is not SanctionKind.BAN:
+            raise ApiError(404, HttpCode.NOT_FOUND, "No such ban of yours.")
+        subject, summary = f"sanction:{ref}", sanction.reason
     elif kind == "message" and message is not None:
         moderated = await mod.get_message(*message)
         if (
@@ -508,6 +516,48 @@ async def appeal(
         ) from None
     await _feed(services, {"kind": "appeal", "appeal": appeal_json(made)})
     return made
+
+
+#: How long the login refusal's ban-appeal token lasts: the time to write a note after the
+#: refusal (then log in again for a new one).
+BAN_APPEAL_TOKEN_MS = 30 * 60 * 1000
+_BAN_APPEAL_SECRET = "ban-appeal"
+
+
+async def _sign(services: Services, payload: str) -> str:
+    secret = await services.store.instance_secret(
+        _BAN_APPEAL_SECRET, secrets.token_urlsafe(32), now=services.clock.now_ms()
+    )
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def ban_appeal_token(services: Services, user_id: int, sanction_id: int) -> str:
+    """What the login refusal of a banned account carries (only after the right password), so
+    a banned resident, who has no session, can appeal the ban once (``appeal_ban``)."""
+    payload = f"{user_id}.{sanction_id}.{services.clock.now_ms() + BAN_APPEAL_TOKEN_MS}"
+    return f"{payload}.{await _sign(services, payload)}"
+
+
+async def appeal_ban(services: Services, token: str, note: str) -> Appeal:
+    """A banned resident's one appeal against the ban, with the login refusal's token."""
+    parts = token.split(".")
+    bad = ApiError(
+        400, HttpCode.BAD_REQUEST, "This appeal form is not valid; log in again.", field="token"
+    )
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts[:3]):
+        raise bad
+    payload = ".".join(parts[:3])
+    if not hmac.compare_digest(parts[3].encode(), (await _sign(services, payload)).encode()):
+        raise bad
+    user_id, sanction_id, expires = (int(p) for p in parts[:3])
+    if expires < services.clock.now_ms():
+        raise ApiError(
+            400, HttpCode.BAD_REQUEST, "This appeal form has expired; log in again.", field="token"
+        )
+    user = await services.store.get_user(user_id)
+    if user is None:
+        raise bad
+    return await appeal(services, user, kind="ban", ref=sanction_id, message=None, note=note)
 
 
 async def close_appeal(services: Services, appeal_id: int, *, actor: User, answer: str) -> Appeal:

@@ -138,7 +138,10 @@ async def refuse_banned(services: Services, user: User) -> None:
     ):
         if sanction.kind is SanctionKind.BAN:
             raise LoginRefused(
-                "banned", "This account is banned by the moderators.", reason=sanction.reason
+                "banned",
+                "This account is banned by the moderators.",
+                reason=sanction.reason,
+                appeal=await actions.ban_appeal_token(services, user.id, sanction.id),
             )
 
 
@@ -202,6 +205,23 @@ async def appeal(request: Request) -> Response:
     made = await actions.appeal(
         services_of(request), user, kind=body.kind, ref=body.id, message=message, note=body.note
     )
+    return JSONResponse({"appeal": actions.appeal_json(made)}, status_code=201)
+
+
+class BanAppealBody(msgspec.Struct, frozen=True):
+    """A banned resident's appeal: the login refusal's ``appeal`` token and their note."""
+
+    token: str
+    note: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "note", line(self.note, "note", max_len=actions.MAX_APPEAL_CHARS))
+
+
+async def appeal_ban(request: Request) -> Response:
+    """No session (a banned account has none): the token proves the password was right."""
+    body = await decode_body(request, BanAppealBody)
+    made = await actions.appeal_ban(services_of(request), body.token, body.note)
     return JSONResponse({"appeal": actions.appeal_json(made)}, status_code=201)
 
 
@@ -624,6 +644,7 @@ ROUTES = [
     Route("/api/held/mine", my_held),
     Route("/api/moderation/mine", my_moderation),
     Route("/api/moderation/appeals", appeal, methods=["POST"]),
+    Route("/api/moderation/ban-appeal", appeal_ban, methods=["POST"]),
     Route("/api/mod/appeals/{appeal_id:int}/close", close_appeal, methods=["POST"]),
     Route("/api/mod/queue", queue),
     Route("/api/mod/messages/{channel}/{offset:int}/context", context),

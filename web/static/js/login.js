@@ -1,6 +1,6 @@
 // @ts-check
 import { api, busy, showFormError } from "./common.js";
-import { t } from "./i18n.js";
+import { errorText, t } from "./i18n.js";
 import { byId, part } from "./lib/dom.js";
 
 const form = byId("login-form", HTMLFormElement);
@@ -36,6 +36,38 @@ form.addEventListener("submit", async (event) => {
   const refused = byId("login-refused-reason");
   refused.textContent = result.error.reason ? t("modres.reason", { reason: result.error.reason }) : "";
   refused.hidden = !result.error.reason;
+  // ... and may be appealed once, with the token the refusal carries (the right password).
+  appealToken = result.error.appeal ?? "";
+  appealForm.hidden = !appealToken;
+});
+
+// -- a banned account's appeal ---------------------------------------------------------------
+
+const appealForm = byId("ban-appeal", HTMLFormElement);
+const appealNote = byId("ban-appeal-note", HTMLTextAreaElement);
+const appealError = byId("ban-appeal-error");
+let appealToken = "";
+
+appealForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const note = appealNote.value.trim();
+  appealError.hidden = true;
+  if (!note) {
+    appealError.textContent = t("modres.appeal_need_note");
+    appealError.hidden = false;
+    appealNote.focus();
+    return;
+  }
+  const button = part(appealForm, "button[type=submit]", HTMLButtonElement);
+  const result = await busy(button, () => api("POST", "/api/moderation/ban-appeal", { token: appealToken, note }));
+  if (result.ok) {
+    byId("ban-appeal-done").hidden = false;
+    appealNote.disabled = true;
+    button.hidden = true;
+    return;
+  }
+  appealError.textContent = errorText(result.error.code);
+  appealError.hidden = false;
 });
 
 // Sent here by a ban (chat_staff.js keeps the reason the socket was told for this tab).

@@ -295,6 +295,8 @@ export interface ApiError {
   retry_after?: number;
   /** A ban's reason (403 `banned` of `POST /api/login`). */
   reason?: string;
+  /** The ban's appeal token (403 `banned`): `POST /api/moderation/ban-appeal`. */
+  appeal?: string;
 }
 
 /** What `api()` resolves to. `data` is the body as sent; callers that rely on its shape say so
