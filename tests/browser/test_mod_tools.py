@@ -8,6 +8,7 @@ residents refused."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -99,9 +100,16 @@ async def _flagged_message(site: Site, text: str, cmid: str) -> tuple[str, int]:
 
 
 async def _state(mo: Http, room: str, offset: int) -> dict[str, Any]:
-    items = (await mo.get("/api/mod/queue", state="all"))["messages"]
-    [item] = [i for i in items if i["channel"] == room and i["offset"] == offset]
-    return item  # type: ignore[no-any-return]
+    """The message's queue item, once the moderation worker has recorded its report (the flag
+    op answers before that: on a loaded machine the first read can come too early)."""
+    deadline = time.monotonic() + 15
+    while True:
+        items = (await mo.get("/api/mod/queue", state="all"))["messages"]
+        found = [i for i in items if i["channel"] == room and i["offset"] == offset]
+        if found or time.monotonic() > deadline:
+            [item] = found
+            return item  # type: ignore[no-any-return]
+        await asyncio.sleep(0.1)
 
 
 async def test_delete_and_ban_ask_first_and_cancel_changes_nothing(
