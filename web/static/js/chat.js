@@ -188,7 +188,13 @@ function selectRoom(channel, { focus = false } = {}) {
   }
   const jump = jumpTo?.channel === channel ? jumpTo.offset : null;
   jumpTo = null;
-  if (jump === null && location.search) history.replaceState(null, "", location.pathname + location.hash);
+  const params = new URLSearchParams(location.search);
+  if (jump === null && params.has("at")) {
+    // Another room than the link's: the address no longer names a message to open at.
+    params.delete("at");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+  }
   active = { channel, loadingOlder: false, loadingNewer: false, jump, newest: null, behind: jump !== null };
   messages.clear();
   moderation.clear();
