@@ -114,7 +114,7 @@ class Settings:
 
     @property
     def websocket_port(self) -> int:
-        """Where the websockets transport listens; 0 = not at all."""
+        """Where the WebSocket server listens (the one transport of ``/ws``)."""
         return self.port + 1 if self.ws_port is None else self.ws_port
 
     @property
@@ -152,8 +152,8 @@ SETTINGS_DOC: dict[str, str] = {
     "host": "address `linli serve` listens on",
     "port": "port `linli serve` listens on",
     "ws_port": "port of the WebSocket server the pages connect to (the websockets library's, "
-    "beside hypercorn); `auto` = `LINLI_PORT` + 1; `0` = off (pages use `/ws` on the HTTP port); "
-    "behind a proxy, route `/ws` to it",
+    "beside hypercorn, the only one serving `/ws`); `auto` = `LINLI_PORT` + 1; behind a proxy, "
+    "route `/ws` to it",
     "allowed_origins": "comma-separated extra origins allowed to open the WebSocket and post "
     "forms (the page's own origin always is)",
     "trusted_proxy_hops": "reverse proxies to trust for X-Forwarded-For/-Proto/-Host (0 = none; "
@@ -257,6 +257,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         values["redis_url"] = None
     values.update(overrides)
     settings = replace(base, **values)  # type: ignore[arg-type]
+    if settings.ws_port is not None and not 0 < settings.ws_port < 65536:
+        # 0 once meant "/ws on the HTTP port"; that transport is gone (design 0024, 4).
+        raise ValueError(
+            f"LINLI_WS_PORT: {settings.ws_port} is not a port. WebSockets are served only by "
+            "the WebSocket server; give it a free port, or `auto` (LINLI_PORT + 1)."
+        )
     loop_factory(settings.event_loop)  # an unknown or missing loop is a start-up error
     _check_time_zone(settings.time_zone)
     _check_mail(settings)

@@ -63,7 +63,7 @@ def browser_ws_port(request: Request) -> int | None:
     (``LINLI_TRUSTED_PROXY_HOPS`` > 0) the proxy routes ``/ws`` to the websockets port
     (docs/operations.md), and the page stays on one origin."""
     settings: Settings = request.app.state.settings
-    if not settings.websocket_port or settings.trusted_proxy_hops > 0:
+    if settings.trusted_proxy_hops > 0:
         return None
     return settings.websocket_port
 

@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from playwright.async_api import FilePayload, Page, expect
 
+from linli.catalogue import messages_of
 from persistence.requests import Category, NewRequest
 from persistence.requests.sql import SqlRequestStore
 from persistence.store import Role
 from tests.browser.axe import require_axe, serious_violations
 from tests.browser.conftest import NewPage, Site, log_in
 from tests.e2e.harness import PASSWORD
+
+ZH = messages_of("zh-Hant")
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -196,7 +199,8 @@ async def test_a_chat_message_becomes_a_request_in_two_taps(site: Site, new_page
     await expect(message.locator(".text")).to_have_text(
         "大堂的燈又壞了 The lobby light is out again"
     )
-    await message.get_by_role("link", name="把 Amy 的訊息轉為報修或請求").click()  # tap one
+    label = ZH["requests.chat.make_label"].format(name="Amy")
+    await message.get_by_role("link", name=label).click()  # tap one
     await ann.wait_for_url("**/requests?channel=*")
     await expect(ann.locator("#text")).to_have_value("大堂的燈又壞了 The lobby light is out again")
     await expect(ann.locator("#from-chat")).to_be_visible()
