@@ -9,6 +9,8 @@
  * two lines; at 150 % text (elder mode) the rem is larger, so the menu folds on wider windows
  * too, which a media query (always in the browser's default em) cannot do. */
 const FOLD_REM = 48;
+/** Below this many rem the button shows only its icon (200 % zoom on a phone, or 150 % text). */
+const COMPACT_REM = 18;
 
 export function installTopMenu() {
   const bar = document.querySelector(".top-bar");
@@ -41,6 +43,7 @@ export function installTopMenu() {
     const folded = document.documentElement.clientWidth < FOLD_REM * rem;
     const was = bar.classList.contains("menu-folded");
     bar.classList.toggle("menu-folded", folded);
+    bar.classList.toggle("menu-compact", document.documentElement.clientWidth < COMPACT_REM * rem);
     if (!folded && isOpen()) set(false, false);
     // Folding under the reader's hand (they just chose a larger text): the menu opens, so what
     // they were using stays where it is.
