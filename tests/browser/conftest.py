@@ -126,10 +126,21 @@ async def new_page(browser: Browser, site: Site) -> AsyncIterator[NewPage]:
     contexts = []
     errors: list[str] = []
 
-    async def make(locale: str = "zh-HK", width: int = 1280, height: int = 800) -> Page:
+    async def make(
+        locale: str = "zh-HK",
+        width: int = 1280,
+        height: int = 800,
+        scale: float = 1,
+        touch: bool = False,
+    ) -> Page:
+        """``scale``: device pixels per CSS pixel (a phone at 200 % zoom is half its width in
+        CSS pixels at scale 2); ``touch``: a touch screen (``pointer: coarse``)."""
         context = await browser.new_context(
             locale=locale,
             viewport={"width": width, "height": height},
+            device_scale_factor=scale,
+            has_touch=touch,
+            is_mobile=touch,
             base_url=site.url,
             # Playwright's waits evaluate strings, which the pages' CSP forbids; and the XSS test
             # must prove the escaping itself, not the CSP standing behind it.
