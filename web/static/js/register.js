@@ -39,4 +39,6 @@ form.addEventListener("submit", async (event) => {
   showFormError(form, result.error);
 });
 
-byId("invite_code").focus();
+// A poster's link fills the invite code in: start at the next field.
+const invite = byId("invite_code", HTMLInputElement);
+(invite.value ? byId("username") : invite).focus();

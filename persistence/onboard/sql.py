@@ -1,0 +1,176 @@
+"""``OnboardStore`` in SQL for SQLite and PostgreSQL alike (the dialects' common subset)."""
+
+from __future__ import annotations
+
+from linli.types import BuildingId, Millis, UserId
+from persistence.audit import NewEntry
+from persistence.audit.sql import write_entry
+from persistence.db import Database
+from persistence.errors import NotFound
+from persistence.onboard import DeskRegistration, FirstLogin, SourceCount
+from persistence.store_sql import label_key
+
+
+class SqlOnboardStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def poster_invite(self, building_id: BuildingId, *, now: Millis) -> str | None:
+        found = await self._db.fetchval(
+            "SELECT p.invite_code FROM onboard_posters p "
+            "JOIN invites i ON i.code = p.invite_code "
+            "LEFT JOIN admin_invites a ON a.code = p.invite_code "
+            "WHERE p.building_id = $1 AND i.uses_left > 0 AND i.expires_at > $2 "
+            "AND a.revoked_at IS NULL ORDER BY p.created_at DESC, p.invite_code LIMIT 1",
+            building_id,
+            now,
+        )
+        return None if found is None else str(found)
+
+    async def record_poster(self, code: str, building_id: BuildingId, audit: NewEntry) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO onboard_posters (invite_code, building_id, created_by, created_at) "
+                "VALUES ($1, $2, $3, $4)",
+                code,
+                building_id,
+                audit.actor_id,
+                audit.at,
+            )
+            await write_entry(tx, audit)
+
+    async def sources(self) -> list[SourceCount]:
+        # admin_invite_uses says which code each registration used (web/api.py records it).
+        rows = await self._db.fetch(
+            "SELECT i.building_id, "
+            "SUM(CASE WHEN p.invite_code IS NULL THEN 0 ELSE 1 END), "
+            "SUM(CASE WHEN p.invite_code IS NULL THEN 1 ELSE 0 END) "
+            "FROM admin_invite_uses u JOIN invites i ON i.code = u.code "
+            "LEFT JOIN onboard_posters p ON p.invite_code = u.code GROUP BY i.building_id"
+        )
+        desk = await self._db.fetch(
+            "SELECT r.building_id, COUNT(*) FROM onboard_desk d JOIN users r ON r.id = d.user_id "
+            "WHERE r.building_id IS NOT NULL GROUP BY r.building_id"
+        )
+        counts: dict[int, list[int]] = {}
+        for row in rows:
+            counts[int(row[0])] = [int(row[1] or 0), int(row[2] or 0), 0]
+        for row in desk:
+            counts.setdefault(int(row[0]), [0, 0, 0])[2] = int(row[1])
+        return [
+            SourceCount(BuildingId(b), poster, invite, by_desk)
+            for b, (poster, invite, by_desk) in sorted(counts.items())
+        ]
+
+    async def unit_exists(self, building_id: BuildingId, label: str) -> bool:
+        found = await self._db.fetchval(
+            "SELECT 1 FROM units WHERE building_id = $1 AND label_key = $2",
+            building_id,
+            label_key(label),
+        )
+        return found is not None
+
+    async def record_desk(
+        self,
+        user_id: UserId,
+        *,
+        mode: str,
+        consent_how: str,
+        notice_version: str,
+        code_hash: str | None,
+        expires_at: Millis | None,
+        now: Millis,
+        audit: NewEntry,
+    ) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO onboard_desk (user_id, by_user_id, mode, consent_how, at) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                user_id,
+                audit.actor_id,
+                mode,
+                consent_how,
+                now,
+            )
+            await tx.execute(
+                "INSERT INTO onboard_first_login (user_id, code_hash, expires_at, created_at) "
+                "VALUES ($1, $2, $3, $4)",
+                user_id,
+                code_hash,
+                expires_at,
+                now,
+            )
+            # The privacy feature's consent row (design 0028 left how/by_user_id for this): on
+            # this transaction, so the desk never registers anyone without the recorded consent.
+            await tx.execute(
+                "INSERT INTO privacy_consents (user_id, notice_version, at, how, by_user_id) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                user_id,
+                notice_version,
+                now,
+                f"desk:{consent_how}",
+                audit.actor_id,
+            )
+            await write_entry(tx, audit)
+
+    async def desk_registration(self, user_id: UserId) -> DeskRegistration | None:
+        row = await self._db.fetchrow(
+            "SELECT user_id, by_user_id, mode, consent_how, at FROM onboard_desk "
+            "WHERE user_id = $1",
+            user_id,
+        )
+        if row is None:
+            return None
+        return DeskRegistration(
+            UserId(int(row[0])),
+            None if row[1] is None else UserId(int(row[1])),
+            str(row[2]),
+            str(row[3]),
+            Millis(int(row[4])),
+        )
+
+    async def first_login(self, user_id: UserId) -> FirstLogin | None:
+        row = await self._db.fetchrow(
+            "SELECT user_id, code_hash, expires_at FROM onboard_first_login WHERE user_id = $1",
+            user_id,
+        )
+        if row is None:
+            return None
+        return FirstLogin(
+            UserId(int(row[0])),
+            None if row[1] is None else str(row[1]),
+            None if row[2] is None else Millis(int(row[2])),
+        )
+
+    async def complete_first_login(
+        self,
+        user_id: UserId,
+        password_hash: str,
+        *,
+        code_hash: str | None,
+        now: Millis,
+        audit: NewEntry,
+    ) -> list[str]:
+        async with self._db.transaction() as tx:
+            if code_hash is None:
+                done = await tx.execute(
+                    "DELETE FROM onboard_first_login WHERE user_id = $1 AND code_hash IS NULL",
+                    user_id,
+                )
+            else:
+                done = await tx.execute(
+                    "DELETE FROM onboard_first_login WHERE user_id = $1 AND code_hash = $2 "
+                    "AND expires_at > $3",
+                    user_id,
+                    code_hash,
+                    now,
+                )
+            if not done:
+                raise NotFound("first login")
+            await tx.execute(
+                "UPDATE users SET password_hash = $1 WHERE id = $2", password_hash, user_id
+            )
+            rows = await tx.fetch("SELECT token_hash FROM sessions WHERE user_id = $1", user_id)
+            await tx.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
+            await write_entry(tx, audit)
+            return [r[0] for r in rows]
