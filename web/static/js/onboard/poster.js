@@ -1,25 +1,39 @@
 // @ts-check
 // A building's printable poster: print it, or make the poster's invite code when it has none.
-// The page carries no catalogue (it prints both languages); errors show the server's message.
-import { api } from "../common.js";
+// The page carries no catalogue (it prints both languages; common.js needs one), so this asks
+// the API itself, and an error shows the server's message.
 
-const print = document.getElementById("print-poster");
-print?.addEventListener("click", () => window.print());
+const printButton = document.getElementById("print-poster");
+printButton?.addEventListener("click", () => window.print());
 
 const make = document.getElementById("make-code");
 if (make instanceof HTMLButtonElement) {
   make.addEventListener("click", async () => {
     make.disabled = true;
-    const result = await api("POST", `/api/onboard/posters/${make.dataset.building}`, {});
-    if (result.ok) {
-      location.reload();
-      return;
+    /** @type {string} */
+    let problem;
+    try {
+      const response = await fetch(`/api/onboard/posters/${make.dataset.building}`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "Content-Type": "application/json" },
+        body: "{}",
+      });
+      if (response.ok) {
+        location.reload();
+        return;
+      }
+      const body = await response.json().catch(() => null);
+      problem = body?.error?.message ?? String(response.status);
+    } catch {
+      problem = make.dataset.offline ?? "";
     }
     make.disabled = false;
     const error = document.getElementById("form-error");
     if (error) {
-      error.textContent = result.error.message ?? result.error.code;
+      error.textContent = problem;
       error.hidden = false;
     }
   });
 }
+export {};

@@ -1,0 +1,159 @@
+"""Onboarding in real Chromium, in both modes: the management office makes a building's poster,
+its QR code — a screenshot of what Chromium drew — is decoded by zxing-cpp, and the link, opened
+on a phone-sized screen, registers a new resident; the desk registers a resident with a printed
+code, who chooses a password at the first login; a resident given a first password is sent from
+the login page to the first-login page. axe-core finds nothing serious on the pages, and none
+scrolls sideways at 360 px."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from PIL import Image
+from playwright.async_api import Page, expect
+
+from persistence.store import Role
+from tests.browser.axe import serious_violations
+from tests.browser.conftest import NewPage, Site, log_in
+from tests.e2e.harness import PASSWORD
+from tests.e2e.qr_helpers import decode
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def _staff(site: Site) -> None:
+    from web.passwords import hash_password
+
+    store = await site.deployment.store()
+    try:
+        await store.create_user(
+            username="desk",
+            display_name="管理處",
+            password_hash=await hash_password(PASSWORD),
+            role=Role.MANAGEMENT,
+            building_id=None,
+            unit_label=None,
+            now=int(time.time() * 1000),
+        )
+    finally:
+        await store.close()
+
+
+async def _no_sideways_scroll(page: Page) -> None:
+    extra = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert extra <= 0, f"{page.url} scrolls sideways by {extra} px"
+
+
+async def test_poster_qr_code_scanned_registers_a_resident(new_page: NewPage, site: Site) -> None:
+    await _staff(site)
+    staff = await new_page()
+    await log_in(staff, "desk")
+    await staff.goto(f"/admin/posters/{site.hood.building_a}")
+    await staff.click("#make-code")
+    qr = staff.locator("svg.poster-qr")
+    await expect(qr).to_be_visible()
+    assert await serious_violations(staff) == []
+    # What a phone camera sees: the code as Chromium drew it.
+    link = decode(Image.open(io.BytesIO(await qr.screenshot())))
+    code = (await staff.text_content("#poster-invite") or "").strip()
+    parts = urlsplit(link)
+    assert (parts.path, parts.query) == ("/register", f"invite={code}")
+    # Printed, the sheet is all there is.
+    await staff.emulate_media(media="print")
+    await expect(staff.locator(".poster-toolbar")).to_be_hidden()
+    await expect(qr).to_be_visible()
+
+    phone = await new_page(width=360, height=740)
+    await phone.goto(f"{parts.path}?{parts.query}")
+    await expect(phone.locator("#invite_code")).to_have_value(code)
+    await expect(phone.locator("#username")).to_be_focused()
+    await phone.fill("#username", "newbie")
+    await phone.fill("#display_name", "新住戶")
+    await phone.fill("#password", "a long password")
+    await phone.fill("#unit", "3C")
+    await phone.check("#consent")
+    await phone.click("#register-form button[type=submit]")
+    await phone.wait_for_url(re.compile(r"/(welcome)?$"))
+    me = await phone.evaluate("fetch('/api/me').then(r => r.json())")
+    assert me["user"]["username"] == "newbie"
+    assert me["user"]["building_id"] == site.hood.building_a
+
+    await staff.emulate_media(media="screen")
+    await staff.goto("/admin/posters")
+    await expect(staff.locator(f'[data-sources="{site.hood.building_a}"]')).to_contain_text(
+        "海報 1 人"
+    )
+
+
+async def test_desk_registers_and_the_resident_chooses_a_password(
+    new_page: NewPage, site: Site
+) -> None:
+    await _staff(site)
+    staff = await new_page(width=360, height=740)
+    await log_in(staff, "desk")
+    await staff.goto("/admin/desk")
+    await _no_sideways_scroll(staff)
+    assert await serious_violations(staff) == []
+    # Bad input: a unit the building does not have, said beside the field.
+    await staff.fill("#unit", "99Z")
+    await staff.fill("#display_name", "王阿姨")
+    await staff.fill("#username", "wang1a")
+    await staff.check("#consent")
+    await staff.click("#desk-form button[type=submit]")
+    await expect(staff.locator("#unit-error")).to_have_text(
+        "這棟沒有這個戶號，請先在「棟、樓與戶」加入。"
+    )
+    await staff.fill("#unit", "1A")
+    await staff.click("#desk-form button[type=submit]")
+    slip = staff.locator("#desk-slip")
+    await expect(slip).to_be_visible()
+    await expect(staff.locator("#slip-username")).to_have_text("wang1a")
+    code = (await staff.text_content("#slip-code") or "").strip()
+    assert re.fullmatch(r"[A-HJ-NP-Z2-9]{5}-[A-HJ-NP-Z2-9]{5}", code)
+    assert await serious_violations(staff) == []
+
+    # The resident, at home, with the slip.
+    resident = await new_page(locale="en-GB")
+    await resident.goto("/first-login")
+    assert await serious_violations(resident) == []
+    await resident.fill("#username", "wang1a")
+    await resident.fill("#secret", code)
+    await resident.fill("#password", "my own password")
+    await resident.click("#first-form button[type=submit]")
+    await resident.wait_for_url(re.compile(r"/(welcome)?$"))
+
+    # A first password: the login page sends the resident to choose their own.
+    await staff.click("#slip-next")
+    await staff.fill("#unit", "1A")
+    await staff.fill("#display_name", "李伯")
+    await staff.fill("#username", "lee1a")
+    await staff.check('input[name="mode"][value="password"]')
+    await staff.fill("#password", "Welcome 2026!")
+    await staff.check('input[name="consent_how"][value="verbal_desk"]')
+    await staff.check("#consent")
+    await staff.click("#desk-form button[type=submit]")
+    await expect(staff.locator("#slip-code")).to_have_text("Welcome 2026!")
+
+    lee = await new_page()
+    await lee.goto("/login")
+    await lee.fill("#username", "lee1a")
+    await lee.fill("#password", "Welcome 2026!")
+    await lee.click("#login-form button[type=submit]")
+    await lee.wait_for_url("**/first-login?username=lee1a")
+    await expect(lee.locator("#username")).to_have_value("lee1a")
+    await expect(lee.locator("#secret")).to_be_focused()
+    await lee.fill("#secret", "Welcome 2026!")
+    await lee.fill("#password", "Welcome 2026!")
+    await lee.click("#first-form button[type=submit]")
+    await expect(lee.locator("#password-error")).to_have_text(
+        "請設定一個新的密碼，不要用管理處給的那個。"
+    )
+    await lee.fill("#password", "lee's own password")
+    await lee.click("#first-form button[type=submit]")
+    await lee.wait_for_url(re.compile(r"/(welcome)?$"))
