@@ -8,6 +8,9 @@ Guarantees (``tests/contract/test_onboard_store.py`` runs them against SQLite an
   (``persistence.audit.sql.write_entry``).
 * ``record_desk`` writes the desk's row, the first-login row and the resident's consent
   (``privacy_consents``) on one transaction: no desk registration without its recorded consent.
+* A resident has at most one live helper row per helper (``add_helper`` returns the live one);
+  ``is_helper`` is true only while it is live.
+* ``record_act`` keeps one "by helper for resident" per object (kind, object id).
 * ``complete_first_login`` sets the password only while the first-login row is there (and, for a
   code, only with the right, unexpired code), and removes the row in the same transaction: a
   first password or code works once.
@@ -57,6 +60,28 @@ class DeskRegistration:
     at: Millis
 
 
+@dataclass(frozen=True, slots=True)
+class HelperRow:
+    id: int
+    resident_id: UserId
+    resident_name: str
+    helper_id: UserId
+    helper_name: str
+    #: The staff member who recorded it at the desk, or the resident who named the helper.
+    created_by: UserId | None
+    created_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class ActRow:
+    kind: str
+    object_id: int
+    resident_id: UserId
+    helper_id: UserId
+    helper_name: str
+    at: Millis
+
+
 class OnboardStore(Protocol):
     async def poster_invite(self, building_id: BuildingId, *, now: Millis) -> str | None:
         """The newest poster code of the building that still registers (uses left, not expired,
@@ -87,6 +112,33 @@ class OnboardStore(Protocol):
     async def desk_registration(self, user_id: UserId) -> DeskRegistration | None: ...
 
     async def first_login(self, user_id: UserId) -> FirstLogin | None: ...
+
+    # -- helpers -------------------------------------------------------------------------------
+    async def add_helper(self, resident_id: UserId, helper_id: UserId, audit: NewEntry) -> int:
+        """The live helper row of the pair (made, with its audit entry, when there is none)."""
+
+    async def end_helper(self, row_id: int, *, now: Millis, audit: NewEntry) -> bool:
+        """Whether it was live."""
+
+    async def helper_row(self, row_id: int) -> HelperRow | None:
+        """A live helper row."""
+
+    async def helpers_of(self, resident_id: UserId) -> list[HelperRow]:
+        """The resident's live helpers, oldest first."""
+
+    async def helping(self, helper_id: UserId) -> list[HelperRow]:
+        """The residents the user may act for, oldest first."""
+
+    async def is_helper(self, resident_id: UserId, helper_id: UserId) -> bool: ...
+
+    async def record_act(
+        self, kind: str, object_id: int, resident_id: UserId, helper_id: UserId, audit: NewEntry
+    ) -> None: ...
+
+    async def acted_by(self, kind: str, object_id: int) -> ActRow | None: ...
+
+    async def acts_for(self, resident_id: UserId, *, limit: int = 50) -> list[ActRow]:
+        """What helpers did for the resident, newest first."""
 
     async def complete_first_login(
         self,

@@ -5,10 +5,43 @@ from __future__ import annotations
 from linli.types import BuildingId, Millis, UserId
 from persistence.audit import NewEntry
 from persistence.audit.sql import write_entry
-from persistence.db import Database
+from persistence.db import Database, Row
 from persistence.errors import NotFound
-from persistence.onboard import DeskRegistration, FirstLogin, SourceCount
+from persistence.onboard import ActRow, DeskRegistration, FirstLogin, HelperRow, SourceCount
 from persistence.store_sql import label_key
+
+_HELPER = (
+    "SELECT h.id, h.resident_id, r.display_name, h.helper_id, p.display_name, h.created_by, "
+    "h.created_at FROM onboard_helpers h JOIN users r ON r.id = h.resident_id "
+    "JOIN users p ON p.id = h.helper_id WHERE h.ended_at IS NULL"
+)
+_ACT = (
+    "SELECT a.kind, a.object_id, a.resident_id, a.helper_id, p.display_name, a.at "
+    "FROM onboard_acts a JOIN users p ON p.id = a.helper_id"
+)
+
+
+def _helper(row: Row) -> HelperRow:
+    return HelperRow(
+        int(row[0]),
+        UserId(int(row[1])),
+        str(row[2]),
+        UserId(int(row[3])),
+        str(row[4]),
+        None if row[5] is None else UserId(int(row[5])),
+        Millis(int(row[6])),
+    )
+
+
+def _act(row: Row) -> ActRow:
+    return ActRow(
+        str(row[0]),
+        int(row[1]),
+        UserId(int(row[2])),
+        UserId(int(row[3])),
+        str(row[4]),
+        Millis(int(row[5])),
+    )
 
 
 class SqlOnboardStore:
@@ -174,3 +207,90 @@ class SqlOnboardStore:
             await tx.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
             await write_entry(tx, audit)
             return [r[0] for r in rows]
+
+    # -- helpers -------------------------------------------------------------------------------
+    async def add_helper(self, resident_id: UserId, helper_id: UserId, audit: NewEntry) -> int:
+        async with self._db.transaction() as tx:
+            live = await tx.fetchval(
+                "SELECT id FROM onboard_helpers WHERE resident_id = $1 AND helper_id = $2 "
+                "AND ended_at IS NULL",
+                resident_id,
+                helper_id,
+            )
+            if live is not None:
+                return int(live)
+            made = await tx.fetchval(
+                "INSERT INTO onboard_helpers (resident_id, helper_id, created_by, created_at) "
+                "VALUES ($1, $2, $3, $4) RETURNING id",
+                resident_id,
+                helper_id,
+                audit.actor_id,
+                audit.at,
+            )
+            await write_entry(tx, audit)
+            return int(made)
+
+    async def end_helper(self, row_id: int, *, now: Millis, audit: NewEntry) -> bool:
+        async with self._db.transaction() as tx:
+            ended = await tx.execute(
+                "UPDATE onboard_helpers SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL",
+                now,
+                row_id,
+            )
+            if ended:
+                await write_entry(tx, audit)
+            return bool(ended)
+
+    async def helper_row(self, row_id: int) -> HelperRow | None:
+        row = await self._db.fetchrow(f"{_HELPER} AND h.id = $1", row_id)
+        return None if row is None else _helper(row)
+
+    async def helpers_of(self, resident_id: UserId) -> list[HelperRow]:
+        rows = await self._db.fetch(
+            f"{_HELPER} AND h.resident_id = $1 ORDER BY h.created_at, h.id", resident_id
+        )
+        return [_helper(r) for r in rows]
+
+    async def helping(self, helper_id: UserId) -> list[HelperRow]:
+        rows = await self._db.fetch(
+            f"{_HELPER} AND h.helper_id = $1 ORDER BY h.created_at, h.id", helper_id
+        )
+        return [_helper(r) for r in rows]
+
+    async def is_helper(self, resident_id: UserId, helper_id: UserId) -> bool:
+        found = await self._db.fetchval(
+            "SELECT 1 FROM onboard_helpers WHERE resident_id = $1 AND helper_id = $2 "
+            "AND ended_at IS NULL",
+            resident_id,
+            helper_id,
+        )
+        return found is not None
+
+    async def record_act(
+        self, kind: str, object_id: int, resident_id: UserId, helper_id: UserId, audit: NewEntry
+    ) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO onboard_acts (kind, object_id, resident_id, helper_id, at) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                kind,
+                object_id,
+                resident_id,
+                helper_id,
+                audit.at,
+            )
+            await write_entry(tx, audit)
+
+    async def acted_by(self, kind: str, object_id: int) -> ActRow | None:
+        row = await self._db.fetchrow(
+            f"{_ACT} WHERE a.kind = $1 AND a.object_id = $2", kind, object_id
+        )
+        return None if row is None else _act(row)
+
+    async def acts_for(self, resident_id: UserId, *, limit: int = 50) -> list[ActRow]:
+        rows = await self._db.fetch(
+            f"{_ACT} WHERE a.resident_id = $1 ORDER BY a.at DESC, a.object_id DESC LIMIT $2",
+            resident_id,
+            limit,
+        )
+        return [_act(r) for r in rows]

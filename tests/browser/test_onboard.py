@@ -157,3 +157,35 @@ async def test_desk_registers_and_the_resident_chooses_a_password(
     await lee.fill("#password", "lee's own password")
     await lee.click("#first-form button[type=submit]")
     await lee.wait_for_url(re.compile(r"/(welcome)?$"))
+
+
+async def test_a_helper_files_a_request_the_resident_sees_who(
+    new_page: NewPage, site: Site
+) -> None:
+    ann = await new_page()
+    await log_in(ann, "ann")
+    await ann.goto("/helpers")
+    await ann.fill("#helper-username", "amy")
+    await ann.click("#helper-form button[type=submit]")
+    await expect(ann.locator("#my-helpers")).to_contain_text("Amy")
+    assert await serious_violations(ann) == []
+
+    amy = await new_page(width=360, height=740)
+    await log_in(amy, "amy")
+    await amy.goto("/helpers")
+    await _no_sideways_scroll(amy)
+    await expect(amy.locator("#helping .for-name")).to_have_text("替 Ann 代辦")
+    await amy.select_option("#helping .for-category", "repair")
+    await amy.fill("#helping .for-text", "信箱的鎖壞了")
+    await amy.click("#helping .for-form button[type=submit]")
+    done = amy.locator("#helping .for-done a")
+    await expect(done).to_contain_text("已替 Ann 提交請求")
+    assert await serious_violations(amy) == []
+    href = await done.get_attribute("href")
+    assert href and re.fullmatch(r"/requests/\d+", href)
+
+    await ann.goto(href)
+    await expect(ann.locator("#req-meta")).to_contain_text("由 Amy 代為提交")
+    await expect(ann.locator("#req-text")).to_have_text("信箱的鎖壞了")
+    await ann.goto("/helpers")
+    await expect(ann.locator("#acts")).to_contain_text("Amy 代為提交請求")

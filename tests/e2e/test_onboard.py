@@ -304,3 +304,88 @@ async def test_desk_registration_both_ways_and_the_first_login(deployment: Deplo
     )
     assert units == [("wang1a", "1A"), ("lee1a", "1A")]
     assert await _rows(deployment, "SELECT user_id FROM onboard_first_login") == []
+
+
+async def test_a_helper_files_a_request_for_a_resident(deployment: Deployment) -> None:
+    hood = await seed(deployment)
+    desk_id = await _user(deployment, "desk", Role.MANAGEMENT)
+    ann, amy, bob = hood.users["ann"], hood.users["amy"], hood.users["bob"]
+    body = {"category": "repair", "text": "走廊燈壞了 / the corridor light is out"}
+    async with running(deployment) as server:
+        async with (
+            _client(server, await login(server, "ann")) as ann_http,
+            _client(server, await login(server, "amy")) as amy_http,
+            _client(server, await login(server, "bob")) as bob_http,
+            _client(server, await login(server, "desk")) as desk_http,
+        ):
+
+            async def call(http: httpx.AsyncClient, path: str, want: int, **json: Any) -> Any:
+                answer = await http.post(path, json=json)
+                assert answer.status_code == want, (path, answer.text)
+                return answer.json()
+
+            # Naming: nobody unknown, never oneself.
+            bad = await call(ann_http, "/api/helpers", 404, username="nobody")
+            assert bad["error"] == {**bad["error"], "code": "not_found", "field": "username"}
+            bad = await call(ann_http, "/api/helpers", 400, username="ANN")
+            assert bad["error"]["code"] == "bad_request"
+            # Nobody acts for ann before she asks.
+            refused = await call(amy_http, f"/api/helpers/for/{ann}/requests", 403, **body)
+            assert refused["error"]["code"] == "forbidden"
+
+            row = (await call(ann_http, "/api/helpers", 201, username="amy"))["helper"]["id"]
+            # Naming the same helper again is the same row.
+            again = await call(ann_http, "/api/helpers", 201, username="amy")
+            assert again["helper"]["id"] == row
+            # bob was not named: refused, and nothing filed.
+            await call(bob_http, f"/api/helpers/for/{ann}/requests", 403, **body)
+            bad = await call(amy_http, f"/api/helpers/for/{ann}/requests", 400, category="x")
+            assert bad["error"]["code"] == "bad_request"
+
+            filed = await call(amy_http, f"/api/helpers/for/{ann}/requests", 201, **body)
+            request_id = filed["request"]["id"]
+            assert filed["request"]["author_id"] == ann
+            assert filed["request"]["building_id"] == hood.building_a
+
+            # "by amy for ann", on the request, for ann and for the office handling it.
+            for http in (ann_http, desk_http):
+                seen = (await http.get(f"/api/requests/{request_id}")).json()
+                assert seen["filed_by"] == {"id": amy, "name": "Amy"}
+                assert seen["mine"] is (http is ann_http)
+            mine = (await ann_http.get("/api/helpers")).json()
+            assert [(h["helper_id"], h["by_desk"]) for h in mine["helpers"]] == [(amy, False)]
+            assert [(a["kind"], a["object_id"], a["helper_id"]) for a in mine["acts"]] == [
+                ("request", request_id, amy)
+            ]
+            helping = (await amy_http.get("/api/helpers")).json()["helping"]
+            assert [h["resident_id"] for h in helping] == [ann]
+            # A request ann filed herself says nothing of a helper.
+            own = await call(ann_http, "/api/requests", 201, category="question", text="Hello?")
+            seen = (await ann_http.get(f"/api/requests/{own['request']['id']}")).json()
+            assert seen["filed_by"] is None
+
+            # ann ends it: amy may not any more; bob cannot end what is not his.
+            await call(bob_http, f"/api/helpers/{row}/end", 404)
+            await call(ann_http, f"/api/helpers/{row}/end", 200)
+            await call(amy_http, f"/api/helpers/for/{ann}/requests", 403, **body)
+
+            # bob asked the desk: the staff member becomes his helper.
+            refused = await call(ann_http, "/api/onboard/helpers", 403, username="bob")
+            assert refused["error"]["code"] == "forbidden"
+            await call(desk_http, "/api/onboard/helpers", 404, username="nobody")
+            await call(desk_http, "/api/onboard/helpers", 201, username="bob")
+            filed = await call(desk_http, f"/api/helpers/for/{bob}/requests", 201, **body)
+            seen = (await bob_http.get(f"/api/requests/{filed['request']['id']}")).json()
+            assert seen["filed_by"] == {"id": desk_id, "name": "Desk"}
+            bobs = (await bob_http.get("/api/helpers")).json()["helpers"]
+            assert [(h["helper_id"], h["by_desk"]) for h in bobs] == [(desk_id, True)]
+
+    requests = await _rows(deployment, "SELECT author_id FROM requests ORDER BY id")
+    assert requests == [(ann,), (ann,), (bob,)]
+    assert await _audit(deployment) == [
+        ("helper_add", ann, ann),
+        ("act_for", amy, ann),
+        ("helper_end", ann, ann),
+        ("helper_add", desk_id, bob),
+        ("act_for", desk_id, bob),
+    ]

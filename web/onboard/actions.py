@@ -291,3 +291,100 @@ async def complete_first_login(
     )
     for token_hash in ended:
         await send_control(services.broker, EndSession(session=token_hash))
+
+
+# -- helpers: acting for a resident --------------------------------------------------------------
+#
+# A helper is a standing permission the resident gives (or asks the desk to record): the helper
+# may act for them in requests, surveys and events, never in votes or meeting resolutions. What
+# the helper does is the resident's (the resident is the author, gets the replies, may rate it)
+# and is kept as "by helper for resident" in onboard_acts, shown on the object and to the
+# resident, and audited (docs/design/0030-onboarding.md).
+
+
+async def name_helper(services: Services, resident: User, helper_username: str) -> int:
+    """The resident names a helper by username; the helper row's id. Raises NotFound (no such
+    account), OnboardError (``bad_request``: oneself)."""
+    helper = await services.store.get_user_by_username(helper_username.strip().lower())
+    if helper is None or helper.username.startswith("deleted-"):
+        raise NotFound(f"user {helper_username}")
+    if helper.id == resident.id:
+        raise OnboardError("bad_request", "You cannot name yourself.", field="username")
+    return await onboard_store(services).add_helper(
+        resident.id,
+        helper.id,
+        _entry(
+            services,
+            "helper_add",
+            resident,
+            target_user_id=resident.id,
+            detail={"helper_id": helper.id, "by": "resident"},
+        ),
+    )
+
+
+async def desk_helps(services: Services, staff: User, resident_username: str) -> int:
+    """The resident asked the desk: the staff member becomes their helper. Raises NotFound."""
+    resident = await services.store.get_user_by_username(resident_username.strip().lower())
+    if resident is None or resident.id == staff.id or resident.username.startswith("deleted-"):
+        raise NotFound(f"user {resident_username}")
+    return await onboard_store(services).add_helper(
+        resident.id,
+        staff.id,
+        _entry(
+            services,
+            "helper_add",
+            staff,
+            target_user_id=resident.id,
+            detail={"helper_id": staff.id, "by": "desk"},
+        ),
+    )
+
+
+async def end_helper(services: Services, actor: User, row_id: int) -> bool:
+    """The resident (or the helper) ends it. Raises NotFound (not live, or not theirs)."""
+    store = onboard_store(services)
+    row = await store.helper_row(row_id)
+    if row is None or actor.id not in (row.resident_id, row.helper_id):
+        raise NotFound(f"helper {row_id}")
+    return await store.end_helper(
+        row_id,
+        now=services.clock.now_ms(),
+        audit=_entry(
+            services,
+            "helper_end",
+            actor,
+            target_user_id=row.resident_id,
+            detail={"helper_id": row.helper_id},
+        ),
+    )
+
+
+async def helped_resident(services: Services, helper: User, resident_id: UserId) -> User:
+    """The resident ``helper`` may act for now. Raises NotFound (no live helper row: the same
+    answer as for no such resident, so nobody learns who has helpers)."""
+    if not await onboard_store(services).is_helper(resident_id, helper.id):
+        raise NotFound(f"user {resident_id}")
+    resident = await services.store.get_user(resident_id)
+    if resident is None or resident.username.startswith("deleted-"):
+        raise NotFound(f"user {resident_id}")
+    return resident
+
+
+async def record_act(
+    services: Services, kind: str, object_id: int, *, resident: User, helper: User
+) -> None:
+    await onboard_store(services).record_act(
+        kind,
+        object_id,
+        resident.id,
+        helper.id,
+        _entry(
+            services,
+            "act_for",
+            helper,
+            target_user_id=resident.id,
+            subject=f"{kind}:{object_id}",
+            detail={"kind": kind},
+        ),
+    )

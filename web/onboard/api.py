@@ -5,7 +5,7 @@ serialise."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -14,14 +14,17 @@ from starlette.routing import Route
 
 from linli.feature import LoginRefused
 from linli.roles import Can, roles_that
-from linli.types import BuildingId
+from linli.types import BuildingId, UserId
 from persistence.errors import NotFound
+from persistence.requests import NewRequest
 from persistence.store import User
 from web import passwords, throttle
 from web.api import USERNAME_RE, _client_address, _start_session, _too_many, require_user
-from web.http import ApiError, decode_body, line, services_of, set_field
+from web.http import ApiError, Empty, decode_body, line, services_of, set_field
 from web.onboard import actions
 from web.onboard.actions import OnboardError
+from web.requests import actions as requests_actions
+from web.requests.api import FileBody, request_json
 
 STAFF = roles_that(Can.ONBOARD)
 
@@ -207,9 +210,130 @@ async def first_login(request: Request) -> Response:
     return await _start_session(request, target)
 
 
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _helper_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "resident_id": row.resident_id,
+        "resident": row.resident_name,
+        "helper_id": row.helper_id,
+        "helper": row.helper_name,
+        "by_desk": row.created_by is not None and row.created_by != row.resident_id,
+        "created_at": row.created_at,
+    }
+
+
+async def helpers(request: Request) -> Response:
+    """The user's helpers, whom they help, and what helpers did for them."""
+    user = await require_user(request)
+    store = actions.onboard_store(services_of(request))
+    return JSONResponse(
+        {
+            "helpers": [_helper_json(r) for r in await store.helpers_of(user.id)],
+            "helping": [_helper_json(r) for r in await store.helping(user.id)],
+            "acts": [
+                {
+                    "kind": a.kind,
+                    "object_id": a.object_id,
+                    "helper_id": a.helper_id,
+                    "helper": a.helper_name,
+                    "at": a.at,
+                }
+                for a in await store.acts_for(user.id)
+            ],
+        }
+    )
+
+
+class HelperBody(msgspec.Struct, frozen=True):
+    username: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "username", line(self.username, "username", max_len=64).lower())
+
+
+async def name_helper(request: Request) -> Response:
+    user = await require_user(request)
+    body = await decode_body(request, HelperBody)
+    try:
+        row_id = await actions.name_helper(services_of(request), user, body.username)
+    except NotFound:
+        raise ApiError(404, "not_found", "No such user.", field="username") from None
+    except OnboardError as exc:
+        raise _refused(exc) from None
+    return JSONResponse({"helper": {"id": row_id}}, status_code=201)
+
+
+async def desk_helps(request: Request) -> Response:
+    """The resident asked the desk to act for them: the staff member becomes their helper."""
+    user = await _staff(request)
+    body = await decode_body(request, HelperBody)
+    try:
+        row_id = await actions.desk_helps(services_of(request), user, body.username)
+    except NotFound:
+        raise ApiError(404, "not_found", "No such user.", field="username") from None
+    return JSONResponse({"helper": {"id": row_id}}, status_code=201)
+
+
+async def end_helper(request: Request) -> Response:
+    user = await require_user(request)
+    await decode_body(request, Empty)
+    try:
+        await actions.end_helper(services_of(request), user, int(request.path_params["row_id"]))
+    except NotFound:
+        raise ApiError(404, "not_found", "No such helper.") from None
+    return JSONResponse({"ok": True})
+
+
+async def file_request_for(request: Request) -> Response:
+    """A helper files a request for the resident: the resident's request (author, building,
+    unit), recorded as filed by the helper."""
+    helper = await require_user(request)
+    body = await decode_body(request, FileBody)
+    services = services_of(request)
+    try:
+        resident = await actions.helped_resident(
+            services, helper, UserId(int(request.path_params["resident_id"]))
+        )
+    except NotFound:
+        raise ApiError(403, "forbidden", "You do not help this resident.") from None
+    if resident.building_id is None:
+        raise ApiError(403, "forbidden", "Requests are filed by residents of a building.")
+    places = await requests_actions.requests_store(services).places(
+        building_id=resident.building_id
+    )
+    if body.place_id is not None and not any(p.id == body.place_id and p.active for p in places):
+        raise ApiError(400, "bad_request", "No such common area.", field="place_id")
+    filed = await requests_actions.file_request(
+        services,
+        NewRequest(
+            category=body.category,
+            text=body.text,
+            author_id=resident.id,
+            building_id=resident.building_id,
+            private=body.private,
+            floor=body.floor,
+            unit_id=resident.unit_id if body.own_unit else None,
+            place_id=body.place_id,
+        ),
+    )
+    await actions.record_act(services, "request", filed.id, resident=resident, helper=helper)
+    now = services.clock.now_ms()
+    return JSONResponse(
+        {"request": request_json(filed, now=now), "filed_by": {"id": helper.id}}, status_code=201
+    )
+
+
 ROUTES = [
     Route("/api/onboard/posters/{building_id:int}", make_poster_code, methods=["POST"]),
     Route("/api/onboard/sources", sources, methods=["GET"]),
     Route("/api/onboard/residents", register_at_desk, methods=["POST"]),
     Route("/api/first-login", first_login, methods=["POST"]),
+    Route("/api/helpers", helpers, methods=["GET"]),
+    Route("/api/helpers", name_helper, methods=["POST"]),
+    Route("/api/helpers/{row_id:int}/end", end_helper, methods=["POST"]),
+    Route("/api/helpers/for/{resident_id:int}/requests", file_request_for, methods=["POST"]),
+    Route("/api/onboard/helpers", desk_helps, methods=["POST"]),
 ]

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from linli.roles import Can, may
 from persistence.errors import NotFound
+from persistence.requests import Category
 from persistence.store import User
 from web.admin import actions as admin_actions
 from web.api import current_user, user_json
@@ -120,9 +121,25 @@ async def first_login_page(request: Request) -> Response:
     )
 
 
+async def helpers_page(request: Request) -> Response:
+    """The resident's helpers, what they did for them, and the residents they help."""
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    return render(
+        request,
+        "onboard/helpers.html",
+        user=user_json(user),
+        page="onboard/helpers",
+        categories=[str(c) for c in Category],
+        staff=may(user.role, Can.ONBOARD),
+    )
+
+
 ROUTES = [
     Route("/admin/desk", _staff(_desk)),
     Route("/admin/posters", _staff(_posters)),
     Route("/admin/posters/{building_id:int}", _staff(_poster)),
     Route("/first-login", first_login_page),
+    Route("/helpers", helpers_page),
 ]

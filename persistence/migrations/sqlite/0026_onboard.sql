@@ -33,3 +33,28 @@ CREATE TABLE onboard_first_login (
     expires_at  BIGINT,
     created_at  BIGINT  NOT NULL
 );
+
+-- A helper a resident named (a family member with an account), or the desk's staff member when
+-- the resident asked the desk: may act for the resident in requests, surveys and events, never
+-- in votes or meeting resolutions. ended_at: ended by the resident or the helper.
+CREATE TABLE onboard_helpers (
+    id          INTEGER PRIMARY KEY,
+    resident_id BIGINT  NOT NULL REFERENCES users (id),
+    helper_id   BIGINT  NOT NULL REFERENCES users (id),
+    created_by  BIGINT  REFERENCES users (id),
+    created_at  BIGINT  NOT NULL,
+    ended_at    BIGINT
+);
+CREATE INDEX onboard_helpers_resident ON onboard_helpers (resident_id);
+CREATE INDEX onboard_helpers_helper ON onboard_helpers (helper_id);
+
+-- What a helper did for a resident ("by helper for resident"), shown on the object and to the
+-- resident. kind: 'request' (object_id: requests.id).
+CREATE TABLE onboard_acts (
+    kind        TEXT    NOT NULL,
+    object_id   BIGINT  NOT NULL,
+    resident_id BIGINT  NOT NULL REFERENCES users (id),
+    helper_id   BIGINT  NOT NULL REFERENCES users (id),
+    at          BIGINT  NOT NULL,
+    PRIMARY KEY (kind, object_id)
+);
