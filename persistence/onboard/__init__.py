@@ -140,6 +140,12 @@ class OnboardStore(Protocol):
     async def acts_for(self, resident_id: UserId, *, limit: int = 50) -> list[ActRow]:
         """What helpers did for the resident, newest first."""
 
+    # -- the tour ------------------------------------------------------------------------------
+    async def tour_seen(self, user_id: UserId) -> bool: ...
+
+    async def see_tour(self, user_id: UserId, *, now: Millis) -> None:
+        """Idempotent: the first time counts."""
+
     async def complete_first_login(
         self,
         user_id: UserId,

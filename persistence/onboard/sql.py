@@ -294,3 +294,18 @@ class SqlOnboardStore:
             limit,
         )
         return [_act(r) for r in rows]
+
+    # -- the tour ------------------------------------------------------------------------------
+    async def tour_seen(self, user_id: UserId) -> bool:
+        found = await self._db.fetchval(
+            "SELECT 1 FROM onboard_tour_seen WHERE user_id = $1", user_id
+        )
+        return found is not None
+
+    async def see_tour(self, user_id: UserId, *, now: Millis) -> None:
+        await self._db.execute(
+            "INSERT INTO onboard_tour_seen (user_id, seen_at) VALUES ($1, $2) "
+            "ON CONFLICT (user_id) DO NOTHING",
+            user_id,
+            now,
+        )

@@ -189,3 +189,81 @@ async def test_a_helper_files_a_request_the_resident_sees_who(
     await expect(ann.locator("#req-text")).to_have_text("信箱的鎖壞了")
     await ann.goto("/helpers")
     await expect(ann.locator("#acts")).to_contain_text("Amy 代為提交請求")
+
+
+async def test_welcome_then_the_tour_skippable_and_remembered(
+    new_page: NewPage, site: Site
+) -> None:
+    from tests.browser.conftest import INVITE_CODE
+
+    page = await new_page(width=360, height=740)
+    await page.goto("/register")
+    await page.fill("#invite_code", INVITE_CODE)
+    await page.fill("#username", "iris")
+    await page.fill("#display_name", "Iris")
+    await page.fill("#password", "my bauhinia tree")
+    await page.fill("#unit", "7B")
+    await page.check("#consent")
+    await page.click("#register-form button[type=submit]")
+    await page.wait_for_url("**/welcome")
+    await expect(page.locator("h1")).to_have_text("歡迎，Iris！")
+    await expect(page.locator(".welcome-step")).to_have_count(3)
+    await _no_sideways_scroll(page)
+    assert await serious_violations(page) == []
+
+    await page.click("#start-tour")
+    tour = page.locator("#tour")
+    await expect(tour).to_be_visible()
+    await expect(page.locator(".tour-count")).to_have_text("第 1 步，共 5 步")
+    await expect(page.locator("#tour-next")).to_be_focused()
+    await page.click("#tour-next")
+    await page.click("#tour-next")
+    await expect(page.locator("#tour-title")).to_have_text("上方的選單")
+    await expect(page.locator(".top-nav")).to_have_class(re.compile(r"\btour-target\b"))
+    await _no_sideways_scroll(page)
+    assert await serious_violations(page) == []
+    await page.click("#tour-back")
+    await expect(page.locator("#tour-title")).to_have_text("聊天室")
+    async with page.expect_response("**/api/tour/seen"):
+        await page.click("#tour-skip")
+    await expect(tour).to_have_count(0)
+    assert "tour=" not in page.url
+    seen = await page.evaluate("fetch('/api/tour').then(r => r.json())")
+    assert seen == {"seen": True}
+
+    # Seen is remembered by the server: a device still holding "pending" is not shown it again.
+    await page.evaluate("localStorage.setItem('linli.tour', 'pending')")
+    async with page.expect_response("**/api/tour"):
+        await page.goto("/")
+    await page.wait_for_function("window.linliClient && window.linliClient.state === 'open'")
+    await expect(tour).to_have_count(0)
+    assert await page.evaluate("localStorage.getItem('linli.tour')") is None
+
+    # Asked for again (?tour=1), in English, and left with Escape.
+    english = await new_page(locale="en-GB")
+    await log_in(english, "amy")
+    await english.goto("/?tour=1")
+    await expect(english.locator("#tour-title")).to_have_text("Welcome to the neighbourhood site")
+    for _ in range(4):
+        await english.click("#tour-next")
+    await expect(english.locator("#tour-next")).to_have_text("Done")
+    await english.keyboard.press("Escape")
+    await expect(english.locator("#tour")).to_have_count(0)
+
+
+@pytest.mark.parametrize("locale", ["zh-TW", "en-GB"])
+async def test_the_one_page_user_guide_prints_on_one_a4_page(
+    new_page: NewPage, site: Site, locale: str
+) -> None:
+    page = await new_page(locale=locale)
+    await page.goto("/help")
+    await page.click('a[href="/help/handbook"]')
+    heading = (
+        "社區網站使用手冊（一頁版）" if locale == "zh-TW" else "The neighbourhood site on one page"
+    )
+    await expect(page.locator("#handbook h1")).to_have_text(heading)
+    await expect(page.locator("#handbook h2")).to_have_count(5)
+    assert await serious_violations(page) == []
+    pdf = await page.pdf(format="A4", print_background=False)
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pages == 1, f"the handbook prints on {pages} pages"

@@ -326,6 +326,23 @@ async def file_request_for(request: Request) -> Response:
     )
 
 
+# -- the first-login tour ------------------------------------------------------------------------
+
+
+async def tour(request: Request) -> Response:
+    user = await require_user(request)
+    seen = await actions.onboard_store(services_of(request)).tour_seen(user.id)
+    return JSONResponse({"seen": seen})
+
+
+async def see_tour(request: Request) -> Response:
+    user = await require_user(request)
+    await decode_body(request, Empty)
+    services = services_of(request)
+    await actions.onboard_store(services).see_tour(user.id, now=services.clock.now_ms())
+    return JSONResponse({"seen": True})
+
+
 ROUTES = [
     Route("/api/onboard/posters/{building_id:int}", make_poster_code, methods=["POST"]),
     Route("/api/onboard/sources", sources, methods=["GET"]),
@@ -336,4 +353,6 @@ ROUTES = [
     Route("/api/helpers/{row_id:int}/end", end_helper, methods=["POST"]),
     Route("/api/helpers/for/{resident_id:int}/requests", file_request_for, methods=["POST"]),
     Route("/api/onboard/helpers", desk_helps, methods=["POST"]),
+    Route("/api/tour", tour, methods=["GET"]),
+    Route("/api/tour/seen", see_tour, methods=["POST"]),
 ]

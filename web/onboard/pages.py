@@ -8,12 +8,15 @@ The words are ``onboard.*`` of ``web/locales/onboard/``; the scripts ``web/stati
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from linli.catalogue import DEFAULT_LOCALE
 from linli.roles import Can, may
 from persistence.errors import NotFound
 from persistence.requests import Category
@@ -22,7 +25,7 @@ from web.admin import actions as admin_actions
 from web.api import current_user, user_json
 from web.http import services_of
 from web.onboard import actions
-from web.pages import catalogue, error_page, locale_of, render, to_login
+from web.pages import catalogue, error_page, locale_of, markdown_subset, render, to_login
 
 #: The staff pages, in the order of their own menu: (path, page, catalogue key).
 SECTIONS = (
@@ -136,10 +139,46 @@ async def helpers_page(request: Request) -> Response:
     )
 
 
+async def welcome_page(request: Request) -> Response:
+    """After registering (or the first login): a welcome with three first steps, and the tour."""
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    return render(request, "onboard/welcome.html", user=user_json(user), page="onboard/welcome")
+
+
+#: The one-page user guide (使用手冊): its own short Markdown beside the guide, in the guide's
+#: Markdown subset, rendered by the guide's converter.
+HANDBOOK_DIR = Path(__file__).resolve().parents[2] / "docs" / "guide" / "handbook"
+
+
+@functools.cache
+def handbook_html(locale: str) -> str:
+    path = HANDBOOK_DIR / f"{locale}.md"
+    if not path.exists():
+        path = HANDBOOK_DIR / f"{DEFAULT_LOCALE}.md"
+    return markdown_subset(path.read_text(encoding="utf-8"))
+
+
+async def handbook_page(request: Request) -> Response:
+    """The printable one-page user guide, in the reader's language, open to anyone (it is
+    handed out at the desk and at training sessions)."""
+    user = await current_user(request)
+    return render(
+        request,
+        "onboard/handbook.html",
+        user=user_json(user) if user else None,
+        page="onboard/handbook",
+        handbook=handbook_html(locale_of(request)),
+    )
+
+
 ROUTES = [
     Route("/admin/desk", _staff(_desk)),
     Route("/admin/posters", _staff(_posters)),
     Route("/admin/posters/{building_id:int}", _staff(_poster)),
     Route("/first-login", first_login_page),
     Route("/helpers", helpers_page),
+    Route("/welcome", welcome_page),
+    Route("/help/handbook", handbook_page),
 ]

@@ -58,3 +58,10 @@ CREATE TABLE onboard_acts (
     at          BIGINT  NOT NULL,
     PRIMARY KEY (kind, object_id)
 );
+
+-- The first-login tour of the residents' pages, seen (finished or skipped) by this account: it
+-- is not offered again on any device.
+CREATE TABLE onboard_tour_seen (
+    user_id     BIGINT  NOT NULL PRIMARY KEY REFERENCES users (id),
+    seen_at     BIGINT  NOT NULL
+);

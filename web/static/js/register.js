@@ -33,7 +33,7 @@ form.addEventListener("submit", async (event) => {
     api("POST", "/api/register", { ...body, consent }),
   );
   if (result.ok) {
-    location.assign("/");
+    location.assign("/welcome");
     return;
   }
   showFormError(form, result.error);

@@ -28,7 +28,7 @@ form.addEventListener("submit", async (event) => {
     }),
   );
   if (result.ok) {
-    location.assign("/");
+    location.assign("/welcome");
     return;
   }
   showFormError(form, result.error);
