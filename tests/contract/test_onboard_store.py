@@ -157,3 +157,20 @@ async def test_the_tour_is_seen_once(store: Store) -> None:  # noqa: F811
         "SELECT seen_at FROM onboard_tour_seen WHERE user_id = $1", ann
     )
     assert int(at) == NOW
+
+
+async def test_deleting_an_account_ends_its_helpers(store: Store) -> None:  # noqa: F811
+    from persistence.privacy.sql import SqlPrivacyStore
+
+    onboard = SqlOnboardStore(store.database)
+    a = await store.create_building("A", now=NOW)
+    ann, amy, bob = [await _resident(store, n, a.id) for n in ("ann", "amy", "bob")]
+    await onboard.add_helper(ann, amy, entry("helper_add", ann))
+    await onboard.add_helper(bob, ann, entry("helper_add", bob))
+    await onboard.add_helper(bob, amy, entry("helper_add", bob))
+    await onboard.see_tour(ann, now=NOW)
+    assert await SqlPrivacyStore(store.database).erase_account(ann, at=NOW + 1)
+    # Nobody acts for ann, she acts for nobody; bob keeps amy.
+    assert await onboard.helpers_of(ann) == [] and await onboard.helping(ann) == []
+    assert [h.helper_id for h in await onboard.helpers_of(bob)] == [amy]
+    assert not await onboard.tour_seen(ann)

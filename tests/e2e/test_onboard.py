@@ -6,12 +6,15 @@ first login that makes the resident choose a password, the consent and the audit
 
 from __future__ import annotations
 
+import io
 import re
 import time
+import zipfile
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 import pytest
 
 from persistence.audit.sql import SqlAuditLog
@@ -363,6 +366,16 @@ async def test_a_helper_files_a_request_for_a_resident(deployment: Deployment) -
             own = await call(ann_http, "/api/requests", 201, category="question", text="Hello?")
             seen = (await ann_http.get(f"/api/requests/{own['request']['id']}")).json()
             assert seen["filed_by"] is None
+
+            # In ann's data export: her helper and what was done for her.
+            exported = await ann_http.get("/api/privacy/export")
+            assert exported.status_code == 200
+            with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+                document = orjson.loads(archive.read("data.json"))
+            assert [(h["helper_id"], h["ended_at"]) for h in document["helpers"]] == [(amy, None)]
+            assert [(d["object_id"], d["helper"]) for d in document["done_for_me"]] == [
+                (request_id, "Amy")
+            ]
 
             # ann ends it: amy may not any more; bob cannot end what is not his.
             await call(bob_http, f"/api/helpers/{row}/end", 404)
