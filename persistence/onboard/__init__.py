@@ -11,9 +11,9 @@ Guarantees (``tests/contract/test_onboard_store.py`` runs them against SQLite an
 * A resident has at most one live helper row per helper (``add_helper`` returns the live one);
   ``is_helper`` is true only while it is live.
 * ``record_act`` keeps one "by helper for resident" per object (kind, object id).
-* ``complete_first_login`` sets the password only while the first-login row is there (and, for a
-  code, only with the right, unexpired code), and removes the row in the same transaction: a
-  first password or code works once.
+* ``complete_first_login`` sets the password only while the first-login row is there (given a
+  code hash, only with the right, unexpired code; without one the caller has checked the
+  account's password), and removes the row in the same transaction: it works once.
 """
 
 from __future__ import annotations
@@ -156,5 +156,5 @@ class OnboardStore(Protocol):
         audit: NewEntry,
     ) -> list[str]:
         """Set the password and remove the first-login row; the token hashes of the sessions it
-        ended. Raises NotFound when there is no such row, or the code is wrong or expired
-        (nothing written then)."""
+        ended. ``code_hash`` None: the caller verified the account's password. Raises NotFound
+        when there is no such row, or the code is wrong or expired (nothing written then)."""

@@ -186,9 +186,9 @@ class SqlOnboardStore:
     ) -> list[str]:
         async with self._db.transaction() as tx:
             if code_hash is None:
+                # The caller checked the account's password.
                 done = await tx.execute(
-                    "DELETE FROM onboard_first_login WHERE user_id = $1 AND code_hash IS NULL",
-                    user_id,
+                    "DELETE FROM onboard_first_login WHERE user_id = $1", user_id
                 )
             else:
                 done = await tx.execute(

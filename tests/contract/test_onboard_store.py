@@ -91,8 +91,8 @@ async def test_a_first_login_completes_once(store: Store) -> None:  # noqa: F811
             audit=entry("desk_register"),
         )
     await store.create_session("tok", wang, expires_at=NOW + 1000, now=NOW)
-    # A wrong code, an expired one, or the password path for a code account: nothing written.
-    for code_hash, now in (("wrong", NOW), ("h", NOW + 10), (None, NOW)):
+    # A wrong code or an expired one: nothing written.
+    for code_hash, now in (("wrong", NOW), ("h", NOW + 10)):
         with pytest.raises(NotFound):
             await onboard.complete_first_login(
                 wang, "new", code_hash=code_hash, now=now, audit=entry("first_password")

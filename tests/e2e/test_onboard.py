@@ -283,12 +283,38 @@ async def test_desk_registration_both_ways_and_the_first_login(deployment: Deplo
             old = await http.post("/api/login", json={"username": "lee1a", "password": first})
             assert old.status_code == 401
 
+        # A resident who lost the slip: an admin's reset code sets a password, and the first
+        # login takes it (the account is not left refused for ever).
+        await _user(deployment, "boss", Role.ADMIN)
+        async with (
+            _client(server, await login(server, "desk")) as desk,
+            _client(server, await login(server, "boss")) as boss,
+            _client(server) as http,
+        ):
+            made = await desk.post("/api/onboard/residents", json={**base, "username": "chen1a"})
+            assert made.status_code == 201, made.text
+            chen = made.json()["user"]["id"]
+            reset = await boss.post(f"/api/admin/residents/{chen}/reset-code", json={})
+            assert reset.status_code == 201, reset.text
+            body = {"username": "chen1a", "code": reset.json()["code"], "password": "chen's pw 1"}
+            redeemed = await http.post("/api/password-reset", json=body)
+            assert redeemed.status_code == 403
+            assert redeemed.json()["error"]["code"] == "password_change_required"
+            done = await http.post(
+                "/api/first-login",
+                json={"username": "chen1a", "secret": "chen's pw 1", "password": "chen's pw 2"},
+            )
+            assert done.status_code == 200, done.text
+        assert await login(server, "chen1a", "chen's pw 2")
+
     # Who registered whom, how the consent was given, and the resident's own first login.
     assert await _audit(deployment) == [
         ("desk_register", desk_id, wang),
         ("desk_register", desk_id, lee),
         ("first_password", wang, wang),
         ("first_password", lee, lee),
+        ("desk_register", desk_id, chen),
+        ("first_password", chen, chen),
     ]
     consents = await _rows(
         deployment,

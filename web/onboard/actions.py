@@ -256,16 +256,16 @@ async def complete_first_login(
     pending = await store.first_login(user.id)
     if pending is None:
         raise NotFound("first login")
-    if pending.code_hash is None:
+    # The printed code, or the account's current password: the first password staff set, or
+    # one set since with an admin's reset code (a resident who lost the slip), which must not
+    # leave the account refused for ever. A code account's hash never verifies meanwhile.
+    hashed = None if pending.code_hash is None else code_hash(user.id, secret)
+    if hashed is None or not secrets.compare_digest(hashed, pending.code_hash or ""):
+        hashed = None
         stored = await services.store.get_password_hash(user.id)
         if not await passwords.verify_password(
             stored, secret, in_thread=services.settings.hash_in_thread
         ):
-            raise NotFound("first login")
-        hashed = None
-    else:
-        hashed = code_hash(user.id, secret)
-        if not secrets.compare_digest(hashed, pending.code_hash):
             raise NotFound("first login")
     if new_password == secret:
         raise OnboardError(
