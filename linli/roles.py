@@ -33,6 +33,9 @@ class Can(enum.StrEnum):
     POST_OFFICIAL = "post_official"
     #: See the community's figures in detail (the public page shows the summary to all).
     SEE_FIGURES = "see_figures"
+    #: Onboard residents at the management desk: register one on their behalf, print the
+    #: buildings' invite posters, act for a resident who asked the desk to (web/onboard).
+    ONBOARD = "onboard"
     #: Users, buildings, units, invites, roles, categories.
     ADMINISTER = "administer"
 
@@ -50,6 +53,7 @@ CAPABILITIES: Mapping[Role, frozenset[Can]] = {
             Can.RUN_MEETINGS,
             Can.SEE_FIGURES,
             Can.POST_OFFICIAL,
+            Can.ONBOARD,
         }
     ),
     Role.COMMITTEE: frozenset(

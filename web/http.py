@@ -124,6 +124,11 @@ class HttpCode(enum.StrEnum):
     INVALID_RESET_CODE = "invalid_reset_code"
     BAD_SETTING = "bad_setting"
     SETTING_UNKNOWN = "setting_unknown"
+    # -- onboarding (web/onboard/)
+    UNIT_UNKNOWN = "unit_unknown"
+    PASSWORD_CHANGE_REQUIRED = "password_change_required"
+    INVALID_FIRST_LOGIN = "invalid_first_login"
+    SAME_PASSWORD = "same_password"
     # -- uploads (web/uploads.py; any feature that takes files)
     UPLOAD_EMPTY = "upload_empty"
     UPLOAD_TOO_LARGE = "upload_too_large"

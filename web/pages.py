@@ -251,7 +251,10 @@ async def login_page(request: Request) -> Response:
 async def register_page(request: Request) -> Response:
     if await current_user(request) is not None:
         return RedirectResponse("/", status_code=303)
-    return render(request, "register.html", user=None, page="register")
+    # /register?invite=CODE: a poster's QR code (web/onboard) fills the code in.
+    invite = request.query_params.get("invite", "").strip().upper()[:32]
+    invite = invite if re.fullmatch(r"[A-Z0-9-]*", invite) else ""
+    return render(request, "register.html", user=None, page="register", invite=invite)
 
 
 async def help_page(request: Request) -> Response:

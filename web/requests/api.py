@@ -42,6 +42,7 @@ from persistence.requests.access import handled_categories, handles, may_see
 from persistence.store import Role, User
 from web.api import require_user
 from web.http import ApiError, Empty, HttpCode, decode_body, line, services_of, set_field
+from web.onboard.actions import onboard_store
 from web.requests import actions
 from web.requests.actions import requests_store
 from web.sessions import principal_of
@@ -258,8 +259,13 @@ async def _one(
     window = services.settings.request_reopen_days * 86_400_000
     mine = found.author_id == user.id
     photos = await store.photos(found.id)
+    # Filed by a helper for the resident (web/onboard): "代為提交 by X", shown to all who see it.
+    acted = await onboard_store(services).acted_by("request", found.id)
     return JSONResponse(
         {
+            "filed_by": None
+            if acted is None
+            else {"id": acted.helper_id, "name": acted.helper_name},
             "photos": [photo_json(found.id, p) for p in photos],
             "may_add_photos": (mine or staff) and found.is_open and len(photos) < MAX_PHOTOS,
             "request": request_json(found, now=now, place=places.get(found.place_id or 0, "")),

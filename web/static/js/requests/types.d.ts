@@ -47,6 +47,8 @@ export interface RequestEvent {
 
 /** `GET /api/requests/<id>`. */
 export interface RequestBody {
+  /** A helper filed it for the resident (web/onboard): who. */
+  filed_by: { id: number; name: string } | null;
   request: RequestItem;
   events: RequestEvent[];
   staff: boolean;

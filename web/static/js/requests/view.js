@@ -69,6 +69,8 @@ function render(body) {
   const facts = [r.private ? t("requests.view.private") : t("requests.view.public")];
   if (r.place) facts.unshift(t("requests.view.place", { place: r.place }));
   if (r.floor) facts.unshift(t("requests.view.floor", { floor: r.floor }));
+  // Filed by a helper for the resident (web/onboard): always said who.
+  if (body.filed_by) facts.push(t("onboard.helpers.filed_by", { name: body.filed_by.name }));
   byId("req-meta").textContent = facts.join(" · ");
   byId("req-text").textContent = r.text;
   const noteText = r.status === "merged" && r.merged_into
