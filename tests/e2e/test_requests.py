@@ -370,7 +370,13 @@ async def test_merge_similar_follow_and_chat_source(deployment: Deployment) -> N
 
 async def test_overdue_marked_by_the_timers_with_no_page_open(deployment: Deployment) -> None:
     hood = await make_hood(deployment, first_response_ms=1500)
-    async with serving(deployment, hood, LINLI_REQUEST_REOPEN_DAYS="0") as (_server, api):
+    # Every day a working day: the 1.5 s target must pass whatever day the test runs on.
+    async with serving(
+        deployment,
+        hood,
+        LINLI_REQUEST_REOPEN_DAYS="0",
+        LINLI_REQUEST_WORKING_DAYS="mon,tue,wed,thu,fri,sat,sun",
+    ) as (_server, api):
         late = await api.file("ann", text="Leak in the car park")
         answered = await api.file("amy", text="Door squeaks")
         await api.post("fixer", f"/api/requests/{answered}/status", status="in_progress")
@@ -511,3 +517,61 @@ async def test_the_site_search_follows_the_same_privacy(deployment: Deployment) 
         # A two-character word finds it too, within the same rule.
         hits = await api.get("amy", "/api/search?q=噪音&kind=request")
         assert hits["hits"] == []
+
+
+async def test_holidays_kept_by_admins_move_the_targets(deployment: Deployment) -> None:
+    """Today and the six days after it made holidays (so a weekend is among them whatever day
+    the test runs): a request filed now is due one working day after the first working day
+    that follows, computed here from the calendar."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    taipei = ZoneInfo("Asia/Taipei")  # the default LINLI_TIME_ZONE
+    hood = await make_hood(deployment)
+    async with serving(deployment, hood) as (_server, api):
+        today = datetime.now(taipei).date()
+        days = [today + timedelta(days=k) for k in range(7)]
+        for day in days:
+            made = await api.post(
+                "root", "/api/requests/holidays", 201, day=str(day), name="颱風假"
+            )
+            assert made["holiday"] == {"day": str(day), "name": "颱風假"}
+        # Bad input: a documented code, a message in words, nothing added.
+        assert (
+            await api.error("root", "/api/requests/holidays", 400, day="2026-13-01", name="x")
+            == "bad_request"
+        )
+        assert (
+            await api.error("root", "/api/requests/holidays", 400, day=str(today), name="")
+            == "bad_request"
+        )
+        assert (
+            await api.error("fixer", "/api/requests/holidays", 403, day=str(today), name="x")
+            == "forbidden"
+        )
+        assert (
+            await api.error("ann", "/api/requests/holidays", 403, day=str(today), name="x")
+            == "forbidden"
+        )
+        meta = await api.get("fixer", "/api/requests/meta")
+        assert meta["holidays"] == [{"day": str(d), "name": "颱風假"} for d in days]
+
+        request_id = await api.file("ann", text="Typhoon: water in the lobby")
+        found = (await api.get("fixer", f"/api/requests/{request_id}"))["request"]
+        first: date = today + timedelta(days=7)
+        while first.weekday() >= 5:
+            first += timedelta(days=1)
+        end = datetime.combine(first + timedelta(days=1), datetime.min.time(), tzinfo=taipei)
+        assert found["respond_by"] == int(end.timestamp() * 1000)
+        assert found["overdue"] is False
+
+        await api.post("root", f"/api/requests/holidays/{today}/delete", 200)
+        assert await api.error("root", f"/api/requests/holidays/{today}/delete", 404) == (
+            "not_found"
+        )
+        assert await api.error("root", "/api/requests/holidays/someday/delete", 404) == "not_found"
+        meta = await api.get("root", "/api/requests/meta")
+        assert [h["day"] for h in meta["holidays"]] == [str(d) for d in days[1:]]
+        # The request's target was fixed when it was filed.
+        again = (await api.get("fixer", f"/api/requests/{request_id}"))["request"]
+        assert again["respond_by"] == found["respond_by"]

@@ -10,6 +10,7 @@ nothing. Errors are ``ApiError`` (``docs/protocol.md`` lists the codes).
 from __future__ import annotations
 
 import dataclasses
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import msgpack
@@ -193,11 +194,24 @@ class RouteBody(msgspec.Struct, frozen=True):
     resolution_days: Annotated[int, msgspec.Meta(ge=1, le=365)] | None = None
 
 
+class HolidayBody(msgspec.Struct, frozen=True):
+    day: date
+    name: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "name", line(self.name, "name", max_len=40))
+
+
 # -- helpers --------------------------------------------------------------------------------
 
 
 def _now(request: HttpRequest) -> int:
     return services_of(request).clock.now_ms()
+
+
+def _today(request: HttpRequest) -> date:
+    services = services_of(request)
+    return datetime.fromtimestamp(services.clock.now_ms() / 1000, services.settings.zone).date()
 
 
 def _not_found() -> ApiError:
@@ -340,6 +354,10 @@ async def meta(request: HttpRequest) -> Response:
             for user_id, name in await store.staff(
                 [str(r) for r in roles_that(Can.HANDLE_REQUESTS)]
             )
+        ]
+        body["holidays"] = [
+            {"day": h.day.isoformat(), "name": h.name}
+            for h in await store.holidays(since=_today(request))
         ]
         if user.role is Role.ADMIN:
             body["all_places"] = [
@@ -834,6 +852,27 @@ async def set_route(request: HttpRequest) -> Response:
     return JSONResponse({"rule": {**dataclasses.asdict(rule), "category": str(rule.category)}})
 
 
+async def add_holiday(request: HttpRequest) -> Response:
+    user = await _admin(request)
+    body = await decode_body(request, HolidayBody)
+    holiday = await actions.set_holiday(services_of(request), body.day, body.name, actor_id=user.id)
+    return JSONResponse(
+        {"holiday": {"day": holiday.day.isoformat(), "name": holiday.name}}, status_code=201
+    )
+
+
+async def delete_holiday(request: HttpRequest) -> Response:
+    user = await _admin(request)
+    await decode_body(request, Empty)
+    try:
+        day = date.fromisoformat(request.path_params["day"])
+    except ValueError:
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such holiday.") from None
+    if not await actions.remove_holiday(services_of(request), day, actor_id=user.id):
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such holiday.")
+    return JSONResponse({"ok": True})
+
+
 ROUTES = [
     Route("/api/requests", file_request, methods=["POST"]),
     Route("/api/requests/meta", meta, methods=["GET"]),
@@ -848,6 +887,8 @@ ROUTES = [
     Route("/api/requests/teams", add_team, methods=["POST"]),
     Route("/api/requests/teams/{team_id:int}/members", set_members, methods=["POST"]),
     Route("/api/requests/routes", set_route, methods=["POST"]),
+    Route("/api/requests/holidays", add_holiday, methods=["POST"]),
+    Route("/api/requests/holidays/{day}/delete", delete_holiday, methods=["POST"]),
     Route("/api/requests/{request_id:int}", get_request, methods=["GET"]),
     Route("/api/requests/{request_id:int}/reply", reply, methods=["POST"]),
     Route("/api/requests/{request_id:int}/follow", follow, methods=["POST"]),
