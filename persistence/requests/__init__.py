@@ -372,6 +372,10 @@ class RequestStore(Protocol):
 
     async def list_requests(self, query: Query, *, now: Millis) -> list[Request]: ...
 
+    async def from_sources(self, prefix: str, *, limit: int = 200) -> list[Request]:
+        """Requests whose ``source_link`` starts with ``prefix`` (the posts of one forum topic:
+        ``/forum/t/<id>?``), by id. ``prefix`` is made by the caller, never typed by a user."""
+
     async def followed_by(self, user_id: UserId, *, limit: int = 100) -> list[Request]:
         """Requests the user filed or follows, newest first."""
 

@@ -509,6 +509,19 @@ class SqlRequestStore:
         rows = await self._db.fetch(sql, *args)
         return [_request(row) for row in rows]
 
+    async def from_sources(self, prefix: str, *, limit: int = 200) -> list[Request]:
+        # LIKE with a prefix the caller made (digits and fixed words: no % or _ to escape); a
+        # text range would depend on PostgreSQL's collation, which may ignore punctuation.
+        if "%" in prefix or "_" in prefix:
+            raise ValueError(f"not a plain prefix: {prefix!r}")
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM requests WHERE source_link LIKE $1 ORDER BY id LIMIT $2",
+            prefix + "%",
+            limit,
+        )
+        # SQLite's LIKE ignores ASCII case: keep the exact prefix only.
+        return [r for r in map(_request, rows) if r.source_link.startswith(prefix)]
+
     async def followed_by(self, user_id: UserId, *, limit: int = 100) -> list[Request]:
         rows = await self._db.fetch(
             f"SELECT {_COLUMNS} FROM requests WHERE author_id = $1 OR id IN "

@@ -200,9 +200,15 @@ async def _changed(services: Services, request: Request) -> None:
 # -- residents ------------------------------------------------------------------------------
 
 
-async def file_request(services: Services, new: NewRequest) -> Request:
+async def file_request(
+    services: Services, new: NewRequest, *, filed_by: UserId | None = None
+) -> Request:
+    """``filed_by``: staff who filed it for its author (a forum post turned into a request),
+    audited; None or the author themselves otherwise."""
     store = requests_store(services)
     request = await store.create_request(new, now=services.clock.now_ms())
+    if filed_by is not None and filed_by != new.author_id:
+        await _audit(services, "file_for", filed_by, request, reason=new.source_link)
     await _schedule_overdue(services, request)
     await index_request(services, request)
     zh, en = CATEGORY_WORDS[request.category]

@@ -17,3 +17,4 @@ ALTER TABLE requests ADD COLUMN due_30 BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE requests ADD COLUMN due_365 BIGINT NOT NULL DEFAULT 0;
 UPDATE requests SET due_7 = created_at + 604800000, due_30 = created_at + 2592000000,
     due_365 = created_at + 31536000000;
+
