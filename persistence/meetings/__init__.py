@@ -174,6 +174,8 @@ class Meeting:
     minutes_by: UserId | None
     minutes_at: Millis | None
     items: tuple[Item, ...]
+    #: The notice the published minutes went out as (``persistence/notices``), if any.
+    minutes_notice_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +225,20 @@ class StoredVote:
 
 
 @dataclass(frozen=True, slots=True)
+class VoteCorrection:
+    """Staff changed a recorded vote (a paper ballot typed in wrongly): what it was and why."""
+
+    id: int
+    item_id: int
+    unit_id: int
+    old_choice: Choice
+    new_choice: Choice
+    reason: str
+    corrected_by: UserId
+    corrected_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a meeting's figures are counted from, read on one consistent view."""
 
@@ -233,6 +249,7 @@ class Snapshot:
     votes: tuple[StoredVote, ...]
     objections: Mapping[int, tuple[int, ...]]
     questions: tuple[Question, ...] = ()
+    corrections: tuple[VoteCorrection, ...] = ()
 
     @property
     def present(self) -> dict[int, str | None]:
@@ -351,6 +368,22 @@ class MeetingStore(Protocol):
         or meeting is not open), NotPresent (a unit not checked in), AlreadyVoted (a unit voted
         on this item already; nothing of the call is recorded)."""
 
+    async def correct_vote(
+        self,
+        item_id: int,
+        unit_id: int,
+        choice: Choice,
+        *,
+        reason: str,
+        corrected_by: UserId,
+        now: Millis,
+    ) -> VoteCorrection:
+        """Change a recorded vote while the meeting is open (its item open, or closed: the caller
+        counts the item's result again), keeping the old choice, the reason, who and when.
+        Raises ItemNotOpen (the meeting is not open), VoteNotFound (the unit has not voted on
+        the item), MeetingStateError (the vote is that choice already). Takes the item's row
+        lock, so it is ordered with votes and the close."""
+
     async def snapshot(self, meeting_id: int) -> Snapshot | None: ...
 
     async def held(self, meeting_id: int, user_id: UserId, item_id: int | None = None) -> Held:
@@ -364,6 +397,9 @@ class MeetingStore(Protocol):
     async def save_minutes(
         self, meeting_id: int, text: str, state: MinutesState, *, by: UserId, now: Millis
     ) -> Meeting: ...
+
+    async def set_minutes_notice(self, meeting_id: int, notice_id: int) -> None:
+        """Link the meeting to the notice its published minutes went out as."""
 
     async def set_objection_window(self, item_id: int, until: Millis) -> None: ...
 
@@ -425,6 +461,10 @@ class AlreadyVoted(StoreError):
     def __init__(self, unit_ids: Sequence[int]) -> None:
         super().__init__(f"units {list(unit_ids)} voted already")
         self.unit_ids = list(unit_ids)
+
+
+class VoteNotFound(StoreError):
+    """The unit has no vote on the item to correct."""
 
 
 class ObjectionClosed(StoreError):

@@ -50,6 +50,8 @@ from persistence.meetings import (
     Route,
     Snapshot,
     StoredVote,
+    VoteCorrection,
+    VoteNotFound,
 )
 from persistence.meetings.rules import Choice, Ratio, Threshold, ThresholdKind
 from persistence.store_sql import label_key
@@ -57,7 +59,7 @@ from persistence.store_sql import label_key
 _MEETING_COLUMNS: Final = (
     "id, kind, title, place, starts_at, state, projector_token, checkin_code, version, "
     "created_by, created_at, convened_at, opened_at, closed_at, minutes, minutes_state, "
-    "minutes_by, minutes_at"
+    "minutes_by, minutes_at, minutes_notice_id"
 )
 _ITEM_COLUMNS: Final = (
     "id, position, title, explanation, resolution, threshold, rule, state, opened_at, "
@@ -137,6 +139,7 @@ def _meeting(row: Row, items: Sequence[Item]) -> Meeting:
         minutes_by=row["minutes_by"],
         minutes_at=row["minutes_at"],
         items=tuple(items),
+        minutes_notice_id=row["minutes_notice_id"],
     )
 
 
@@ -606,6 +609,61 @@ class SqlMeetingStore:
             await self._bump(tx, meeting_id)
             return recorded
 
+    async def correct_vote(
+        self,
+        item_id: int,
+        unit_id: int,
+        choice: Choice,
+        *,
+        reason: str,
+        corrected_by: UserId,
+        now: Millis,
+    ) -> VoteCorrection:
+        # The item's row first, exclusively (votes take it shared): then the meeting's, as
+        # every writer does, so they never deadlock.
+        lock = " FOR UPDATE" if self._db.dialect == "postgres" else ""
+        async with self._db.transaction() as tx:
+            item = await tx.fetchrow(
+                f"SELECT meeting_id, state FROM meeting_items WHERE id = $1{lock}", item_id
+            )
+            if item is None or item["state"] == ItemState.PENDING:
+                raise ItemNotOpen(f"item {item_id}")
+            meeting_id = int(item["meeting_id"])
+            state = await tx.fetchval("SELECT state FROM meetings WHERE id = $1", meeting_id)
+            if state != MeetingState.OPEN:
+                raise ItemNotOpen(f"meeting {meeting_id} is not open")
+            old = await tx.fetchval(
+                "SELECT choice FROM meeting_votes WHERE item_id = $1 AND unit_id = $2",
+                item_id,
+                unit_id,
+            )
+            if old is None:
+                raise VoteNotFound(f"unit {unit_id} has no vote on item {item_id}")
+            if old == str(choice):
+                raise MeetingStateError(f"unit {unit_id} voted {choice} already")
+            await tx.execute(
+                "UPDATE meeting_votes SET choice = $3 WHERE item_id = $1 AND unit_id = $2",
+                item_id,
+                unit_id,
+                str(choice),
+            )
+            correction_id = await tx.fetchval(
+                "INSERT INTO meeting_vote_corrections (item_id, unit_id, old_choice, new_choice, "
+                "reason, corrected_by, corrected_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "RETURNING id",
+                item_id,
+                unit_id,
+                old,
+                str(choice),
+                reason,
+                corrected_by,
+                now,
+            )
+            await self._bump(tx, meeting_id)
+        return VoteCorrection(
+            int(correction_id), item_id, unit_id, Choice(old), choice, reason, corrected_by, now
+        )
+
     async def held(self, meeting_id: int, user_id: UserId, item_id: int | None = None) -> Held:
         own = [
             int(r["unit_id"])
@@ -789,6 +847,24 @@ class SqlMeetingStore:
             ):
                 objections.setdefault(int(r["item_id"]), []).append(int(r["unit_id"]))
             questions = await self._questions(tx, meeting_id)
+            corrections = [
+                VoteCorrection(
+                    id=int(r["id"]),
+                    item_id=int(r["item_id"]),
+                    unit_id=int(r["unit_id"]),
+                    old_choice=Choice(r["old_choice"]),
+                    new_choice=Choice(r["new_choice"]),
+                    reason=r["reason"],
+                    corrected_by=int(r["corrected_by"]),
+                    corrected_at=int(r["corrected_at"]),
+                )
+                for r in await tx.fetch(
+                    "SELECT c.* FROM meeting_vote_corrections c "
+                    "JOIN meeting_items i ON i.id = c.item_id WHERE i.meeting_id = $1 "
+                    "ORDER BY c.id",
+                    meeting_id,
+                )
+            ]
         return Snapshot(
             meeting=meeting,
             roll=tuple(roll),
@@ -797,6 +873,7 @@ class SqlMeetingStore:
             votes=tuple(votes),
             objections={k: tuple(v) for k, v in objections.items()},
             questions=tuple(questions),
+            corrections=tuple(corrections),
         )
 
     # -- after -----------------------------------------------------------------------------
@@ -816,6 +893,13 @@ class SqlMeetingStore:
                 now,
             )
             return await self._fetch(tx, meeting_id)
+
+    async def set_minutes_notice(self, meeting_id: int, notice_id: int) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE meetings SET minutes_notice_id = $2 WHERE id = $1", meeting_id, notice_id
+            )
+            await self._bump(tx, meeting_id)
 
     async def set_objection_window(self, item_id: int, until: Millis) -> None:
         await self._db.execute(

@@ -45,6 +45,8 @@ from persistence.meetings import (
     NotPresent,
     ObjectionClosed,
     QuestionState,
+    VoteCorrection,
+    VoteNotFound,
 )
 from persistence.meetings import (
     Route as Via,
@@ -114,6 +116,10 @@ def refusals() -> Iterator[None]:
         raise ApiError(409, "meeting_item_not_open", "This item is not open for votes.") from None
     except AlreadyVoted:
         raise ApiError(409, "meeting_already_voted", "This unit has voted on this item.") from None
+    except VoteNotFound:
+        raise ApiError(
+            404, "meeting_vote_not_found", "That unit has not voted on this item."
+        ) from None
     except ObjectionClosed:
         raise ApiError(
             409, "meeting_objection_closed", "This item takes no objections now."
@@ -280,6 +286,8 @@ def meeting_json(meeting: Meeting, *, staff: bool) -> dict[str, Any]:
         "closed_at": meeting.closed_at,
         "minutes_state": str(meeting.minutes_state),
         "minutes_due": minutes_due(meeting),
+        #: The notice the published minutes went out as (its page shows the reach).
+        "minutes_notice_id": meeting.minutes_notice_id,
         "notice_days": actions.NOTICE_DAYS[meeting.kind],
         "items": [
             {
@@ -526,6 +534,41 @@ async def paper_vote(request: Request) -> Response:
     return JSONResponse({"recorded": recorded})
 
 
+class CorrectionBody(msgspec.Struct, frozen=True):
+    unit_id: Annotated[int, msgspec.Meta(gt=0)]
+    choice: Choice
+    reason: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "reason", line(self.reason, "reason", min_len=2, max_len=200))
+
+
+async def correct_vote(request: Request) -> Response:
+    meeting, user = await _meeting(request, staff=True)
+    item_id = _item_id(request, meeting)
+    body = await decode_body(request, CorrectionBody)
+    with refusals():
+        correction = await actions.correct_vote(
+            services_of(request), meeting.id, item_id, body.unit_id, body.choice,
+            reason=body.reason, actor_id=user.id,
+        )  # fmt: skip
+    return JSONResponse({"correction": correction_json(correction)})
+
+
+def correction_json(c: VoteCorrection, label: str = "") -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "item_id": c.item_id,
+        "unit_id": c.unit_id,
+        "label": label,
+        "from": str(c.old_choice),
+        "to": str(c.new_choice),
+        "reason": c.reason,
+        "by": c.corrected_by,
+        "at": c.corrected_at,
+    }
+
+
 async def roll(request: Request) -> Response:
     """The signature book: every unit, its owners, its share, check-in, proxy and votes."""
     meeting, _ = await _meeting(request, staff=True)
@@ -533,6 +576,7 @@ async def roll(request: Request) -> Response:
     assert snapshot is not None
     checkins = {c.unit_id: c for c in snapshot.checkins}
     proxies = {p.unit_id: p for p in snapshot.proxies}
+    labels = {r.unit_id: r.label for r in snapshot.roll}
     return JSONResponse(
         {
             "roll": [
@@ -559,7 +603,10 @@ async def roll(request: Request) -> Response:
                     },
                 }
                 for r in snapshot.roll
-            ]
+            ],
+            "corrections": [
+                correction_json(c, labels.get(c.unit_id, "")) for c in snapshot.corrections
+            ],
         }
     )
 
@@ -820,6 +867,11 @@ ROUTES = [
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/close", close_item, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/vote", vote, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/paper", paper_vote, methods=["POST"]),
+    Route(
+        "/api/meetings/{meeting_id:int}/items/{item_id:int}/correct",
+        correct_vote,
+        methods=["POST"],
+    ),
     Route(
         "/api/meetings/{meeting_id:int}/items/{item_id:int}/objections",
         add_objection,

@@ -18,3 +18,21 @@ ALTER TABLE requests ADD COLUMN due_365 BIGINT NOT NULL DEFAULT 0;
 UPDATE requests SET due_7 = created_at + 604800000, due_30 = created_at + 2592000000,
     due_365 = created_at + 31536000000;
 
+
+-- A staff correction of a recorded meeting vote (a paper ballot typed in wrongly): the vote row
+-- takes the new choice, this row keeps what it was, why, who and when (design 0022).
+CREATE TABLE meeting_vote_corrections (
+    id           INTEGER PRIMARY KEY,
+    item_id      BIGINT  NOT NULL REFERENCES meeting_items (id) ON DELETE CASCADE,
+    unit_id      BIGINT  NOT NULL,
+    old_choice   TEXT    NOT NULL,
+    new_choice   TEXT    NOT NULL,
+    reason       TEXT    NOT NULL,
+    corrected_by BIGINT  NOT NULL,
+    corrected_at BIGINT  NOT NULL
+);
+CREATE INDEX meeting_vote_corrections_item ON meeting_vote_corrections (item_id, id);
+
+-- The notice (persistence/notices) a meeting's published minutes went out as, in the category
+-- 會議紀錄 to the owners' households; the notice links back to the meeting in its text.
+ALTER TABLE meetings ADD COLUMN minutes_notice_id BIGINT;

@@ -88,6 +88,9 @@ async function load() {
   const minutes = byId("minutes-link", HTMLAnchorElement);
   minutes.hidden = m.minutes_state !== "published";
   minutes.href = `/meetings/${meetingId}/print`;
+  const notice = byId("minutes-notice", HTMLAnchorElement);
+  notice.hidden = !m.minutes_notice_id;
+  if (m.minutes_notice_id) notice.href = `/notices/${m.minutes_notice_id}`;
   byId("run-link").hidden = !data.me.staff;
   view.apply(data.figures);
   showMe();

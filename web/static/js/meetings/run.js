@@ -98,7 +98,8 @@ async function loadRoll() {
     if (openItem && r.present) {
       const vote = r.votes[String(openItem.id)];
       if (vote) {
-        paper.textContent = `${t(`meetings.choice.${vote.choice}`)} (${t(`meetings.route.${vote.route}`)})`;
+        paper.textContent = `${t(`meetings.choice.${vote.choice}`)} (${t(`meetings.route.${vote.route}`)}) `;
+        paper.append(correctButton(openItem.id, r, vote.choice));
       } else {
         const select = node("select");
         select.setAttribute("aria-label", t("meetings.roll.paper_for", { unit: r.label }));
@@ -118,6 +119,59 @@ async function loadRoll() {
     tr.append(paper);
     return tr;
   }));
+  byId("corrections", HTMLUListElement).replaceChildren(...result.data.corrections.map((/** @type {any} */ c) => node(
+    "li", "", t("meetings.correct.entry", {
+      unit: c.label, from: t(`meetings.choice.${c.from}`), to: t(`meetings.choice.${c.to}`),
+      reason: c.reason, at: when(c.at),
+    }),
+  )));
+}
+
+/**
+ * A wrongly recorded vote (a paper ballot typed in wrongly): the right choice and why, for the
+ * record; every screen's tally moves with it.
+ * @param {number} itemId
+ * @param {any} r  the unit's roll entry
+ * @param {string} current  the recorded choice
+ */
+function correctButton(itemId, r, current) {
+  const button = node("button", "button-quiet", t("meetings.correct.open"));
+  button.type = "button";
+  button.setAttribute("aria-label", t("meetings.correct.open_for", { unit: r.label }));
+  button.addEventListener("click", () => {
+    const form = node("form", "mt-correct");
+    form.noValidate = true;
+    const select = node("select");
+    select.id = `correct-${r.unit_id}`;
+    for (const choice of ["for", "against", "abstain"].filter((c) => c !== current)) {
+      const o = node("option", "", t(`meetings.choice.${choice}`));
+      o.value = choice;
+      select.append(o);
+    }
+    const reason = node("input");
+    reason.id = `correct-reason-${r.unit_id}`;
+    reason.maxLength = 200;
+    reason.required = true;
+    const error = node("p", "error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    for (const [control, key] of /** @type {const} */ ([[select, "meetings.correct.choice"], [reason, "meetings.correct.reason"]])) {
+      const label = node("label", "", t(key, { unit: r.label }));
+      label.htmlFor = control.id;
+      form.append(label, control);
+    }
+    const save = node("button", "button-primary", t("meetings.correct.save"));
+    save.type = "submit";
+    form.append(save, error);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const done = await post(`/items/${itemId}/correct`, { unit_id: r.unit_id, choice: select.value, reason: reason.value }, error);
+      if (done.ok) await loadRoll();
+    });
+    button.replaceWith(form);
+    select.focus();
+  });
+  return button;
 }
 
 async function loadQueue() {
