@@ -86,6 +86,8 @@ class Route(enum.StrEnum):
     PHONE = "phone"
     PAPER = "paper"
     PROXY = "proxy"
+    #: The owner's personal QR, scanned by the desk.
+    QR = "qr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +351,14 @@ class MeetingStore(Protocol):
     ) -> list[int]:
         """Check units in (unit id, the proxy's key or None in person) on an open meeting;
         the units this call checked in (a unit in already is left as it is)."""
+
+    async def owner_token(
+        self, meeting_id: int, user_id: UserId, token: str, *, now: Millis
+    ) -> str:
+        """The user's check-in token for the meeting: ``token`` if they had none yet, else the
+        one they have (so a QR printed or shown earlier keeps working)."""
+
+    async def token_user(self, meeting_id: int, token: str) -> UserId | None: ...
 
     async def open_item(self, meeting_id: int, item_id: int, *, now: Millis) -> Meeting:
         """Pending → open, on an open meeting with no other item open."""

@@ -894,6 +894,32 @@ class SqlMeetingStore:
             )
             return await self._fetch(tx, meeting_id)
 
+    async def owner_token(
+        self, meeting_id: int, user_id: UserId, token: str, *, now: Millis
+    ) -> str:
+        await self._db.execute(
+            "INSERT INTO meeting_owner_tokens (meeting_id, user_id, token, created_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (meeting_id, user_id) DO NOTHING",
+            meeting_id,
+            user_id,
+            token,
+            now,
+        )
+        found = await self._db.fetchval(
+            "SELECT token FROM meeting_owner_tokens WHERE meeting_id = $1 AND user_id = $2",
+            meeting_id,
+            user_id,
+        )
+        return str(found)
+
+    async def token_user(self, meeting_id: int, token: str) -> UserId | None:
+        found = await self._db.fetchval(
+            "SELECT user_id FROM meeting_owner_tokens WHERE meeting_id = $1 AND token = $2",
+            meeting_id,
+            token,
+        )
+        return None if found is None else int(found)
+
     async def set_minutes_notice(self, meeting_id: int, notice_id: int) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(

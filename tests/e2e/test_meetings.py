@@ -615,3 +615,69 @@ async def test_staff_correct_a_vote_live_with_reason_and_history(deployment: Dep
         assert await staff.error(path, 409, unit_id=wrong, choice="for", reason="late") == (
             "meeting_item_not_open"
         )
+
+
+async def test_a_personal_qr_checks_an_owner_in_at_the_desk(deployment: Deployment) -> None:
+    """o0002 holds o0001's proxy: the desk scans o0002's personal QR (its link) and both units
+    are present, o0001's by proxy; the attendance equals a count of the rows made here. Ten
+    owners: nobody holds more than a fifth, so no Art. 27 cap applies."""
+    c = await make_community(deployment, 10)
+    async with running(deployment) as server:
+        staff, admin = Api(server, c.cookies["lam"][1]), Api(server, c.cookies["root"][1])
+        holder, giver = Api(server, c.cookies["o0002"][1]), Api(server, c.cookies["o0001"][1])
+        tenant = Api(server, c.cookies["tenant"][1])
+        try:
+            await admin.post("/api/meetings/register", csv=register_csv(c))
+            draft = {
+                "kind": "regular", "title": "Night", "place": "Lobby",
+                "starts_at": int(time.time() * 1000) + 11 * DAY,
+                "items": [{"title": "Repaint", "threshold": "majority"}],
+            }  # fmt: skip
+            mid = (await staff.post("/api/meetings", 201, **draft))["meeting"]["id"]
+            await staff.post(f"/api/meetings/{mid}/convene")
+            await giver.post(f"/api/meetings/{mid}/proxies", username="o0002")
+            link = (await holder.get(f"/api/meetings/{mid}"))["me"]["checkin_link"]
+            assert link.startswith(f"{server.http}/meetings/{mid}/desk?t=")
+            token = link.split("?t=", 1)[1]
+            # Shown twice, the same QR; the image is an SVG; the tenant holds nothing.
+            assert (await holder.get(f"/api/meetings/{mid}"))["me"]["checkin_link"] == link
+            image = await holder.client.get(f"/api/meetings/{mid}/my-qr.svg")
+            assert image.status_code == 200 and image.headers["content-type"] == "image/svg+xml"
+            assert b"<svg" in image.content
+            assert (await tenant.get(f"/api/meetings/{mid}"))["me"]["checkin_link"] is None
+            refused = await tenant.client.get(f"/api/meetings/{mid}/my-qr.svg")
+            assert refused.status_code == 403
+            assert refused.json()["error"]["code"] == "meeting_not_owner"
+
+            await staff.post(f"/api/meetings/{mid}/open")
+            preview = await staff.get(f"/api/meetings/{mid}/desk?t={token}")
+            roll = (await staff.get(f"/api/meetings/{mid}/roll"))["roll"]
+            unit_of = {r["label"].split()[-1].split("-")[-1]: r["unit_id"] for r in roll}
+            assert preview["name"] == "O0002"
+            assert sorted((u["unit_id"], u["proxy"], u["present"]) for u in preview["units"]) == (
+                sorted([(unit_of["U2"], False, False), (unit_of["U1"], True, False)])
+            )
+            path = f"/api/meetings/{mid}/checkin/qr"
+            assert await holder.error(path, 403, token=token) == "forbidden"
+            assert await staff.error(path, 400, token="not-a-token") == "meeting_bad_code"
+            done = await staff.post(path, token=token)
+            assert sorted(done["checked_in"]) == sorted([unit_of["U1"], unit_of["U2"]])
+            assert (await staff.post(path, token=token))["checked_in"] == []  # scanned again
+
+            counted = await stored(deployment, mid, 0)
+            assert counted["present_heads"] == 2
+            assert counted["present_share"] == c.shares["o0001"] + c.shares["o0002"]
+            att = (await staff.get(f"/api/meetings/{mid}"))["figures"]["attendance"]
+            assert att["heads"] == [2, 1] and att["share"] == [counted["present_share"], 1]
+            assert att["proxy_units"] == 1 and att["in_person_units"] == 1
+            roll = (await staff.get(f"/api/meetings/{mid}/roll"))["roll"]
+            routes = {r["unit_id"]: (r["route"], r["by_proxy"]) for r in roll if r["present"]}
+            assert routes == {unit_of["U1"]: ("qr", True), unit_of["U2"]: ("qr", False)}
+            # The desk's page, for staff only.
+            page = await staff.client.get(f"/meetings/{mid}/desk?t={token}")
+            assert page.status_code == 200 and 'data-token="' + token + '"' in page.text
+            other = await holder.client.get(f"/meetings/{mid}/desk?t={token}")
+            assert other.status_code == 303
+        finally:
+            for api in (staff, admin, holder, giver, tenant):
+                await api.aclose()

@@ -456,6 +456,50 @@ async def check_in_self(services: Services, meeting_id: int, *, user_id: UserId)
     return added
 
 
+class BadToken(Exception):
+    """A personal check-in QR that is not this meeting's."""
+
+
+async def owner_token(services: Services, meeting_id: int, *, user_id: UserId) -> str:
+    """The owner's (or proxy's) personal check-in token for the meeting, made once. Raises
+    NotAnOwner for someone who holds nothing in it."""
+    store = meetings_store(services)
+    if not (await store.held(meeting_id, user_id)).units:
+        raise NotAnOwner
+    return await store.owner_token(
+        meeting_id, user_id, secrets.token_urlsafe(18), now=services.clock.now_ms()
+    )
+
+
+async def token_holder(services: Services, meeting_id: int, token: str) -> UserId:
+    user_id = await meetings_store(services).token_user(meeting_id, token)
+    if user_id is None:
+        raise BadToken
+    return user_id
+
+
+async def check_in_by_token(
+    services: Services, meeting_id: int, token: str, *, actor_id: UserId
+) -> tuple[UserId, list[int]]:
+    """The desk scanned an owner's personal QR: every unit they hold is present, as if they
+    had typed the room's code (their own in person, the entrusted by proxy), recorded as the
+    desk's (route ``qr``) and audited. (owner, the units this call checked in)."""
+    user_id = await token_holder(services, meeting_id, token)
+    store = meetings_store(services)
+    held = await store.held(meeting_id, user_id)
+    entries: list[tuple[int, str | None]] = [(u, None) for u in held.own]
+    entries += [(u, f"user:{user_id}") for u in held.entrusted]
+    added = await store.check_in(
+        meeting_id, entries, route=Route.QR, recorded_by=actor_id, now=services.clock.now_ms()
+    )
+    if added:
+        await _audit(
+            services, "checkin_qr", actor_id, meeting_id, {"units": added, "owner": user_id}
+        )
+        publisher(services).touch(meeting_id)
+    return user_id, added
+
+
 async def check_in_by_staff(
     services: Services,
     meeting_id: int,

@@ -39,6 +39,7 @@ from persistence.meetings import (
     MeetingDraft,
     MeetingKind,
     MeetingNotFound,
+    MeetingState,
     MeetingStateError,
     MinutesState,
     NotOnRoll,
@@ -99,6 +100,10 @@ def refusals() -> Iterator[None]:
             "meeting_notice_short",
             f"Owners must be told at least {exc.days} days ahead (Art. 30).",
             days=exc.days,
+        ) from None
+    except actions.BadToken:
+        raise ApiError(
+            400, "meeting_bad_code", "This check-in QR is not for this meeting."
         ) from None
     except actions.NotAnOwner:
         raise ApiError(
@@ -378,6 +383,11 @@ async def get_meeting(request: Request) -> Response:
         for p in snapshot.proxies
         if p.unit_id in held.own
     ]
+    services = services_of(request)
+    checkin_link = None
+    if held.units and snapshot.meeting.state in (MeetingState.CONVENED, MeetingState.OPEN):
+        token = await actions.owner_token(services, meeting.id, user_id=user.id)
+        checkin_link = _desk_link(request, meeting.id, token)
     return JSONResponse(
         {
             "meeting": meeting_json(snapshot.meeting, staff=_staff(user)),
@@ -389,6 +399,8 @@ async def get_meeting(request: Request) -> Response:
                 "present": [u for u in held.units if u in present],
                 "voted": {str(k): v for k, v in voted.items()},
                 "my_proxies": my_proxy,
+                #: The owner's personal check-in QR's link (the desk scans it), or null.
+                "checkin_link": checkin_link,
                 "my_questions": [
                     {"id": q.id, "text": q.text, "state": str(q.state), "votes": q.votes}
                     for q in snapshot.questions
@@ -812,6 +824,73 @@ async def projector_events(request: Request) -> Response:
     )
 
 
+def _desk_link(request: Request, meeting_id: int, token: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/meetings/{meeting_id}/desk?t={token}"
+
+
+def _svg_qr(text: str) -> Response:
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=10, border=4, dark="#000", light="#fff")
+    return Response(
+        out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
+async def my_qr(request: Request) -> Response:
+    """The owner's personal check-in QR: the desk's phone camera opens its link."""
+    meeting, user = await _meeting(request)
+    with refusals():
+        token = await actions.owner_token(services_of(request), meeting.id, user_id=user.id)
+    return _svg_qr(_desk_link(request, meeting.id, token))
+
+
+class TokenBody(msgspec.Struct, frozen=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+async def desk_preview(request: Request) -> Response:
+    """For the desk, before checking in: whose QR it is and what they hold."""
+    meeting, _ = await _meeting(request, staff=True)
+    services = services_of(request)
+    with refusals():
+        holder = await actions.token_holder(
+            services, meeting.id, request.query_params.get("t", "")[:64]
+        )
+    snapshot = await meetings_store(services).snapshot(meeting.id)
+    owner = await services.store.get_user(holder)
+    assert snapshot is not None
+    held = holdings(snapshot, holder)
+    labels, present = {r.unit_id: r.label for r in snapshot.roll}, snapshot.present
+    return JSONResponse(
+        {
+            "name": "" if owner is None else owner.display_name,
+            "units": [
+                {
+                    "unit_id": u,
+                    "label": labels[u],
+                    "proxy": u in held.entrusted,
+                    "present": u in present,
+                }
+                for u in held.units
+            ],
+        }
+    )
+
+
+async def check_in_qr(request: Request) -> Response:
+    meeting, user = await _meeting(request, staff=True)
+    body = await decode_body(request, TokenBody)
+    with refusals():
+        _owner, added = await actions.check_in_by_token(
+            services_of(request), meeting.id, body.token, actor_id=user.id
+        )
+    return JSONResponse({"checked_in": added})
+
+
 async def checkin_qr(request: Request) -> Response:
     """The door's QR: the check-in link with the code, for an owner's phone camera."""
     import io
@@ -842,6 +921,9 @@ ROUTES = [
     Route("/api/meetings/{meeting_id:int}/close", close_meeting, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/checkin", check_in, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/checkin/staff", check_in_staff, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/checkin/qr", check_in_qr, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/desk", desk_preview, methods=["GET"]),
+    Route("/api/meetings/{meeting_id:int}/my-qr.svg", my_qr, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/proxies", set_proxy, methods=["POST"]),
     Route(
         "/api/meetings/{meeting_id:int}/proxies/{unit_id:int}/remove",

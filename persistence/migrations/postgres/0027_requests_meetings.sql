@@ -36,3 +36,13 @@ CREATE INDEX meeting_vote_corrections_item ON meeting_vote_corrections (item_id,
 -- The notice (persistence/notices) a meeting's published minutes went out as, in the category
 -- 會議紀錄 to the owners' households; the notice links back to the meeting in its text.
 ALTER TABLE meetings ADD COLUMN minutes_notice_id BIGINT;
+
+-- An owner's personal check-in QR (shown on their meeting page, scanned by the desk's phone):
+-- a random token per owner (or proxy) and meeting, made the first time it is shown.
+CREATE TABLE meeting_owner_tokens (
+    meeting_id  BIGINT  NOT NULL REFERENCES meetings (id) ON DELETE CASCADE,
+    user_id     BIGINT  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token       TEXT    NOT NULL UNIQUE,
+    created_at  BIGINT  NOT NULL,
+    PRIMARY KEY (meeting_id, user_id)
+);

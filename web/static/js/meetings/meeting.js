@@ -41,6 +41,11 @@ function showMe() {
       : t("meetings.me.holds", { units: names });
   }
   checkinForm.hidden = !units.length || present.size === units.length || meeting.state !== "open";
+  // The personal QR for the desk: while the owner has units not yet present.
+  const qr = byId("my-qr");
+  qr.hidden = !me.checkin_link || present.size === units.length;
+  const img = byId("my-qr-img", HTMLImageElement);
+  if (!qr.hidden && !img.src) img.src = `/api/meetings/${meeting.id}/my-qr.svg`;
   proxyForm.hidden = !me.own.length || meeting.state === "closed" || me.own.every((/** @type {any} */ u) => present.has(u.unit_id));
   const given = byId("proxy-given");
   given.textContent = me.my_proxies.length
