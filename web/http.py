@@ -76,6 +76,7 @@ class HttpCode(enum.StrEnum):
     MEETING_ALREADY_VOTED = "meeting_already_voted"
     MEETING_OBJECTION_CLOSED = "meeting_objection_closed"
     MEETING_VOTE_NOT_FOUND = "meeting_vote_not_found"
+    TOO_MANY_FILES = "too_many_files"
     # -- forum
     TOPIC_CLOSED = "topic_closed"
     CATEGORY_EXISTS = "category_exists"

@@ -226,6 +226,25 @@ class StoredVote:
     cast_at: Millis
 
 
+#: Files an agenda item takes (quotes, plans): a few, not an archive.
+MAX_ITEM_FILES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFile:
+    """A file attached to an agenda item; its bytes are a blob (``persistence/blobs``)."""
+
+    id: int
+    item_id: int
+    blob_id: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    added_by: UserId
+    added_at: Millis
+
+
 @dataclass(frozen=True, slots=True)
 class VoteCorrection:
     """Staff changed a recorded vote (a paper ballot typed in wrongly): what it was and why."""
@@ -360,6 +379,24 @@ class MeetingStore(Protocol):
 
     async def token_user(self, meeting_id: int, token: str) -> UserId | None: ...
 
+    async def add_item_file(
+        self,
+        item_id: int,
+        *,
+        blob_id: str,
+        filename: str,
+        media_type: str,
+        size: int,
+        sha256: str,
+        added_by: UserId,
+        now: Millis,
+    ) -> ItemFile:
+        """Raises MeetingNotFound (no such item), TooManyFiles (``MAX_ITEM_FILES`` already;
+        the item's row lock orders concurrent adds)."""
+
+    async def item_files(self, meeting_id: int) -> list[ItemFile]:
+        """The files of every item of the meeting, by item then upload."""
+
     async def open_item(self, meeting_id: int, item_id: int, *, now: Millis) -> Meeting:
         """Pending → open, on an open meeting with no other item open."""
 
@@ -471,6 +508,10 @@ class AlreadyVoted(StoreError):
     def __init__(self, unit_ids: Sequence[int]) -> None:
         super().__init__(f"units {list(unit_ids)} voted already")
         self.unit_ids = list(unit_ids)
+
+
+class TooManyFiles(StoreError):
+    """The item has its ``MAX_ITEM_FILES`` files."""
 
 
 class VoteNotFound(StoreError):

@@ -20,6 +20,7 @@ import orjson
 from linli.types import Millis, UserId
 from persistence.db import Database, Executor, Row
 from persistence.meetings import (
+    MAX_ITEM_FILES,
     AlreadyVoted,
     Ballot,
     CheckedInAlready,
@@ -28,6 +29,7 @@ from persistence.meetings import (
     Held,
     Item,
     ItemDraft,
+    ItemFile,
     ItemNotOpen,
     ItemState,
     Meeting,
@@ -50,6 +52,7 @@ from persistence.meetings import (
     Route,
     Snapshot,
     StoredVote,
+    TooManyFiles,
     VoteCorrection,
     VoteNotFound,
 )
@@ -919,6 +922,67 @@ class SqlMeetingStore:
             token,
         )
         return None if found is None else int(found)
+
+    async def add_item_file(
+        self,
+        item_id: int,
+        *,
+        blob_id: str,
+        filename: str,
+        media_type: str,
+        size: int,
+        sha256: str,
+        added_by: UserId,
+        now: Millis,
+    ) -> ItemFile:
+        lock = " FOR UPDATE" if self._db.dialect == "postgres" else ""
+        async with self._db.transaction() as tx:
+            if (
+                await tx.fetchval(f"SELECT id FROM meeting_items WHERE id = $1{lock}", item_id)
+                is None
+            ):
+                raise MeetingNotFound(f"item {item_id}")
+            taken = await tx.fetchval(
+                "SELECT count(*) FROM meeting_item_files WHERE item_id = $1", item_id
+            )
+            if int(taken) >= MAX_ITEM_FILES:
+                raise TooManyFiles(f"item {item_id} has {MAX_ITEM_FILES} files")
+            file_id = await tx.fetchval(
+                "INSERT INTO meeting_item_files (item_id, blob_id, filename, media_type, size, "
+                "sha256, added_by, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                item_id,
+                blob_id,
+                filename,
+                media_type,
+                size,
+                sha256,
+                added_by,
+                now,
+            )
+        return ItemFile(
+            int(file_id), item_id, blob_id, filename, media_type, size, sha256, added_by, now
+        )
+
+    async def item_files(self, meeting_id: int) -> list[ItemFile]:
+        rows = await self._db.fetch(
+            "SELECT f.* FROM meeting_item_files f JOIN meeting_items i ON i.id = f.item_id "
+            "WHERE i.meeting_id = $1 ORDER BY f.item_id, f.id",
+            meeting_id,
+        )
+        return [
+            ItemFile(
+                int(r["id"]),
+                int(r["item_id"]),
+                r["blob_id"],
+                r["filename"],
+                r["media_type"],
+                int(r["size"]),
+                r["sha256"],
+                int(r["added_by"]),
+                int(r["added_at"]),
+            )
+            for r in rows
+        ]
 
     async def set_minutes_notice(self, meeting_id: int, notice_id: int) -> None:
         async with self._db.transaction() as tx:

@@ -681,3 +681,82 @@ async def test_a_personal_qr_checks_an_owner_in_at_the_desk(deployment: Deployme
         finally:
             for api in (staff, admin, holder, giver, tenant):
                 await api.aclose()
+
+
+async def test_agenda_items_take_checked_files(deployment: Deployment) -> None:
+    """Staff attach a quote (PDF) and a plan (PNG) to an item; the content decides (a text file
+    named .pdf is refused, nothing stored); a draft's files are staff's, a convened meeting's
+    everyone's, byte for byte; ten at most; none after the meeting closed."""
+    import io
+
+    from PIL import Image
+
+    c = await make_community(deployment, 3)
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    png = io.BytesIO()
+    Image.new("RGB", (40, 30), (0, 90, 200)).save(png, "PNG")
+    async with running(deployment) as server:
+        staff, tenant = Api(server, c.cookies["lam"][1]), Api(server, c.cookies["tenant"][1])
+        admin = Api(server, c.cookies["root"][1])
+        try:
+            await admin.post("/api/meetings/register", csv=register_csv(c))
+            draft = {
+                "kind": "regular", "title": "Night", "place": "Lobby",
+                "starts_at": int(time.time() * 1000) + 11 * DAY,
+                "items": [{"title": "Repaint", "threshold": "majority"}],
+            }  # fmt: skip
+            mid = (await staff.post("/api/meetings", 201, **draft))["meeting"]["id"]
+            item = (await staff.get(f"/api/meetings/{mid}"))["meeting"]["items"][0]["id"]
+            files = f"/api/meetings/{mid}/items/{item}/files"
+
+            async def upload(api: Api, name: str, data: bytes, expect: int) -> dict[str, Any]:
+                response = await api.client.post(
+                    files, params={"name": name}, content=data,
+                    headers={"Content-Type": "application/octet-stream"},
+                )  # fmt: skip
+                assert response.status_code == expect, response.text
+                return response.json()  # type: ignore[no-any-return]
+
+            quote = (await upload(staff, "報價單 quote.pdf", pdf, 201))["file"]
+            assert (quote["filename"], quote["media_type"], quote["size"]) == (
+                "報價單 quote.pdf", "application/pdf", len(pdf),
+            )  # fmt: skip
+            plan = (await upload(staff, "plan.png", png.getvalue(), 201))["file"]
+            assert plan["media_type"] == "image/png"
+            fake = await upload(staff, "fake.pdf", b"just text, not a PDF", 415)
+            assert fake["error"]["code"] == "upload_type_not_allowed"
+            assert (await upload(tenant, "x.pdf", pdf, 403))["error"]["code"] == "forbidden"
+            # A draft: the tenant sees neither the meeting nor its files.
+            assert (await tenant.client.get(quote["url"])).status_code == 404
+            await staff.post(f"/api/meetings/{mid}/convene")
+            listed = (await tenant.get(f"/api/meetings/{mid}"))["meeting"]["items"][0]["files"]
+            assert [(f["id"], f["filename"]) for f in listed] == [
+                (quote["id"], "報價單 quote.pdf"), (plan["id"], "plan.png"),
+            ]  # fmt: skip
+            got = await tenant.client.get(quote["url"])
+            assert got.status_code == 200 and got.content == pdf
+            assert got.headers["content-type"] == "application/pdf"
+            assert got.headers["x-content-type-options"] == "nosniff"
+            assert (await tenant.client.get(f"{files}/999999")).status_code == 404
+            for i in range(8):
+                await upload(staff, f"more{i}.pdf", pdf, 201)
+            assert (await upload(staff, "eleventh.pdf", pdf, 409))["error"]["code"] == (
+                "too_many_files"
+            )
+            await staff.post(f"/api/meetings/{mid}/open")
+            await staff.post(f"/api/meetings/{mid}/close")
+            assert (await upload(staff, "late.pdf", pdf, 409))["error"]["code"] == (
+                "meeting_wrong_state"
+            )
+            store = await deployment.store()
+            try:
+                rows = await store.database.fetch(
+                    "SELECT detail FROM audit_log WHERE feature = 'meetings' "
+                    "AND action = 'item_file'"
+                )
+            finally:
+                await store.close()
+            assert len(rows) == 10
+        finally:
+            for api in (staff, tenant, admin):
+                await api.aclose()

@@ -35,16 +35,19 @@ from linli.feature import Services
 from linli.richtext import MAX_SOURCE_CHARS, render
 from linli.types import Millis, UserId
 from persistence.audit import NewEntry
+from persistence.blobs import blob_store
 from persistence.db import IntegrityViolation
 from persistence.meetings import (
     AlreadyVoted,
     Ballot,
     Item,
+    ItemFile,
     ItemState,
     Meeting,
     MeetingDraft,
     MeetingKind,
     MeetingNotFound,
+    MeetingState,
     MeetingStateError,
     MinutesState,
     NotPresent,
@@ -70,6 +73,7 @@ from persistence.timers import TimerJob
 from web.meetings.search import index_meeting
 from web.notices.actions import create_notice, notices_store
 from web.notifications.actions import notify
+from web.uploads import CheckedUpload
 
 log = logging.getLogger(__name__)
 
@@ -620,6 +624,47 @@ async def correct_vote(
     )
     await announce(services, meeting_id)
     return correction
+
+
+# -- agenda files ----------------------------------------------------------------------------
+
+
+async def add_item_file(
+    services: Services, meeting_id: int, item_id: int, upload: CheckedUpload, *, actor_id: UserId
+) -> ItemFile:
+    """A checked upload attached to an agenda item: the bytes into the blob store, then the row
+    (a crash between leaves an unreferenced blob, never a row without bytes); audited."""
+    store = meetings_store(services)
+    meeting = await store.get_meeting(meeting_id)
+    if meeting is None or not any(i.id == item_id for i in meeting.items):
+        raise MeetingNotFound(f"item {item_id}")
+    if meeting.state is MeetingState.CLOSED:
+        raise MeetingStateError("the meeting is over")
+    now = services.clock.now_ms()
+    blobs = blob_store(services.settings, services.database)
+    stored = await blobs.put(upload.data, now=now)
+    try:
+        added = await store.add_item_file(
+            item_id,
+            blob_id=stored.id,
+            filename=upload.filename,
+            media_type=upload.kind.media_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            added_by=actor_id,
+            now=now,
+        )
+    except BaseException:
+        await blobs.delete(stored.id)
+        raise
+    await _audit(
+        services,
+        "item_file",
+        actor_id,
+        meeting_id,
+        {"item": item_id, "filename": added.filename, "sha256": added.sha256},
+    )
+    return added
 
 
 # -- the chair -------------------------------------------------------------------------------

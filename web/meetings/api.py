@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -29,11 +29,14 @@ from gateway.meetings.events import figures_body, threshold_json
 from gateway.meetings.ops import projector_principal
 from gateway.wire import Format
 from linli.roles import Can, may, roles_that
+from persistence.blobs import blob_store
 from persistence.meetings import (
+    MAX_ITEM_FILES,
     AlreadyVoted,
     CheckedInAlready,
     EmptyRegister,
     ItemDraft,
+    ItemFile,
     ItemNotOpen,
     Meeting,
     MeetingDraft,
@@ -46,6 +49,7 @@ from persistence.meetings import (
     NotPresent,
     ObjectionClosed,
     QuestionState,
+    TooManyFiles,
     VoteCorrection,
     VoteNotFound,
 )
@@ -74,6 +78,7 @@ from web.http import (
 )
 from web.meetings import actions, minutes
 from web.meetings.actions import holdings, meetings_store, minutes_due
+from web.uploads import UploadRefused, accept_upload, file_response, read_upload
 
 STAFF = roles_that(Can.RUN_MEETINGS)
 ADMINS = roles_that(Can.ADMINISTER)
@@ -121,6 +126,10 @@ def refusals() -> Iterator[None]:
         raise ApiError(409, "meeting_item_not_open", "This item is not open for votes.") from None
     except AlreadyVoted:
         raise ApiError(409, "meeting_already_voted", "This unit has voted on this item.") from None
+    except TooManyFiles:
+        raise ApiError(
+            409, "too_many_files", f"An agenda item takes at most {MAX_ITEM_FILES} files."
+        ) from None
     except VoteNotFound:
         raise ApiError(
             404, "meeting_vote_not_found", "That unit has not voted on this item."
@@ -277,7 +286,20 @@ class RegisterBody(msgspec.Struct, frozen=True):
 # -- serialising -----------------------------------------------------------------------------
 
 
-def meeting_json(meeting: Meeting, *, staff: bool) -> dict[str, Any]:
+def file_json(meeting_id: int, f: ItemFile) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "filename": f.filename,
+        "media_type": f.media_type,
+        "size": f.size,
+        "url": f"/api/meetings/{meeting_id}/items/{f.item_id}/files/{f.id}",
+    }
+
+
+def meeting_json(
+    meeting: Meeting, *, staff: bool, files: Sequence[ItemFile] | None = None
+) -> dict[str, Any]:
+    """``files``: the agenda's files, when the caller read them (the meeting's own page)."""
     body: dict[str, Any] = {
         "id": meeting.id,
         "kind": str(meeting.kind),
@@ -306,6 +328,7 @@ def meeting_json(meeting: Meeting, *, staff: bool) -> dict[str, Any]:
                 "result": i.result,
                 "objection_until": i.objection_until,
                 "objection_result": i.objection_result,
+                "files": [file_json(meeting.id, f) for f in files or () if f.item_id == i.id],
             }
             for i in meeting.items
         ],
@@ -390,7 +413,11 @@ async def get_meeting(request: Request) -> Response:
         checkin_link = _desk_link(request, meeting.id, token)
     return JSONResponse(
         {
-            "meeting": meeting_json(snapshot.meeting, staff=_staff(user)),
+            "meeting": meeting_json(
+                snapshot.meeting,
+                staff=_staff(user),
+                files=await meetings_store(services).item_files(meeting.id),
+            ),
             "figures": figures_body(snapshot),
             "me": {
                 "staff": _staff(user),
@@ -824,6 +851,46 @@ async def projector_events(request: Request) -> Response:
     )
 
 
+async def upload_item_file(request: Request) -> Response:
+    """The file's bytes as the body (the content decides its type: PDF, JPEG, PNG, WebP), its
+    name in ``?name=``."""
+    meeting, user = await _meeting(request, staff=True)
+    item_id = _item_id(request, meeting)
+    services = services_of(request)
+    limit = services.settings.upload_max_bytes
+    data = await read_upload(request, limit)
+    try:
+        upload = await accept_upload(data, request.query_params.get("name", ""), max_bytes=limit)
+    except UploadRefused as refused:
+        raise refused.api_error() from None
+    with refusals():
+        added = await actions.add_item_file(services, meeting.id, item_id, upload, actor_id=user.id)
+    return JSONResponse({"file": file_json(meeting.id, added)}, status_code=201)
+
+
+async def get_item_file(request: Request) -> Response:
+    """For whoever may see the meeting (a draft's files are staff's, like the draft)."""
+    meeting, _ = await _meeting(request)
+    item_id = _item_id(request, meeting)
+    services = services_of(request)
+    found = next(
+        (
+            f
+            for f in await meetings_store(services).item_files(meeting.id)
+            if f.item_id == item_id and f.id == request.path_params["file_id"]
+        ),
+        None,
+    )
+    data = (
+        None
+        if found is None
+        else await blob_store(services.settings, services.database).get(found.blob_id)
+    )
+    if found is None or data is None:
+        raise ApiError(404, "not_found", "No such file.")
+    return file_response(data, media_type=found.media_type, filename=found.filename)
+
+
 def _desk_link(request: Request, meeting_id: int, token: str) -> str:
     return f"{str(request.base_url).rstrip('/')}/meetings/{meeting_id}/desk?t={token}"
 
@@ -949,6 +1016,16 @@ ROUTES = [
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/close", close_item, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/vote", vote, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/paper", paper_vote, methods=["POST"]),
+    Route(
+        "/api/meetings/{meeting_id:int}/items/{item_id:int}/files",
+        upload_item_file,
+        methods=["POST"],
+    ),
+    Route(
+        "/api/meetings/{meeting_id:int}/items/{item_id:int}/files/{file_id:int}",
+        get_item_file,
+        methods=["GET"],
+    ),
     Route(
         "/api/meetings/{meeting_id:int}/items/{item_id:int}/correct",
         correct_vote,

@@ -46,3 +46,18 @@ CREATE TABLE meeting_owner_tokens (
     created_at  BIGINT  NOT NULL,
     PRIMARY KEY (meeting_id, user_id)
 );
+
+-- Files attached to an agenda item (quotes, a plan): the bytes are blobs (persistence/blobs),
+-- checked by content at upload (web/uploads.py); at most MAX_ITEM_FILES an item.
+CREATE TABLE meeting_item_files (
+    id          INTEGER PRIMARY KEY,
+    item_id     BIGINT  NOT NULL REFERENCES meeting_items (id) ON DELETE CASCADE,
+    blob_id     TEXT    NOT NULL,
+    filename    TEXT    NOT NULL,
+    media_type  TEXT    NOT NULL,
+    size        BIGINT  NOT NULL,
+    sha256      TEXT    NOT NULL,
+    added_by    BIGINT  NOT NULL REFERENCES users (id),
+    added_at    BIGINT  NOT NULL
+);
+CREATE INDEX meeting_item_files_item ON meeting_item_files (item_id, id);

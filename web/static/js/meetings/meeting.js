@@ -5,6 +5,7 @@ import { api } from "../common.js";
 import { errorText, t } from "../i18n.js";
 import { byId, control, node } from "../lib/dom.js";
 import { FiguresView } from "./figures.js";
+import { fileLinks } from "./files.js";
 import { follow, when } from "./live.js";
 
 const section = byId("meeting");
@@ -88,6 +89,8 @@ async function load() {
     if (i.explanation) li.append(node("p", "hint", i.explanation));
     const state = i.result ? t(`meetings.result.${i.result}`) : t(`meetings.item.state.${i.state}`);
     li.append(node("p", "mt-agenda-state", state));
+    const files = fileLinks(i);
+    if (files) li.append(files);
     return li;
   }));
   const minutes = byId("minutes-link", HTMLAnchorElement);

@@ -6,6 +6,7 @@ import { api } from "../common.js";
 import { errorText, t } from "../i18n.js";
 import { byId, control, node } from "../lib/dom.js";
 import { FiguresView } from "./figures.js";
+import { fileLinks, fileUpload } from "./files.js";
 import { follow, when } from "./live.js";
 
 const meetingId = Number(byId("run").dataset.meetingId);
@@ -48,6 +49,9 @@ async function loadMeeting() {
     li.append(node("strong", "", item.title));
     const state = item.result ? t(`meetings.result.${item.result}`) : t(`meetings.item.state.${item.state}`);
     li.append(node("p", "mt-agenda-state", state));
+    const files = fileLinks(item);
+    if (files) li.append(files);
+    if (meeting.state !== "closed") li.append(fileUpload(meetingId, item, () => { void refresh(); }));
     if (meeting.state === "open" && item.state !== "closed") {
       const open = item.state === "pending";
       const button = node("button", open ? "" : "button-primary", t(open ? "meetings.run.open_item" : "meetings.run.close_item"));
