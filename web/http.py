@@ -75,6 +75,8 @@ class HttpCode(enum.StrEnum):
     MEETING_ITEM_NOT_OPEN = "meeting_item_not_open"
     MEETING_ALREADY_VOTED = "meeting_already_voted"
     MEETING_OBJECTION_CLOSED = "meeting_objection_closed"
+    MEETING_VOTE_NOT_FOUND = "meeting_vote_not_found"
+    TOO_MANY_FILES = "too_many_files"
     # -- forum
     TOPIC_CLOSED = "topic_closed"
     CATEGORY_EXISTS = "category_exists"

@@ -91,6 +91,8 @@ export interface MetaBody {
   rules?: Rule[];
   staff?: { id: number; name: string }[];
   all_places?: Place[];
+  /** Holidays from today on (local dates YYYY-MM-DD), staff and admins. */
+  holidays?: { day: string; name: string }[];
 }
 
 export interface ListBody { requests: RequestItem[] }

@@ -95,7 +95,13 @@ function render(body) {
   byId("photo-form").hidden = !body.may_add_photos;
   const source = byId("req-source");
   source.hidden = !r.source_link;
-  if (r.source_link) byId("req-source-link", HTMLAnchorElement).href = r.source_link.split("@")[0];
+  if (r.source_link) {
+    const link = byId("req-source-link", HTMLAnchorElement);
+    // A forum post's link is its topic's page at the post; a chat message's is its room.
+    const fromPost = r.source_link.startsWith("/forum/");
+    link.href = fromPost ? r.source_link : r.source_link.split("@")[0];
+    link.textContent = t(fromPost ? "requests.view.source_post" : "requests.view.source");
+  }
 
   const follow = byId("follow", HTMLButtonElement);
   follow.hidden = body.mine || body.staff || r.private;
