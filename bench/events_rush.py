@@ -227,7 +227,7 @@ async def _servers(mode: str, tmp: Path) -> AsyncIterator[tuple[list[str], str]]
         )
         count = 2
     await migrate(database_url)
-    env.update(LINLI_DATABASE_URL=database_url, LINLI_WS_PORT="0", PYTHONUNBUFFERED="1")
+    env.update(LINLI_DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
     procs: list[subprocess.Popen[bytes]] = []
     urls = []
     try:
@@ -237,7 +237,12 @@ async def _servers(mode: str, tmp: Path) -> AsyncIterator[tuple[list[str], str]]
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "linli", "serve"],
-                    env={**env, "LINLI_PORT": str(port), "LINLI_HOST": "127.0.0.1"},
+                    env={
+                        **env,
+                        "LINLI_PORT": str(port),
+                        "LINLI_WS_PORT": str(free_port()),  # unused here, but never taken
+                        "LINLI_HOST": "127.0.0.1",
+                    },
                     cwd=tmp,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -33,7 +33,8 @@ from persistence.db import Database
 from persistence.factory import open_store
 from persistence.migrate import migrate
 from persistence.requests import DAY_MS, Category, Status
-from persistence.requests.sql import SqlRequestStore
+from persistence.requests.sql import WINDOW_DAYS, SqlRequestStore
+from persistence.requests.workdays import add_working_time
 from persistence.store import Role
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -119,12 +120,14 @@ def _rows(
                 1,
                 created,
                 created,
-                created + first_ms,
-                created + resolve_ms,
+                # The targets and the figures' windows in working days, as the store makes them.
+                add_working_time(created, first_ms, ZONE),
+                add_working_time(created, resolve_ms, ZONE),
                 first,
                 resolved,
                 closed,
                 resolutions,
+                *(add_working_time(created, days * DAY_MS, ZONE) for days in WINDOW_DAYS),
             )
         )
         if resolutions and rng.random() < 0.4:
@@ -141,8 +144,8 @@ async def _fill(
                 "INSERT INTO requests (id, category, status, private, text, author_id, "
                 "building_id, floor, source_link, reject_reason, version, created_at, "
                 "updated_at, respond_by, resolve_by, first_response_at, resolved_at, closed_at, "
-                "resolutions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-                "$14, $15, $16, $17, $18, $19)",
+                "resolutions, due_7, due_30, due_365) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
                 requests[at : at + CHUNK],
             )
     for at in range(0, len(ratings), CHUNK):

@@ -87,16 +87,15 @@ MODES = {
 #: Scenario → the servers it runs on. ``s1z`` is S1 with permessage-deflate offered by the
 #: clients (as every browser does); ``s1`` and the rest offer no extension.
 _ALL = (
-    "linli", "linli-hypercorn", "linli-embedded", "linli-embedded-hypercorn",
-    "websockets", "starlette", "socketio",
+    "linli", "linli-embedded", "websockets", "starlette", "socketio",
 )  # fmt: skip
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "s1": (*_ALL, "websockets-uvloop", "linli-asyncio", "websockets-preframed"),
-    "s1z": ("linli", "linli-hypercorn", "websockets", "starlette", "socketio"),
+    "s1z": ("linli", "websockets", "starlette", "socketio"),
     "s2": (*_ALL, "websockets-uvloop", "linli-asyncio"),
-    "s3": ("linli", "linli-hypercorn", "websockets", "starlette", "socketio"),
-    "recovery": ("linli", "linli-hypercorn", "linli-asyncio"),
-    "votes": ("linli", "linli-hypercorn", "linli-asyncio"),
+    "s3": ("linli", "websockets", "starlette", "socketio"),
+    "recovery": ("linli", "linli-asyncio"),
+    "votes": ("linli", "linli-asyncio"),
     "persist": ("linli",),
 }
 #: What ``python -m bench run`` runs unless told otherwise.
@@ -527,10 +526,7 @@ def _ratio_median(
     return round(statistics.median(values), 3) if values else None
 
 
-LINLI_TRANSPORTS = {
-    "linli": "Linli (websockets /ws, the default)",
-    "linli-hypercorn": "Linli (hypercorn /ws)",
-}
+LINLI_TRANSPORTS = {"linli": "Linli"}
 
 
 def targets(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -651,7 +647,7 @@ def table(report: dict[str, Any]) -> str:
         ratio_col = scenario in ("s1", "s1z", "s3")
         header = ["server", *[c[0] for c in cols]]
         if ratio_col:
-            header += ["linli ÷ this", "linli-hypercorn ÷ this"]
+            header += ["linli ÷ this"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         order = list(SERVERS)
@@ -664,7 +660,7 @@ def table(report: dict[str, Any]) -> str:
                     row.append(_fmt(res.get(key)))
             if ratio_col:
                 metric = "kb_per_connection" if scenario == "s3" else "deliveries_per_s"
-                for mine in ("linli", "linli-hypercorn"):
+                for mine in LINLI_TRANSPORTS:
                     r = _ratio_median(report["runs"], scenario, metric, server, mine=mine)
                     row.append("—" if server == mine or r is None else f"{r:.2f}×")
             if "error" in res:

@@ -35,9 +35,6 @@ class ServerKind:
     module: str | None = None
     embedded: bool = False
     label: str = ""
-    #: Linli with ``/ws`` served by the websockets library's server (``LINLI_WS_PORT``,
-    #: gateway/ws_server.py; the default) rather than by hypercorn on the HTTP port.
-    ws_transport: bool = False
     #: Extra environment for Linli.
     env: tuple[tuple[str, str], ...] = ()
 
@@ -45,22 +42,9 @@ class ServerKind:
 SERVERS: dict[str, ServerKind] = {
     s.name: s
     for s in (
-        ServerKind(
-            "linli", "linli", ws_transport=True,
-            label="Linli (scaled: Redis, PostgreSQL), /ws on the websockets server (the default)",
-        ),
-        ServerKind(
-            "linli-hypercorn", "linli",
-            label="Linli (scaled), /ws on hypercorn, bare ASGI endpoint (LINLI_WS_PORT=0)",
-        ),
-        ServerKind(
-            "linli-embedded", "linli", embedded=True, ws_transport=True,
-            label="Linli embedded (no Redis, SQLite), /ws on the websockets server (the default)",
-        ),
-        ServerKind(
-            "linli-embedded-hypercorn", "linli", embedded=True,
-            label="Linli embedded, /ws on hypercorn (LINLI_WS_PORT=0)",
-        ),
+        ServerKind("linli", "linli", label="Linli (scaled: Redis, PostgreSQL)"),
+        ServerKind("linli-embedded", "linli", embedded=True,
+                   label="Linli embedded (no Redis, SQLite)"),
         ServerKind(
             "websockets", "peer", "bench.peers.ws_broadcast", label="websockets + broadcast()"
         ),
@@ -69,7 +53,7 @@ SERVERS: dict[str, ServerKind] = {
             label="websockets + broadcast() on uvloop (for information)",
         ),
         ServerKind(
-            "linli-asyncio", "linli", ws_transport=True, env=(("LINLI_EVENT_LOOP", "asyncio"),),
+            "linli-asyncio", "linli", env=(("LINLI_EVENT_LOOP", "asyncio"),),
             label="Linli (the default) on the standard asyncio loop (for information)",
         ),
         ServerKind(
@@ -147,7 +131,7 @@ async def running(
         argv = [sys.executable, "-m", "linli", "serve"]
         env = _linli_env(infra, db, port, kind.embedded)
         # Always explicit: the default (the HTTP port + 1) may be taken.
-        ws_port = free_port() if kind.ws_transport else 0
+        ws_port = free_port()
         env["LINLI_WS_PORT"] = str(ws_port)
         env.update(kind.env)
         env.update(env_extra or {})
@@ -179,7 +163,7 @@ async def running(
                 stderr=subprocess.STDOUT,
             )
         http_port = port
-        if kind.ws_transport:
+        if kind.module is None:  # Linli: /ws is on the WebSocket server's port
             await wait_port(ws_port, proc, log)
             port = ws_port
         yield Running(kind, port, proc, redis_pid, db, http_port)

@@ -1,6 +1,7 @@
 """One client connection as the gateway sees it: who it is, what it subscribed to, and a bounded
-send queue drained by a writer task. Transport-agnostic: the ASGI endpoint (``gateway/asgi.py``)
-supplies the coroutine that puts one frame on the wire.
+send queue drained by a writer task. Transport-agnostic: a queued connection's owner supplies the
+coroutine that puts one frame on the wire (the projector streams of polls and meetings); the
+WebSocket server's ``DirectConnection`` (``gateway/ws_server.py``) writes each frame at once.
 
 Why a queue per connection rather than awaiting each send: fan-out must never wait on one slow
 socket (a phone on a weak signal would hold up the whole room). ``push`` never blocks; a
@@ -31,8 +32,7 @@ log = logging.getLogger(__name__)
 #: frames in the process and in the kernel's send queue, as docs/protocol.md promises for a slow
 #: client ("queued frames are dropped"). Two seconds: a phone that is reading takes well under
 #: one to take a 4001 behind a full buffer on a LAN or 4G link, and a stalled socket pins up to
-#: ~4 MB of memory for that long. Under hypercorn (``gateway/asgi.py``) the gateway forgets the
-#: connection after this long; hypercorn keeps the socket (docs/design/0024).
+#: ~4 MB of memory for that long.
 CLOSE_DEADLINE = 2.0
 
 SendFrame = Callable[[Frame], Awaitable[None]]
@@ -47,7 +47,6 @@ class ConnState(enum.Enum):
 
 class Connection:
     __slots__ = (
-        "_abort",
         "_queue",
         "_queued",
         "_wakeup",
@@ -90,8 +89,6 @@ class Connection:
         self.close_code: CloseCode | None = None
         #: Loop time ``close`` was called; the heartbeat aborts a connection closing for too long.
         self.closing_since = 0.0
-        #: Ends the transport's side at once (set by the transport); see ``abort``.
-        self._abort: Callable[[], None] | None = None
         #: Channels this connection is subscribed to (live or recovering).
         self.subscriptions: set[ChannelName] = set()
         #: Loop time of the last frame received; the heartbeat closes connections gone silent.
@@ -130,14 +127,9 @@ class Connection:
     def abort(self) -> None:
         """Give up on a connection that did not finish closing (its peer stopped reading): drop
         what is queued and end the transport's side without a handshake. The heartbeat calls
-        it for a connection still closing a beat after ``close``."""
+        it for a connection still closing a beat after ``close``; a transport with a socket
+        overrides it to reset that socket (``gateway/ws_server.DirectConnection``)."""
         self.mark_closed()
-        if self._abort is not None:
-            self._abort()
-
-    def on_abort(self, abort: Callable[[], None]) -> None:
-        """The transport's way to end its side at once (``abort``)."""
-        self._abort = abort
 
     def mark_closed(self) -> None:
         """The socket is gone: stop queueing (nothing can be sent any more)."""

@@ -1,7 +1,7 @@
 """The gateway: one per process. Holds the connections and the channel hubs, receives the
 broker's events, and carries out each request of the wire protocol.
 
-The request flow is: transport (``gateway/asgi.py``) → ``handle_frame`` → decode
+The request flow is: transport (``gateway/ws_server.py``) → ``handle_frame`` → decode
 (``gateway/wire.py``) → authorise (``channels/access.py``) → broker / store / presence → reply
 pushed on the connection's queue. Nothing here awaits a client's socket.
 """
@@ -320,7 +320,7 @@ class Gateway:
         self._connect_hooks.append(hook)
 
     def open(self, principal: Principal, fmt: Format, session: str = "") -> Connection:
-        """A queued connection for a transport that sends with a coroutine (ASGI)."""
+        """A queued connection for a sender that writes with a coroutine (a projector's stream)."""
         conn_id = self.new_conn_id()
         conn = Connection(
             conn_id,

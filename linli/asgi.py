@@ -1,5 +1,10 @@
-"""The ASGI application hypercorn serves: ``/ws`` goes straight to the gateway's bare endpoint,
-everything else (HTTP, lifespan) to Starlette.
+"""The ASGI application hypercorn serves: HTTP and lifespan, through Starlette.
+
+WebSockets are not served here: the gateway's one WebSocket transport is the websockets
+library's server on ``LINLI_WS_PORT`` (``gateway/ws_server.py``, started by the app's lifespan),
+and a reverse proxy routes ``/ws`` to it. hypercorn could neither cut a client that stopped
+reading nor answer bad frames with a close code (docs/design/0024-reliability-round-2.md, 4), so an
+upgrade on the HTTP port is refused with a 404 that names the right port.
 
 ``linli.asgi:app`` builds it from the environment, for ``hypercorn linli.asgi:app``; tests and
 ``linli serve`` call ``create_app`` with their own settings.
@@ -7,19 +12,20 @@ everything else (HTTP, lifespan) to Starlette.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+import orjson
 from hypercorn.middleware import ProxyFixMiddleware
 
-from channels.access import Principal
-from gateway.asgi import Message, Receive, Scope, Send, WebSocketEndpoint, header
-from gateway.gateway import Gateway
-from linli.config import Settings, is_secure, load_settings
+from linli.config import Settings, load_settings
 from linli.feature import Feature
 from web.app import create_starlette
-from web.sessions import identify
 
-WS_PATH = "/ws"
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
 class LinliApp:
@@ -38,34 +44,41 @@ class LinliApp:
             if settings.trusted_proxy_hops > 0
             else self._dispatch
         )
-        self.websocket = WebSocketEndpoint(
-            self._gateway, self._authenticate, settings.allowed_origins
-        )
-
-    def _gateway(self) -> Gateway:
-        gateway: Gateway = self.starlette.state.gateway
-        return gateway
-
-    async def _authenticate(self, scope: Scope) -> tuple[Principal, str] | None:
-        secure = is_secure(self.settings, str(scope.get("scheme", "ws")))
-        return await self.identify_cookie(header(scope, b"cookie"), secure)
-
-    async def identify_cookie(
-        self, cookie_header: str | None, secure: bool = False
-    ) -> tuple[Principal, str] | None:
-        runtime = self.starlette.state.runtime
-        return await identify(runtime.store, cookie_header, runtime.clock.now_ms(), secure=secure)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)  # type: ignore[arg-type]
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
-            await self.websocket(scope, receive, send)
+        if scope["type"] == "websocket":
+            await _refuse_websocket(scope, send, self.settings.websocket_port)
         elif scope["type"] == "http" and scope.get("scheme") == "https":
             await self.starlette(scope, receive, _with_hsts(send))  # type: ignore[arg-type]
         else:
             await self.starlette(scope, receive, send)  # type: ignore[arg-type]
+
+
+async def _refuse_websocket(scope: Scope, send: Send, ws_port: int) -> None:
+    """A 404 naming the WebSocket port, as an HTTP response where the server offers the ASGI
+    ``websocket.http.response`` extension (hypercorn does), else a refused handshake."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    message = (
+        f"WebSockets are served on port {ws_port} (LINLI_WS_PORT), not on the HTTP port; "
+        "behind a reverse proxy, route /ws there (docs/operations.md)."
+    )
+    body = orjson.dumps({"error": {"code": "not_found", "message": message}})
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 #: Browsers that reached Linli over https keep to https for a year (RFC 6797). Not

@@ -85,6 +85,9 @@ class Settings:
     notification_days: int = 180
     #: Days after its resolution within which a resident may reopen a request (design 0019).
     request_reopen_days: int = 14
+    #: The weekdays on which requests' targets run (design 0019, "Working days"); the admins'
+    #: holidays are taken off them. Monday to Friday: a management office's week.
+    request_working_days: str = "mon,tue,wed,thu,fri"
     #: Days a deleted message's text stays readable to moderators on /mod; a daily timer job
     #: blanks older ones.
     mod_deleted_text_days: int = 30
@@ -114,7 +117,7 @@ class Settings:
 
     @property
     def websocket_port(self) -> int:
-        """Where the websockets transport listens; 0 = not at all."""
+        """Where the WebSocket server listens (the one transport of ``/ws``)."""
         return self.port + 1 if self.ws_port is None else self.ws_port
 
     @property
@@ -122,6 +125,11 @@ class Settings:
         """``time_zone`` as a tzinfo (``ZoneInfo`` keeps one instance per name, so this is
         cheap)."""
         return ZoneInfo(self.time_zone)
+
+    @property
+    def working_weekdays(self) -> frozenset[int]:
+        """``request_working_days`` as ``date.weekday()`` numbers (Monday 0)."""
+        return parse_weekdays(self.request_working_days)
 
     @property
     def email_enabled(self) -> bool:
@@ -152,8 +160,8 @@ SETTINGS_DOC: dict[str, str] = {
     "host": "address `linli serve` listens on",
     "port": "port `linli serve` listens on",
     "ws_port": "port of the WebSocket server the pages connect to (the websockets library's, "
-    "beside hypercorn); `auto` = `LINLI_PORT` + 1; `0` = off (pages use `/ws` on the HTTP port); "
-    "behind a proxy, route `/ws` to it",
+    "beside hypercorn, the only one serving `/ws`); `auto` = `LINLI_PORT` + 1; behind a proxy, "
+    "route `/ws` to it",
     "allowed_origins": "comma-separated extra origins allowed to open the WebSocket and post "
     "forms (the page's own origin always is)",
     "trusted_proxy_hops": "reverse proxies to trust for X-Forwarded-For/-Proto/-Host (0 = none; "
@@ -195,6 +203,8 @@ SETTINGS_DOC: dict[str, str] = {
     "notification_days": "days notifications are kept before the daily sweep deletes them",
     "request_reopen_days": "days after its resolution within which a resident may reopen a "
     "request; later it is closed by the daily sweep",
+    "request_working_days": "the weekdays on which requests' response and resolution targets "
+    "run (`mon,tue,wed,thu,fri`; the admins' holidays are taken off them)",
     "mod_deleted_text_days": "days a deleted message's text stays readable to moderators; the "
     "daily sweep then blanks it",
     "edit_window_seconds": "seconds after writing it within which an author may edit a chat "
@@ -257,10 +267,17 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         values["redis_url"] = None
     values.update(overrides)
     settings = replace(base, **values)  # type: ignore[arg-type]
+    if settings.ws_port is not None and not 0 < settings.ws_port < 65536:
+        # 0 once meant "/ws on the HTTP port"; that transport is gone (design 0024, 4).
+        raise ValueError(
+            f"LINLI_WS_PORT: {settings.ws_port} is not a port. WebSockets are served only by "
+            "the WebSocket server; give it a free port, or `auto` (LINLI_PORT + 1)."
+        )
     loop_factory(settings.event_loop)  # an unknown or missing loop is a start-up error
     _check_time_zone(settings.time_zone)
     _check_mail(settings)
     _check_vapid_subject(settings.vapid_subject)
+    parse_weekdays(settings.request_working_days)
     if settings.upload_max_bytes < 1:
         raise ValueError(
             f"LINLI_UPLOAD_MAX_BYTES: expected 1 or more, got {settings.upload_max_bytes}"
@@ -307,6 +324,21 @@ def _check_vapid_subject(subject: str) -> None:
             f"LINLI_VAPID_SUBJECT: expected mailto:someone@example.org or an https:// URL, "
             f"got {subject!r}"
         )
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_weekdays(raw: str) -> frozenset[int]:
+    """``mon,tue,…`` as weekday numbers; an unknown name or none at all is a start-up error."""
+    names = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    unknown = [name for name in names if name not in _WEEKDAYS]
+    if unknown or not names:
+        raise ValueError(
+            f"LINLI_REQUEST_WORKING_DAYS: expected weekdays such as mon,tue,wed,thu,fri, "
+            f"got {raw!r}"
+        )
+    return frozenset(_WEEKDAYS.index(name) for name in names)
 
 
 def _check_time_zone(name: str) -> None:

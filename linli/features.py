@@ -72,6 +72,9 @@ from web.notices.demo import seed_notices
 from web.notifications import api as notifications_api
 from web.notifications import pages as notifications_pages
 from web.notifications import push_api, unsubscribe
+from web.onboard import actions as onboard_actions
+from web.onboard import api as onboard_api
+from web.onboard import pages as onboard_pages
 from web.pages import PAGE_ROUTES
 from web.polls import actions as polls_actions
 from web.polls import api as polls_api
@@ -357,6 +360,16 @@ ADMIN = Feature(
     login_checks=[admin_actions.refuse_disabled],
 )
 
+# Posters, registering residents at the desk, first logins (docs/design/0031-onboarding.md).
+ONBOARD = Feature(
+    name="onboard",
+    nav=[
+        NavItem("/admin/desk", "onboard.nav", onboard_pages.PAGES, order=94, duty=Can.ONBOARD.value)
+    ],
+    routes=[*onboard_api.ROUTES, *onboard_pages.ROUTES],
+    login_checks=[onboard_actions.refuse_first_login],
+)
+
 PRIVACY = Feature(
     name="privacy",
     install=privacy_ops.install,
@@ -400,6 +413,7 @@ FEATURES: list[Feature] = [
     MEETINGS,
     FORUM,
     ADMIN,
+    ONBOARD,
     PRIVACY,
     # Last: its demo indexes the others' demo content.
     SEARCH,

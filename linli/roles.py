@@ -37,6 +37,9 @@ class Can(enum.StrEnum):
     READ_EVERY_ROOM = "read_every_room"
     #: See the community's figures in detail (the public page shows the summary to all).
     SEE_FIGURES = "see_figures"
+    #: Onboard residents at the management desk: register one on their behalf, print the
+    #: buildings' invite posters, act for a resident who asked the desk to (web/onboard).
+    ONBOARD = "onboard"
     #: Users, buildings, units, invites, roles, categories.
     ADMINISTER = "administer"
 
@@ -55,6 +58,7 @@ CAPABILITIES: Mapping[Role, frozenset[Can]] = {
             Can.SEE_FIGURES,
             Can.POST_OFFICIAL,
             Can.READ_EVERY_ROOM,
+            Can.ONBOARD,
         }
     ),
     Role.COMMITTEE: frozenset(

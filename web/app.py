@@ -93,9 +93,8 @@ def create_starlette(settings: Settings, features: Sequence[Feature] | None = No
             finally:
                 await gateway.shutdown()
                 await activity.drain()
-                if ws_server is not None:
-                    ws_server.close()
-                    await ws_server.wait_closed()
+                ws_server.close()
+                await ws_server.wait_closed()
                 await _stop_workers(workers, tasks, stop_workers)
                 await sampler
 
@@ -124,10 +123,8 @@ def create_starlette(settings: Settings, features: Sequence[Feature] | None = No
 
 async def _start_ws_server(
     settings: Settings, gateway: Gateway, runtime: Runtime
-) -> WebsocketsServer | None:
+) -> WebsocketsServer:
     """The WebSocket transport the pages use (``LINLI_WS_PORT``, gateway/ws_server.py)."""
-    if not settings.websocket_port:
-        return None
     from gateway.ws_server import WebsocketsEndpoint, start_server
     from web.sessions import identify
 
@@ -141,8 +138,7 @@ async def _start_ws_server(
     except OSError as exc:
         raise RuntimeError(
             f"cannot listen for WebSockets on {settings.host}:{port} ({exc.strerror or exc}). "
-            "Set LINLI_WS_PORT to a free port (by default it is LINLI_PORT + 1), or to 0 to "
-            "serve /ws on the HTTP port only."
+            "Set LINLI_WS_PORT to a free port (by default it is LINLI_PORT + 1)."
         ) from exc
 
 

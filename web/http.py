@@ -75,6 +75,8 @@ class HttpCode(enum.StrEnum):
     MEETING_ITEM_NOT_OPEN = "meeting_item_not_open"
     MEETING_ALREADY_VOTED = "meeting_already_voted"
     MEETING_OBJECTION_CLOSED = "meeting_objection_closed"
+    MEETING_VOTE_NOT_FOUND = "meeting_vote_not_found"
+    TOO_MANY_FILES = "too_many_files"
     # -- forum
     TOPIC_CLOSED = "topic_closed"
     CATEGORY_EXISTS = "category_exists"
@@ -124,6 +126,11 @@ class HttpCode(enum.StrEnum):
     INVALID_RESET_CODE = "invalid_reset_code"
     BAD_SETTING = "bad_setting"
     SETTING_UNKNOWN = "setting_unknown"
+    # -- onboarding (web/onboard/)
+    UNIT_UNKNOWN = "unit_unknown"
+    PASSWORD_CHANGE_REQUIRED = "password_change_required"
+    INVALID_FIRST_LOGIN = "invalid_first_login"
+    SAME_PASSWORD = "same_password"
     # -- uploads (web/uploads.py; any feature that takes files)
     UPLOAD_EMPTY = "upload_empty"
     UPLOAD_TOO_LARGE = "upload_too_large"

@@ -63,7 +63,7 @@ def browser_ws_port(request: Request) -> int | None:
     (``LINLI_TRUSTED_PROXY_HOPS`` > 0) the proxy routes ``/ws`` to the websockets port
     (docs/operations.md), and the page stays on one origin."""
     settings: Settings = request.app.state.settings
-    if not settings.websocket_port or settings.trusted_proxy_hops > 0:
+    if settings.trusted_proxy_hops > 0:
         return None
     return settings.websocket_port
 
@@ -251,7 +251,10 @@ async def login_page(request: Request) -> Response:
 async def register_page(request: Request) -> Response:
     if await current_user(request) is not None:
         return RedirectResponse("/", status_code=303)
-    return render(request, "register.html", user=None, page="register")
+    # /register?invite=CODE: a poster's QR code (web/onboard) fills the code in.
+    invite = request.query_params.get("invite", "").strip().upper()[:32]
+    invite = invite if re.fullmatch(r"[A-Z0-9-]*", invite) else ""
+    return render(request, "register.html", user=None, page="register", invite=invite)
 
 
 async def help_page(request: Request) -> Response:

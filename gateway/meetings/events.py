@@ -169,6 +169,13 @@ def item_json(snapshot: Snapshot, item: Item) -> dict[str, Any]:
         "objection_until": item.objection_until,
         "objection_result": item.objection_result,
         "objections": len(snapshot.objections.get(item.id, ())),
+        # Staff corrections of recorded votes: when, from and to, never whose (the channel is
+        # every signed-in reader's; the roll and the minutes name the unit and the reason).
+        "corrections": [
+            {"at": c.corrected_at, "from": str(c.old_choice), "to": str(c.new_choice)}
+            for c in snapshot.corrections
+            if c.item_id == item.id
+        ],
     }
     if item.state is not ItemState.PENDING:
         # Closed: the figures stored at the close (what the minutes say); open: live.

@@ -86,6 +86,8 @@ class Route(enum.StrEnum):
     PHONE = "phone"
     PAPER = "paper"
     PROXY = "proxy"
+    #: The owner's personal QR, scanned by the desk.
+    QR = "qr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,8 @@ class Meeting:
     minutes_by: UserId | None
     minutes_at: Millis | None
     items: tuple[Item, ...]
+    #: The notice the published minutes went out as (``persistence/notices``), if any.
+    minutes_notice_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +226,39 @@ class StoredVote:
     cast_at: Millis
 
 
+#: Files an agenda item takes (quotes, plans): a few, not an archive.
+MAX_ITEM_FILES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFile:
+    """A file attached to an agenda item; its bytes are a blob (``persistence/blobs``)."""
+
+    id: int
+    item_id: int
+    blob_id: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    added_by: UserId
+    added_at: Millis
+
+
+@dataclass(frozen=True, slots=True)
+class VoteCorrection:
+    """Staff changed a recorded vote (a paper ballot typed in wrongly): what it was and why."""
+
+    id: int
+    item_id: int
+    unit_id: int
+    old_choice: Choice
+    new_choice: Choice
+    reason: str
+    corrected_by: UserId
+    corrected_at: Millis
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a meeting's figures are counted from, read on one consistent view."""
@@ -233,6 +270,7 @@ class Snapshot:
     votes: tuple[StoredVote, ...]
     objections: Mapping[int, tuple[int, ...]]
     questions: tuple[Question, ...] = ()
+    corrections: tuple[VoteCorrection, ...] = ()
 
     @property
     def present(self) -> dict[int, str | None]:
@@ -333,6 +371,32 @@ class MeetingStore(Protocol):
         """Check units in (unit id, the proxy's key or None in person) on an open meeting;
         the units this call checked in (a unit in already is left as it is)."""
 
+    async def owner_token(
+        self, meeting_id: int, user_id: UserId, token: str, *, now: Millis
+    ) -> str:
+        """The user's check-in token for the meeting: ``token`` if they had none yet, else the
+        one they have (so a QR printed or shown earlier keeps working)."""
+
+    async def token_user(self, meeting_id: int, token: str) -> UserId | None: ...
+
+    async def add_item_file(
+        self,
+        item_id: int,
+        *,
+        blob_id: str,
+        filename: str,
+        media_type: str,
+        size: int,
+        sha256: str,
+        added_by: UserId,
+        now: Millis,
+    ) -> ItemFile:
+        """Raises MeetingNotFound (no such item), TooManyFiles (``MAX_ITEM_FILES`` already;
+        the item's row lock orders concurrent adds)."""
+
+    async def item_files(self, meeting_id: int) -> list[ItemFile]:
+        """The files of every item of the meeting, by item then upload."""
+
     async def open_item(self, meeting_id: int, item_id: int, *, now: Millis) -> Meeting:
         """Pending → open, on an open meeting with no other item open."""
 
@@ -351,6 +415,22 @@ class MeetingStore(Protocol):
         or meeting is not open), NotPresent (a unit not checked in), AlreadyVoted (a unit voted
         on this item already; nothing of the call is recorded)."""
 
+    async def correct_vote(
+        self,
+        item_id: int,
+        unit_id: int,
+        choice: Choice,
+        *,
+        reason: str,
+        corrected_by: UserId,
+        now: Millis,
+    ) -> VoteCorrection:
+        """Change a recorded vote while the meeting is open (its item open, or closed: the caller
+        counts the item's result again), keeping the old choice, the reason, who and when.
+        Raises ItemNotOpen (the meeting is not open), VoteNotFound (the unit has not voted on
+        the item), MeetingStateError (the vote is that choice already). Takes the item's row
+        lock, so it is ordered with votes and the close."""
+
     async def snapshot(self, meeting_id: int) -> Snapshot | None: ...
 
     async def held(self, meeting_id: int, user_id: UserId, item_id: int | None = None) -> Held:
@@ -364,6 +444,9 @@ class MeetingStore(Protocol):
     async def save_minutes(
         self, meeting_id: int, text: str, state: MinutesState, *, by: UserId, now: Millis
     ) -> Meeting: ...
+
+    async def set_minutes_notice(self, meeting_id: int, notice_id: int) -> None:
+        """Link the meeting to the notice its published minutes went out as."""
 
     async def set_objection_window(self, item_id: int, until: Millis) -> None: ...
 
@@ -425,6 +508,14 @@ class AlreadyVoted(StoreError):
     def __init__(self, unit_ids: Sequence[int]) -> None:
         super().__init__(f"units {list(unit_ids)} voted already")
         self.unit_ids = list(unit_ids)
+
+
+class TooManyFiles(StoreError):
+    """The item has its ``MAX_ITEM_FILES`` files."""
+
+
+class VoteNotFound(StoreError):
+    """The unit has no vote on the item to correct."""
 
 
 class ObjectionClosed(StoreError):

@@ -20,6 +20,7 @@ import orjson
 from linli.types import Millis, UserId
 from persistence.db import Database, Executor, Row
 from persistence.meetings import (
+    MAX_ITEM_FILES,
     AlreadyVoted,
     Ballot,
     CheckedInAlready,
@@ -28,6 +29,7 @@ from persistence.meetings import (
     Held,
     Item,
     ItemDraft,
+    ItemFile,
     ItemNotOpen,
     ItemState,
     Meeting,
@@ -50,6 +52,9 @@ from persistence.meetings import (
     Route,
     Snapshot,
     StoredVote,
+    TooManyFiles,
+    VoteCorrection,
+    VoteNotFound,
 )
 from persistence.meetings.rules import Choice, Ratio, Threshold, ThresholdKind
 from persistence.store_sql import label_key
@@ -57,7 +62,7 @@ from persistence.store_sql import label_key
 _MEETING_COLUMNS: Final = (
     "id, kind, title, place, starts_at, state, projector_token, checkin_code, version, "
     "created_by, created_at, convened_at, opened_at, closed_at, minutes, minutes_state, "
-    "minutes_by, minutes_at"
+    "minutes_by, minutes_at, minutes_notice_id"
 )
 _ITEM_COLUMNS: Final = (
     "id, position, title, explanation, resolution, threshold, rule, state, opened_at, "
@@ -137,6 +142,7 @@ def _meeting(row: Row, items: Sequence[Item]) -> Meeting:
         minutes_by=row["minutes_by"],
         minutes_at=row["minutes_at"],
         items=tuple(items),
+        minutes_notice_id=row["minutes_notice_id"],
     )
 
 
@@ -606,6 +612,61 @@ class SqlMeetingStore:
             await self._bump(tx, meeting_id)
             return recorded
 
+    async def correct_vote(
+        self,
+        item_id: int,
+        unit_id: int,
+        choice: Choice,
+        *,
+        reason: str,
+        corrected_by: UserId,
+        now: Millis,
+    ) -> VoteCorrection:
+        # The item's row first, exclusively (votes take it shared): then the meeting's, as
+        # every writer does, so they never deadlock.
+        lock = " FOR UPDATE" if self._db.dialect == "postgres" else ""
+        async with self._db.transaction() as tx:
+            item = await tx.fetchrow(
+                f"SELECT meeting_id, state FROM meeting_items WHERE id = $1{lock}", item_id
+            )
+            if item is None or item["state"] == ItemState.PENDING:
+                raise ItemNotOpen(f"item {item_id}")
+            meeting_id = int(item["meeting_id"])
+            state = await tx.fetchval("SELECT state FROM meetings WHERE id = $1", meeting_id)
+            if state != MeetingState.OPEN:
+                raise ItemNotOpen(f"meeting {meeting_id} is not open")
+            old = await tx.fetchval(
+                "SELECT choice FROM meeting_votes WHERE item_id = $1 AND unit_id = $2",
+                item_id,
+                unit_id,
+            )
+            if old is None:
+                raise VoteNotFound(f"unit {unit_id} has no vote on item {item_id}")
+            if old == str(choice):
+                raise MeetingStateError(f"unit {unit_id} voted {choice} already")
+            await tx.execute(
+                "UPDATE meeting_votes SET choice = $3 WHERE item_id = $1 AND unit_id = $2",
+                item_id,
+                unit_id,
+                str(choice),
+            )
+            correction_id = await tx.fetchval(
+                "INSERT INTO meeting_vote_corrections (item_id, unit_id, old_choice, new_choice, "
+                "reason, corrected_by, corrected_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "RETURNING id",
+                item_id,
+                unit_id,
+                old,
+                str(choice),
+                reason,
+                corrected_by,
+                now,
+            )
+            await self._bump(tx, meeting_id)
+        return VoteCorrection(
+            int(correction_id), item_id, unit_id, Choice(old), choice, reason, corrected_by, now
+        )
+
     async def held(self, meeting_id: int, user_id: UserId, item_id: int | None = None) -> Held:
         own = [
             int(r["unit_id"])
@@ -789,6 +850,24 @@ class SqlMeetingStore:
             ):
                 objections.setdefault(int(r["item_id"]), []).append(int(r["unit_id"]))
             questions = await self._questions(tx, meeting_id)
+            corrections = [
+                VoteCorrection(
+                    id=int(r["id"]),
+                    item_id=int(r["item_id"]),
+                    unit_id=int(r["unit_id"]),
+                    old_choice=Choice(r["old_choice"]),
+                    new_choice=Choice(r["new_choice"]),
+                    reason=r["reason"],
+                    corrected_by=int(r["corrected_by"]),
+                    corrected_at=int(r["corrected_at"]),
+                )
+                for r in await tx.fetch(
+                    "SELECT c.* FROM meeting_vote_corrections c "
+                    "JOIN meeting_items i ON i.id = c.item_id WHERE i.meeting_id = $1 "
+                    "ORDER BY c.id",
+                    meeting_id,
+                )
+            ]
         return Snapshot(
             meeting=meeting,
             roll=tuple(roll),
@@ -797,6 +876,7 @@ class SqlMeetingStore:
             votes=tuple(votes),
             objections={k: tuple(v) for k, v in objections.items()},
             questions=tuple(questions),
+            corrections=tuple(corrections),
         )
 
     # -- after -----------------------------------------------------------------------------
@@ -816,6 +896,100 @@ class SqlMeetingStore:
                 now,
             )
             return await self._fetch(tx, meeting_id)
+
+    async def owner_token(
+        self, meeting_id: int, user_id: UserId, token: str, *, now: Millis
+    ) -> str:
+        await self._db.execute(
+            "INSERT INTO meeting_owner_tokens (meeting_id, user_id, token, created_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (meeting_id, user_id) DO NOTHING",
+            meeting_id,
+            user_id,
+            token,
+            now,
+        )
+        found = await self._db.fetchval(
+            "SELECT token FROM meeting_owner_tokens WHERE meeting_id = $1 AND user_id = $2",
+            meeting_id,
+            user_id,
+        )
+        return str(found)
+
+    async def token_user(self, meeting_id: int, token: str) -> UserId | None:
+        found = await self._db.fetchval(
+            "SELECT user_id FROM meeting_owner_tokens WHERE meeting_id = $1 AND token = $2",
+            meeting_id,
+            token,
+        )
+        return None if found is None else int(found)
+
+    async def add_item_file(
+        self,
+        item_id: int,
+        *,
+        blob_id: str,
+        filename: str,
+        media_type: str,
+        size: int,
+        sha256: str,
+        added_by: UserId,
+        now: Millis,
+    ) -> ItemFile:
+        lock = " FOR UPDATE" if self._db.dialect == "postgres" else ""
+        async with self._db.transaction() as tx:
+            if (
+                await tx.fetchval(f"SELECT id FROM meeting_items WHERE id = $1{lock}", item_id)
+                is None
+            ):
+                raise MeetingNotFound(f"item {item_id}")
+            taken = await tx.fetchval(
+                "SELECT count(*) FROM meeting_item_files WHERE item_id = $1", item_id
+            )
+            if int(taken) >= MAX_ITEM_FILES:
+                raise TooManyFiles(f"item {item_id} has {MAX_ITEM_FILES} files")
+            file_id = await tx.fetchval(
+                "INSERT INTO meeting_item_files (item_id, blob_id, filename, media_type, size, "
+                "sha256, added_by, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                item_id,
+                blob_id,
+                filename,
+                media_type,
+                size,
+                sha256,
+                added_by,
+                now,
+            )
+        return ItemFile(
+            int(file_id), item_id, blob_id, filename, media_type, size, sha256, added_by, now
+        )
+
+    async def item_files(self, meeting_id: int) -> list[ItemFile]:
+        rows = await self._db.fetch(
+            "SELECT f.* FROM meeting_item_files f JOIN meeting_items i ON i.id = f.item_id "
+            "WHERE i.meeting_id = $1 ORDER BY f.item_id, f.id",
+            meeting_id,
+        )
+        return [
+            ItemFile(
+                int(r["id"]),
+                int(r["item_id"]),
+                r["blob_id"],
+                r["filename"],
+                r["media_type"],
+                int(r["size"]),
+                r["sha256"],
+                int(r["added_by"]),
+                int(r["added_at"]),
+            )
+            for r in rows
+        ]
+
+    async def set_minutes_notice(self, meeting_id: int, notice_id: int) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE meetings SET minutes_notice_id = $2 WHERE id = $1", meeting_id, notice_id
+            )
+            await self._bump(tx, meeting_id)
 
     async def set_objection_window(self, item_id: int, until: Millis) -> None:
         await self._db.execute(

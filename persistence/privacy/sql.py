@@ -142,8 +142,19 @@ class SqlPrivacyStore:
                 "(SELECT id FROM notifications WHERE user_id = $1)",
                 "DELETE FROM notifications WHERE user_id = $1",
                 "UPDATE notify_settings SET email = NULL WHERE user_id = $1",
+                # Onboarding (design 0031): a pending first login, the tour's mark.
+                "DELETE FROM onboard_first_login WHERE user_id = $1",
+                "DELETE FROM onboard_tour_seen WHERE user_id = $1",
             ):
                 await tx.execute(statement, user_id)
+            # Nobody acts for a deleted account, nor does it act for anyone (the past acts stay,
+            # on requests that show the tombstone's name).
+            await tx.execute(
+                "UPDATE onboard_helpers SET ended_at = $2 WHERE (resident_id = $1 "
+                "OR helper_id = $1) AND ended_at IS NULL",
+                user_id,
+                at,
+            )
             if old_username != tombstone:
                 key = f"user:{old_username}"
                 await tx.execute("DELETE FROM login_failures WHERE key = $1", key)
@@ -340,6 +351,27 @@ class SqlPrivacyStore:
             row["answers"] = _json(row["answers"])
             signups.append(row)
         out["event_signups"] = signups
+        # Onboarding (design 0031): who helps the resident or whom they help, and what helpers
+        # did for them.
+        out["helpers"] = [
+            _row(r)
+            for r in await db.fetch(
+                "SELECT h.resident_id, r.display_name AS resident, h.helper_id, "
+                "p.display_name AS helper, h.created_at, h.ended_at FROM onboard_helpers h "
+                "JOIN users r ON r.id = h.resident_id JOIN users p ON p.id = h.helper_id "
+                "WHERE h.resident_id = $1 OR h.helper_id = $1 ORDER BY h.id",
+                user_id,
+            )
+        ]
+        out["done_for_me"] = [
+            _row(r)
+            for r in await db.fetch(
+                "SELECT a.kind, a.object_id, a.helper_id, p.display_name AS helper, a.at "
+                "FROM onboard_acts a JOIN users p ON p.id = a.helper_id "
+                "WHERE a.resident_id = $1 ORDER BY a.at, a.object_id",
+                user_id,
+            )
+        ]
         out["survey_answers"] = [
             {**_row(r), "value": r["value"]}
             for r in await db.fetch(

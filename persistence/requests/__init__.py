@@ -18,6 +18,10 @@ Guarantees (``tests/contract/test_requests_store.py`` runs them on SQLite and Po
   histories record it; the duplicate is ``merged`` with ``merged_into`` set.
 * **Reopen within the window**: only a resolved or closed request whose latest resolution is at
   most ``window_ms`` old; it goes back to in progress and its ``resolved_at`` is cleared.
+* **Targets are working time** (``workdays.add_working_time``): Monday to Friday less the
+  admins' holidays, local days of the store's zone; ``respond_by``, ``resolve_by`` and the
+  figures' 7/30/365-day ends are fixed when the request is filed, so a holiday added later does
+  not move them.
 * **Figures are SQL over the stored rows** (``figures``; the definitions are on ``Figures``).
 """
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -195,6 +200,14 @@ class Place:
 
 
 @dataclass(frozen=True, slots=True)
+class Holiday:
+    """A local date that is not a working day (besides Saturdays and Sundays)."""
+
+    day: date
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Template:
     id: int
     title: str
@@ -235,9 +248,12 @@ class Bucket:
     * ``rejected``, ``merged``: counted apart; ``counted`` = filed − rejected − merged is the
       denominator of everything below.
     * ``resolved_<n>``: counted requests resolved or closed now whose latest resolution came at
-      most n days after filing; ``eligible_<n>``: counted requests whose outcome for n days is
-      known: resolved within n days, or filed at least n days before ``now``. A younger request
-      still open is left out until it is decided either way. The share is resolved/eligible.
+      most n *working* days after filing; ``eligible_<n>``: counted requests whose outcome for n
+      working days is known: resolved within them, or filed at least n working days before
+      ``now``. A younger request still open is left out until it is decided either way. The
+      share is resolved/eligible.
+    * ``resolved_on_target`` / ``eligible_target``: the same with the request's own resolution
+      target (``resolve_by``, working time) in place of n days.
     * ``open``: counted requests received, in progress or waiting; ``overdue``: open ones past a
       target (``Request.overdue``).
     * ``first_response_*``: ms from filing to the first staff reply or status change, over
@@ -262,6 +278,8 @@ class Bucket:
     resolved_30: int = 0
     eligible_365: int = 0
     resolved_365: int = 0
+    eligible_target: int = 0
+    resolved_on_target: int = 0
     first_response_median: int | None = None
     first_response_p90: int | None = None
     resolution_median: int | None = None
@@ -332,18 +350,31 @@ class RequestStore(Protocol):
 
     async def add_template(self, title: str, body: str, *, now: Millis) -> Template: ...
 
+    async def set_holiday(self, day: date, name: str, *, now: Millis) -> Holiday:
+        """Add the day to the holidays (or rename it). Targets of requests filed from now on
+        skip it; those filed already keep theirs."""
+
+    async def remove_holiday(self, day: date) -> bool: ...
+
+    async def holidays(self, *, since: date | None = None) -> list[Holiday]:
+        """By date; with ``since``: that day and later."""
+
     async def delete_template(self, template_id: int) -> bool: ...
 
     async def templates(self) -> list[Template]: ...
 
     # -- requests -------------------------------------------------------------------------
     async def create_request(self, new: NewRequest, *, now: Millis) -> Request:
-        """A received request, its targets from the category's rule, its author following it,
-        and a ``filed`` event."""
+        """A received request, its targets from the category's rule in working time (the store's
+        zone and holidays), its author following it, and a ``filed`` event."""
 
     async def get_request(self, request_id: int) -> Request | None: ...
 
     async def list_requests(self, query: Query, *, now: Millis) -> list[Request]: ...
+
+    async def from_sources(self, prefix: str, *, limit: int = 200) -> list[Request]:
+        """Requests whose ``source_link`` starts with ``prefix`` (the posts of one forum topic:
+        ``/forum/t/<id>?``), by id. ``prefix`` is made by the caller, never typed by a user."""
 
     async def followed_by(self, user_id: UserId, *, limit: int = 100) -> list[Request]:
         """Requests the user filed or follows, newest first."""

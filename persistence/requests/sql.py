@@ -10,7 +10,7 @@ that it is still that status, in one transaction, so a concurrent change cannot 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ from persistence.requests import (
     CategoryRule,
     EventKind,
     Figures,
+    Holiday,
     NewRequest,
     Photo,
     Place,
@@ -45,6 +46,7 @@ from persistence.requests import (
     Template,
     TooManyPhotos,
 )
+from persistence.requests.workdays import MON_FRI, add_working_time
 
 _COLUMNS: Final = (
     "id, category, status, private, text, author_id, building_id, floor, unit_id, place_id, "
@@ -132,12 +134,14 @@ _COUNTS: Final = """
     WHERE r.created_at >= $1 AND r.created_at < $2
     GROUP BY r.category, r.building_id, {month}
 """
+# A window ends at {due}, a column fixed when the request was filed (n working days, or its
+# resolution target): eligible once that end has passed or the request was resolved by it.
 _WINDOW: Final = """
-        sum(CASE WHEN r.status NOT IN {apart} AND (r.created_at <= $3 - {ms}
-            OR (r.status IN {done} AND r.resolved_at - r.created_at <= {ms}))
-            THEN 1 ELSE 0 END) AS eligible_{days},
-        sum(CASE WHEN r.status IN {done} AND r.resolved_at - r.created_at <= {ms}
-            THEN 1 ELSE 0 END) AS resolved_{days},"""
+        sum(CASE WHEN r.status NOT IN {apart} AND (r.{due} <= $3
+            OR (r.status IN {done} AND r.resolved_at <= r.{due}))
+            THEN 1 ELSE 0 END) AS {eligible},
+        sum(CASE WHEN r.status IN {done} AND r.resolved_at <= r.{due}
+            THEN 1 ELSE 0 END) AS {resolved},"""
 # Nearest-rank median and p90 with window functions (SQLite has no percentile_cont): the rows at
 # rank ceil(n/2) = (n+1)/2 and ceil(9n/10) = (9n+9)/10 in integer arithmetic. ``d`` holds both
 # durations of every counted request that has them ("f": first response, "r": resolution);
@@ -192,6 +196,8 @@ _SUMMED: Final = (
     "resolved_30",
     "eligible_365",
     "resolved_365",
+    "eligible_target",
+    "resolved_on_target",
     "ratings",
     "rating_sum",
 )
@@ -201,8 +207,19 @@ WINDOW_DAYS: Final = (7, 30, 365)
 class SqlRequestStore:
     """Implements ``persistence.requests.RequestStore`` over the shared database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        zone: tzinfo | None = None,
+        weekdays: frozenset[int] = MON_FRI,
+    ) -> None:
+        """``zone``: the installation's (``Settings.zone``), whose local days are the working
+        days of the targets, UTC when not given (tests that do not care); ``weekdays``: which
+        of them run (``Settings.working_weekdays``)."""
         self._db = db
+        self._zone: tzinfo = zone or ZoneInfo("UTC")
+        self._weekdays = weekdays
 
     # -- routing, places, templates -----------------------------------------------------------
 
@@ -359,6 +376,29 @@ class SqlRequestStore:
         rows = await self._db.fetch("SELECT id, title, body FROM request_templates ORDER BY id")
         return [Template(int(r["id"]), r["title"], r["body"]) for r in rows]
 
+    async def set_holiday(self, day: date, name: str, *, now: Millis) -> Holiday:
+        await self._db.execute(
+            "INSERT INTO request_holidays (day, name, created_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (day) DO UPDATE SET name = excluded.name",
+            day.isoformat(),
+            name,
+            now,
+        )
+        return Holiday(day, name)
+
+    async def remove_holiday(self, day: date) -> bool:
+        return bool(
+            await self._db.execute("DELETE FROM request_holidays WHERE day = $1", day.isoformat())
+        )
+
+    async def holidays(self, *, since: date | None = None) -> list[Holiday]:
+        # ISO dates sort as text, so the comparison is the dates'.
+        rows = await self._db.fetch(
+            "SELECT day, name FROM request_holidays WHERE day >= $1 ORDER BY day",
+            (since or date.min).isoformat(),
+        )
+        return [Holiday(date.fromisoformat(r["day"]), r["name"]) for r in rows]
+
     # -- requests -----------------------------------------------------------------------------
 
     async def create_request(self, new: NewRequest, *, now: Millis) -> Request:
@@ -369,11 +409,23 @@ class SqlRequestStore:
                 str(new.category),
             )
             assert rule is not None, f"no rule for {new.category}"
+            filed_on = datetime.fromtimestamp(now / 1000, self._zone).date().isoformat()
+            off = [
+                date.fromisoformat(r["day"])
+                for r in await tx.fetch(
+                    "SELECT day FROM request_holidays WHERE day >= $1", filed_on
+                )
+            ]
+
+            def due(ms: int) -> int:
+                return add_working_time(now, ms, self._zone, off, self._weekdays)
+
             row = await tx.fetchrow(
                 "INSERT INTO requests (category, status, private, text, author_id, building_id, "
                 "floor, unit_id, place_id, source_link, reject_reason, version, created_at, "
-                "updated_at, respond_by, resolve_by, resolutions) VALUES ($1, $2, $3, $4, $5, "
-                "$6, $7, $8, $9, $10, '', 1, $11, $11, $12, $13, 0) "
+                "updated_at, respond_by, resolve_by, resolutions, due_7, due_30, due_365) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', 1, $11, $11, $12, $13, 0, "
+                "$14, $15, $16) "
                 f"RETURNING {_COLUMNS}",
                 str(new.category),
                 str(Status.RECEIVED),
@@ -386,8 +438,9 @@ class SqlRequestStore:
                 new.place_id,
                 new.source_link,
                 now,
-                now + int(rule["first_response_ms"]),
-                now + int(rule["resolution_ms"]),
+                due(int(rule["first_response_ms"])),
+                due(int(rule["resolution_ms"])),
+                *(due(days * DAY_MS) for days in WINDOW_DAYS),
             )
             assert row is not None
             request = _request(row)
@@ -455,6 +508,19 @@ class SqlRequestStore:
         )
         rows = await self._db.fetch(sql, *args)
         return [_request(row) for row in rows]
+
+    async def from_sources(self, prefix: str, *, limit: int = 200) -> list[Request]:
+        # LIKE with a prefix the caller made (digits and fixed words: no % or _ to escape); a
+        # text range would depend on PostgreSQL's collation, which may ignore punctuation.
+        if "%" in prefix or "_" in prefix:
+            raise ValueError(f"not a plain prefix: {prefix!r}")
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM requests WHERE source_link LIKE $1 ORDER BY id LIMIT $2",
+            prefix + "%",
+            limit,
+        )
+        # SQLite's LIKE ignores ASCII case: keep the exact prefix only.
+        return [r for r in map(_request, rows) if r.source_link.startswith(prefix)]
 
     async def followed_by(self, user_id: UserId, *, limit: int = 100) -> list[Request]:
         rows = await self._db.fetch(
@@ -947,9 +1013,13 @@ class SqlRequestStore:
             if months
             else "''"
         )
+        ends = [(f"due_{d}", f"eligible_{d}", f"resolved_{d}") for d in WINDOW_DAYS]
+        ends.append(("resolve_by", "eligible_target", "resolved_on_target"))
         windows = "".join(
-            _WINDOW.format(apart=_APART_SQL, done=_DONE_SQL, ms=days * DAY_MS, days=days)
-            for days in WINDOW_DAYS
+            _WINDOW.format(
+                apart=_APART_SQL, done=_DONE_SQL, due=due, eligible=eligible, resolved=resolved
+            )
+            for due, eligible, resolved in ends
         )
         # dimension -> key -> figure -> value
         found: dict[str, dict[str, dict[str, int]]] = {
@@ -983,9 +1053,9 @@ class SqlRequestStore:
                 "overdue": int(row["overdue"]),
                 "resolutions": int(row["resolutions"]),
             }
-            for days in WINDOW_DAYS:
-                values[f"eligible_{days}"] = int(row[f"eligible_{days}"])
-                values[f"resolved_{days}"] = int(row[f"resolved_{days}"])
+            for _due, eligible, resolved in ends:
+                values[eligible] = int(row[eligible])
+                values[resolved] = int(row[resolved])
             add(row, values)
         rows = await self._db.fetch(_RATINGS.format(month=month, apart=_APART_SQL), since, until)
         for row in rows:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Dialog, Page
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.conftest import IN_CI
 from tests.e2e.conftest import deployment  # noqa: F401  (the fixture, parametrised by mode)
@@ -32,6 +32,9 @@ CHROMIUM_ARGS = [
 ]
 #: Playwright waits at most this long for any one thing (a message showing up, a page loading).
 STEP_MS = 10_000
+# ``expect`` assertions wait for the same bound (their own default is 5 s, which a machine
+# running the whole suite can exceed for a page that is right, just late).
+expect.set_options(timeout=STEP_MS)
 INVITE_CODE = "WELCOME2"
 #: The message of every dialog each ``new_page`` page opened (``dialogs_of``); a Playwright
 #: ``Page`` takes no attributes of ours.
@@ -123,10 +126,21 @@ async def new_page(browser: Browser, site: Site) -> AsyncIterator[NewPage]:
     contexts = []
     errors: list[str] = []
 
-    async def make(locale: str = "zh-HK", width: int = 1280, height: int = 800) -> Page:
+    async def make(
+        locale: str = "zh-HK",
+        width: int = 1280,
+        height: int = 800,
+        scale: float = 1,
+        touch: bool = False,
+    ) -> Page:
+        """``scale``: device pixels per CSS pixel (a phone at 200 % zoom is half its width in
+        CSS pixels at scale 2); ``touch``: a touch screen (``pointer: coarse``)."""
         context = await browser.new_context(
             locale=locale,
             viewport={"width": width, "height": height},
+            device_scale_factor=scale,
+            has_touch=touch,
+            is_mobile=touch,
             base_url=site.url,
             # Playwright's waits evaluate strings, which the pages' CSP forbids; and the XSS test
             # must prove the escaping itself, not the CSP standing behind it.

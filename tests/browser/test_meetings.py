@@ -7,6 +7,7 @@ the chair's page, in both languages."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -223,4 +224,47 @@ async def test_axe_finds_nothing_serious_on_the_meeting_pages(
     await expect(projector.locator(".mt-attendance")).to_be_visible()
     assert await serious_violations(projector) == []
     for page in (owner, chair, projector):
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+@EMBEDDED_ONLY
+async def test_the_desk_scans_an_owners_qr_and_checks_them_in(
+    browser: Browser,  # noqa: F811
+    night: Night,
+) -> None:
+    """The owner's page at 360 px shows their QR (an SVG image); the desk's phone opens its
+    link, sees whose it is, taps Check in; the owner's page then says checked in; axe finds
+    nothing serious on either page."""
+    require_axe()
+    owner = await _page(
+        browser, night.server, night.community.cookies["o0003"][1], width=360, locale="zh-HK",
+        axe=True,
+    )  # fmt: skip
+    await owner.goto(f"/meetings/{night.meeting_id}")
+    qr = owner.locator("#my-qr-img")
+    await expect(qr).to_be_visible()
+    assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert await serious_violations(owner) == []
+    api = night.api("o0003")
+    try:
+        link = (await api.get(f"/api/meetings/{night.meeting_id}"))["me"]["checkin_link"]
+    finally:
+        await api.aclose()
+    desk = await _page(
+        browser, night.server, night.community.cookies["lam"][1], width=360, locale="zh-HK",
+        axe=True,
+    )  # fmt: skip
+    await desk.goto(link)
+    await expect(desk.locator("#desk-owner")).to_have_text("O0003 的報到 QR 碼")
+    assert await serious_violations(desk) == []
+    assert await desk.evaluate("document.documentElement.scrollWidth") <= 360
+    await desk.get_by_role("button", name=ZH["meetings.desk.checkin"]).click()
+    await expect(desk.locator("#desk-units li")).to_have_text(re.compile("已報到$"))
+    await expect(desk.get_by_role("button", name=ZH["meetings.desk.checkin"])).to_be_hidden()
+    # The owner's page learns of it at its next load (the live figures carry no one's presence:
+    # a page per waiting owner refetching on every check-in would be the rush's load again).
+    await owner.reload()
+    await expect(owner.locator("#me-status")).to_contain_text("已報到")
+    await expect(owner.locator("#my-qr")).to_be_hidden()
+    for page in (owner, desk):
         assert page.errors == []  # type: ignore[attr-defined]

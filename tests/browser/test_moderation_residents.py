@@ -247,6 +247,7 @@ async def test_official_post_and_pin_reach_residents_live(site: Site, new_page: 
     manny, amy = await new_page(), await new_page(width=360, height=740)
     await log_in(manny, "manny")
     await log_in(amy, "amy")
+    await amy.locator(".room-link", has_text="Block A").click()  # a phone opens on the room list
     await expect(manny.locator(".room-link .room-name")).to_have_text(
         ["Block A", "Block B", "Gardening"]
     )

@@ -303,7 +303,7 @@ async def test_no_sideways_scrolling_on_a_360_px_phone(
     page = await new_page(locale=locale, width=360, height=740)
     await log_in(page, "ann")
     for path, ready in (
-        ("/", "#room-notify-box:not([hidden])"),
+        (f"/#building:{site.hood.building_a}", "#room-notify-box:not([hidden])"),
         ("/inbox", "#inbox-list .inbox-item"),
         ("/settings/notifications", "#pref-notice-inbox:enabled"),
         ("/help#notifications", "#notifications"),

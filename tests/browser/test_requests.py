@@ -10,18 +10,22 @@ The filed request carries a photo: its thumbnail shows on the request's page."""
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 
 import pytest
 from playwright.async_api import FilePayload, Page, expect
 
+from linli.catalogue import messages_of
 from persistence.requests import Category, NewRequest
 from persistence.requests.sql import SqlRequestStore
 from persistence.store import Role
 from tests.browser.axe import require_axe, serious_violations
 from tests.browser.conftest import NewPage, Site, log_in
 from tests.e2e.harness import PASSWORD
+
+ZH = messages_of("zh-Hant")
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -196,7 +200,8 @@ async def test_a_chat_message_becomes_a_request_in_two_taps(site: Site, new_page
     await expect(message.locator(".text")).to_have_text(
         "大堂的燈又壞了 The lobby light is out again"
     )
-    await message.get_by_role("link", name="把 Amy 的訊息轉為報修或請求").click()  # tap one
+    label = ZH["requests.chat.make_label"].format(name="Amy")
+    await message.get_by_role("link", name=label).click()  # tap one
     await ann.wait_for_url("**/requests?channel=*")
     await expect(ann.locator("#text")).to_have_value("大堂的燈又壞了 The lobby light is out again")
     await expect(ann.locator("#from-chat")).to_be_visible()
@@ -205,3 +210,52 @@ async def test_a_chat_message_becomes_a_request_in_two_taps(site: Site, new_page
     source = ann.locator("#req-source-link")
     await expect(source).to_be_visible()
     assert await source.get_attribute("href") == f"/#building:{site.hood.building_a}"
+
+
+@EMBEDDED_ONLY
+async def test_a_forum_post_becomes_a_request_and_the_post_links_to_it(
+    site: Site, new_page: NewPage
+) -> None:
+    """Ann's post in her building's category: Make a request (tap one), the text is the
+    post's, Send (tap two); the post then links to the request, and the request back to it.
+    At 360 px, and axe finds nothing serious with the form open."""
+    from persistence.forum import CategoryDraft
+    from persistence.forum.sql import SqlForumStore
+
+    await _repairs(site)
+    text = "停車場 B2 漏水 Water in car park B2"
+    store = await site.deployment.store()
+    try:
+        forum = SqlForumStore(store.database)
+        category = await forum.create_category(
+            CategoryDraft("block-a", "A 座", "Block A", f"building:{site.hood.building_a}"),
+            now=int(time.time() * 1000),
+        )
+        topic, _written = await forum.create_topic(
+            category.id, title="停車場漏水 Car park leak", author_id=site.hood.users["ann"],
+            source=text, html=f"<p>{text}</p>", client_id="b1", now=int(time.time() * 1000),
+        )  # fmt: skip
+    finally:
+        await store.close()
+    require_axe()
+    ann = await new_page(width=360, height=740)
+    await log_in(ann, "ann")
+    await ann.goto(f"/forum/t/{topic.id}")
+    post = ann.locator("#p1")
+    await post.get_by_role("button", name="提出請求").click()  # tap one
+    form = post.locator(".forum-request-form")
+    await expect(form.get_by_label("請說明", exact=True)).to_have_value(
+        "停車場 B2 漏水 Water in car park B2"
+    )
+    assert await serious_violations(ann) == []
+    await _no_sideways_scroll(ann, 360)
+    await form.get_by_role("button", name="送出請求").click()  # tap two
+    link = post.locator(".forum-request-links a")
+    await expect(link).to_have_text(re.compile(r"^請求 #\d+ · 已受理$"))
+    href = await link.get_attribute("href")
+    assert href is not None and href.startswith("/requests/")
+    await link.click()
+    await ann.wait_for_url(f"**{href}")
+    source = ann.locator("#req-source-link")
+    await expect(source).to_have_text("查看來源的論壇帖子")
+    assert await source.get_attribute("href") == f"/forum/t/{topic.id}?n=1#p1"

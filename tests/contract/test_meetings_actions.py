@@ -125,6 +125,35 @@ async def test_reconvened_meeting_and_its_objection_window(runtime: Runtime) -> 
     assert item.objection_until == until
     job = await runtime.timers.get(actions.objections_key(item_id))
     assert job is not None and job.due_at == until and job.kind == "meetings.objections"
+    # The minutes went out as a notice in 會議紀錄 to the roll's households, linked both ways,
+    # asking for an acknowledgement and showing the Art. 32 window's end in Taipei time.
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from web.notices.actions import notices_store, reach_of
+
+    notice_id = published.minutes_notice_id
+    assert notice_id is not None
+    notice = await notices_store(runtime).get_notice(notice_id)
+    assert notice is not None and notice.readable
+    category = await notices_store(runtime).get_category(notice.draft.category_id)
+    assert category is not None and (category.slug, category.name_zh) == ("minutes", "會議紀錄")
+    assert sorted(notice.draft.audience.units) == sorted(units)
+    assert notice.draft.requires_ack and notice.draft.title == "會議紀錄 Minutes：Reconvened"
+    stamp = datetime.fromtimestamp(until / 1000, ZoneInfo("Asia/Taipei")).strftime("%Y-%m-%d %H:%M")
+    assert f"書面異議期限：{stamp}" in notice.draft.body
+    assert f"Written objections until {stamp}" in notice.draft.body
+    assert f"(/meetings/{mid})" in notice.draft.body and notice.draft.body.endswith("minutes")
+    # Reach per household, from the rows: ten units, one opened by its resident.
+    reach = await reach_of(runtime, notice)
+    assert (reach.total, reach.reached) == (len(units), 0)
+    reader = await runtime.store.get_user_by_username("owner3")
+    assert reader is not None
+    from web.notices.actions import record_open
+
+    assert await record_open(runtime, notice, reader)
+    reach = await reach_of(runtime, notice)
+    assert (reach.total, reach.reached) == (len(units), 1)
     handler = timers_of(FEATURES, runtime)["meetings.objections"]
 
     # Six objections: 6/10 heads (> 1/2), but 10 x 6 = 60 of 110 shares is > 1/2 too.

@@ -33,6 +33,7 @@ from persistence.meetings import (
     QuestionState,
     RegisterEntry,
     Route,
+    VoteNotFound,
 )
 from persistence.meetings.rules import DEFAULT_THRESHOLDS, Choice, ThresholdKind, tally
 from persistence.meetings.sql import SqlMeetingStore
@@ -348,3 +349,55 @@ async def test_questions_from_the_floor(store: Store) -> None:  # noqa: F811
     with pytest.raises(MeetingNotFound):
         await meetings.set_question_state(mid, 10_000, QuestionState.SHOWN)
     del staff
+
+
+async def test_staff_correct_a_recorded_vote(store: Store) -> None:  # noqa: F811
+    meetings, mid, units, _users, staff = await _open(store)
+    await meetings.check_in(
+        mid, [(u, None) for u in units], route=Route.STAFF, recorded_by=staff, now=NOW + 3
+    )
+    item = (await meetings.get_meeting(mid)).items[0]  # type: ignore[union-attr]
+    with pytest.raises(ItemNotOpen):  # pending: nothing to correct
+        await meetings.correct_vote(
+            item.id, units[0], Choice.FOR, reason="x", corrected_by=staff, now=NOW + 4
+        )
+    await meetings.open_item(mid, item.id, now=NOW + 4)
+    await meetings.cast_votes(
+        item.id, [Ballot(units[0], Choice.FOR, Route.PAPER)], cast_by=staff, now=NOW + 5
+    )
+    version = (await meetings.get_meeting(mid)).version  # type: ignore[union-attr]
+    with pytest.raises(VoteNotFound):
+        await meetings.correct_vote(
+            item.id, units[1], Choice.FOR, reason="x", corrected_by=staff, now=NOW + 6
+        )
+    with pytest.raises(MeetingStateError):
+        await meetings.correct_vote(
+            item.id, units[0], Choice.FOR, reason="x", corrected_by=staff, now=NOW + 6
+        )
+    fixed = await meetings.correct_vote(
+        item.id, units[0], Choice.AGAINST, reason="misread", corrected_by=staff, now=NOW + 7
+    )
+    assert (fixed.old_choice, fixed.new_choice, fixed.reason) == (
+        Choice.FOR,
+        Choice.AGAINST,
+        "misread",
+    )
+    snap = await meetings.snapshot(mid)
+    assert snap is not None and snap.meeting.version == version + 1
+    assert snap.votes_of(item.id) == {units[0]: Choice.AGAINST}
+    assert [(c.unit_id, c.old_choice, c.new_choice) for c in snap.corrections] == [
+        (units[0], Choice.FOR, Choice.AGAINST)
+    ]
+    assert figures_body(snap)["item"]["corrections"] == [
+        {"at": NOW + 7, "from": "for", "to": "against"}
+    ]
+    # Closed, the meeting still open: correctable (the caller counts the result again).
+    await meetings.close_item(mid, item.id, now=NOW + 8)
+    await meetings.correct_vote(
+        item.id, units[0], Choice.ABSTAIN, reason="second look", corrected_by=staff, now=NOW + 9
+    )
+    await meetings.close_meeting(mid, now=NOW + 10)
+    with pytest.raises(ItemNotOpen):
+        await meetings.correct_vote(
+            item.id, units[0], Choice.FOR, reason="late", corrected_by=staff, now=NOW + 9
+        )

@@ -9,7 +9,7 @@ import asyncio
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,7 +85,9 @@ async def test_lifecycle_and_refusals(store: Store) -> None:  # noqa: F811
     requests = SqlRequestStore(store.database)
     r = await requests.create_request(_new(hood), now=NOW)
     assert r.status is Status.RECEIVED and r.version == 1
-    assert r.respond_by == NOW + DAY_MS and r.resolve_by == NOW + 14 * DAY_MS
+    # Filed on a Tuesday at 22:13 UTC: 1 working day is Wednesday's 22:13; 14 working days
+    # cross two weekends and end on Monday three weeks on, 20 calendar days later.
+    assert r.respond_by == NOW + DAY_MS and r.resolve_by == NOW + 20 * DAY_MS
     assert await requests.follower_ids(r.id) == [hood.ann]
 
     # A note is not a response; a status change is, once.
@@ -255,6 +257,8 @@ class Model:
     resolutions: int = 0
     respond_by: int = 0
     resolve_by: int = 0
+    #: The ends of 7, 30 and 365 working days from filing.
+    due: dict[int, int] = field(default_factory=dict)
     ratings: list[int] = field(default_factory=list)
 
 
@@ -291,14 +295,19 @@ def _expected(models: list[Model], now: int) -> dict[str, object]:
         "ratings": sum(len(m.ratings) for m in counted),
         "rating_sum": sum(sum(m.ratings) for m in counted),
     }
-    for days in (7, 30, 365):
-        within = [
-            m for m in done if m.resolved is not None and m.resolved - m.created <= days * DAY_MS
-        ]
+    # Each window ends at a time of its own per request: n working days, or its own target.
+    ends = [(f"eligible_{d}", f"resolved_{d}", d) for d in (7, 30, 365)]
+    ends.append(("eligible_target", "resolved_on_target", 0))
+    for eligible, resolved, days in ends:
+
+        def end(m: Model, days: int = days) -> int:
+            return m.due[days] if days else m.resolve_by
+
+        within = [m for m in done if m.resolved is not None and m.resolved <= end(m)]
         ids = {id(m) for m in within}
-        decided = [m for m in counted if id(m) in ids or m.created <= now - days * DAY_MS]
-        out[f"eligible_{days}"] = len(decided)
-        out[f"resolved_{days}"] = len(within)
+        decided = [m for m in counted if id(m) in ids or end(m) <= now]
+        out[eligible] = len(decided)
+        out[resolved] = len(within)
     firsts = [m.first_response - m.created for m in counted if m.first_response is not None]
     resolutions = [m.resolved - m.created for m in done if m.resolved is not None]
     out["first_response_median"] = _rank(firsts, 0.5)
@@ -313,9 +322,100 @@ def _bucket_dict(bucket: object) -> dict[str, object]:
 
 
 @pytest.mark.timeout(240)
+class WorkingClock:
+    """The test's own working time, a different formulation from the store's day-by-day walk:
+    W(t) = the working days wholly before t's day times a day, plus the part of t's day gone if
+    it is a working day; the end of d ms of working time from t is the first instant where W
+    has grown by d, found from the list of working days' starts. Taipei's days are all 24 h."""
+
+    def __init__(self, first: date, last: date, holidays: set[date]) -> None:
+        self.starts: list[int] = []
+        day = first
+        while day <= last:
+            if day.weekday() < 5 and day not in holidays:
+                self.starts.append(_midnight(day))
+            day += timedelta(days=1)
+
+    def worked(self, t: int) -> int:
+        import bisect
+
+        i = bisect.bisect_right(self.starts, t)  # working days starting at or before t
+        if i and t - self.starts[i - 1] < DAY_MS:  # t falls in that working day
+            return (i - 1) * DAY_MS + (t - self.starts[i - 1])
+        return i * DAY_MS
+
+    def end(self, t: int, duration: int) -> int:
+        goal = self.worked(t) + duration
+        q = -(-goal // DAY_MS) - 1  # the working day (0-based) in which the goal is reached
+        return self.starts[q] + (goal - q * DAY_MS)
+
+
+def _midnight(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=TAIPEI).timestamp() * 1000)
+
+
+async def test_targets_count_working_days_across_a_weekend_and_a_holiday(
+    store: Store,  # noqa: F811
+) -> None:
+    """Hand-computed: Thursday 8 October 2026, 19:00 in Taipei; Friday 9th a holiday (國慶日
+    補假), then the weekend. First response within 1 working day, resolution within 3."""
+    hood = await _hood(store)
+    requests = SqlRequestStore(store.database, zone=TAIPEI)
+    assert await requests.holidays() == []
+    await requests.set_holiday(date(2026, 10, 9), "國慶日補假", now=NOW)
+    await requests.set_holiday(date(2026, 10, 9), "國慶日補假 (National Day)", now=NOW)  # renamed
+    await requests.set_holiday(date(2026, 1, 1), "元旦", now=NOW)
+    assert [(h.day, h.name) for h in await requests.holidays(since=date(2026, 6, 1))] == [
+        (date(2026, 10, 9), "國慶日補假 (National Day)")
+    ]
+    await requests.route(Category.REPAIR, team_id=None, resolution_ms=3 * DAY_MS)
+
+    def at(day: int, hour: int, minute: int = 0) -> int:
+        return int(datetime(2026, 10, day, hour, minute, tzinfo=TAIPEI).timestamp() * 1000)
+
+    thursday = await requests.create_request(_new(hood), now=at(8, 19))
+    # Thursday's last 5 hours, then Monday's first 19: Monday 12th 19:00 (not Friday 19:00).
+    assert thursday.respond_by == at(12, 19)
+    # 5 h Thursday + 24 h Monday + 24 h Tuesday + 19 h Wednesday = 72 h: Wednesday 14th 19:00.
+    assert thursday.resolve_by == at(14, 19)
+    saturday = await requests.create_request(_new(hood), now=at(10, 10))
+    assert saturday.respond_by == at(13, 0)  # all of Monday: Tuesday 00:00
+
+    monday_morning = at(12, 9)
+    assert not thursday.overdue(monday_morning)
+    assert await requests.mark_overdue(thursday.id, now=monday_morning) is None
+    queue = await requests.list_requests(Query(order="overdue"), now=monday_morning)
+    assert [q.id for q in queue] == [thursday.id, saturday.id]
+    load = await requests.team_load([Category.REPAIR], now=monday_morning)
+    assert [(x.open, x.overdue) for x in load] == [(2, 0)]
+    assert (await requests.mark_overdue(thursday.id, now=at(12, 19) + 1)) is not None
+
+    # 7 working days: 5 h Thursday, 12th-16th (120 h), 19th (24 h), then 19 h of Tuesday 20th.
+    # Resolved a minute before it: within 7 working days (it is 11 calendar days), but past its
+    # own 3-day target.
+    await requests.change_status(thursday.id, Status.RESOLVED, actor_id=hood.ho, now=at(20, 18, 59))
+    month_start = int(datetime(2026, 10, 1, tzinfo=TAIPEI).timestamp() * 1000)
+    figures = await requests.figures(
+        since=month_start, until=at(31, 0), now=at(20, 23), zone=TAIPEI
+    )
+    total = figures.total
+    assert (total.eligible_7, total.resolved_7) == (1, 1)  # Saturday's is open, its 7 not over
+    assert (total.eligible_target, total.resolved_on_target) == (2, 0)  # both targets passed
+    assert total.overdue == 1  # Saturday's: no response by Tuesday 00:00
+    assert await requests.remove_holiday(date(2026, 10, 9))
+    assert not await requests.remove_holiday(date(2026, 10, 9))
+    again = await requests.create_request(_new(hood), now=at(8, 19))
+    assert again.respond_by == at(9, 19)  # without the holiday: Friday 19:00
+    assert (await requests.get_request(thursday.id)).respond_by == at(12, 19)  # type: ignore[union-attr]
+
+
 async def test_figures_over_a_generated_year(store: Store) -> None:  # noqa: F811
     hood = await _hood(store)
-    requests = SqlRequestStore(store.database)
+    requests = SqlRequestStore(store.database, zone=TAIPEI)
+    holidays = {date(2025, 1, 1), date(2025, 2, 28), date(2025, 10, 10), date(2026, 1, 1)}
+    for day in sorted(holidays):
+        await requests.set_holiday(day, "holiday", now=NOW)
+    clock = WorkingClock(date(2024, 12, 1), date(2028, 1, 1), holidays)
     rng = random.Random(16)
     start = int(datetime(2025, 1, 1, tzinfo=TAIPEI).timestamp() * 1000)
     end = int(datetime(2026, 1, 1, tzinfo=TAIPEI).timestamp() * 1000)
@@ -340,9 +440,11 @@ async def test_figures_over_a_generated_year(store: Store) -> None:  # noqa: F81
             category,
             building,
             created,
-            respond_by=created + rule.first_response_ms,
-            resolve_by=created + rule.resolution_ms,
+            respond_by=clock.end(created, rule.first_response_ms),
+            resolve_by=clock.end(created, rule.resolution_ms),
+            due={days: clock.end(created, days * DAY_MS) for days in (7, 30, 365)},
         )
+        assert (r.respond_by, r.resolve_by) == (model.respond_by, model.resolve_by)
         models.append(model)
         ids.append(r.id)
         fate = rng.random()

@@ -122,7 +122,12 @@ async def test_overdue_marks_once_and_tells_the_team_only(runtime: Runtime) -> N
     stored = await SqlRequestStore(rt.database).get_request(request.id)
     assert stored is not None and stored.overdue_at is None
 
-    clock.advance(DAY_MS / 1000 + 1)
+    # Filed on a Sunday: the 1 working day is all of Monday; Monday 08:00 is not late yet.
+    clock.advance(DAY_MS / 1000)
+    await actions.on_overdue_timer(rt, job)
+    assert (await SqlRequestStore(rt.database).get_request(request.id)).overdue_at is None  # type: ignore[union-attr]
+    assert request.respond_by == MORNING - DAY_MS - 8 * 3_600_000  # Tuesday 00:00, Taipei
+    clock.set_now_ms(request.respond_by + 1)
     await actions.on_overdue_timer(rt, job)
     await actions.on_overdue_timer(rt, job)  # delivered twice: still once
     stored = await SqlRequestStore(rt.database).get_request(request.id)
@@ -171,7 +176,7 @@ async def test_daily_digest_per_team_and_the_reopen_window(runtime: Runtime) -> 
     desk = [t for t in await _inbox(rt, people.desk) if t.startswith("Open requests")]
     assert fixer == ["Open requests today: 1, of which 1 overdue"]  # the lift, 15 days old
     assert desk == ["Open requests today: 1, of which 1 overdue"]
-    assert repair.resolve_by < morning
+    assert repair.respond_by < morning < repair.resolve_by  # 14 working days: 20 March
     entry = await rt.timers.get(DIGEST_TIMER)
     assert entry is not None and entry.due_at == morning + DAY_MS  # 08:00 tomorrow, Taipei
     assert actions.next_digest(rt) == morning + DAY_MS

@@ -116,7 +116,7 @@ class Server:
         )
         # As deployed by default, /ws is served by the websockets library's server on a port of
         # its own (LINLI_WS_PORT "auto"; here a free port rather than LINLI_PORT + 1, which may be
-        # taken) and the clients use it; "0" leaves /ws to hypercorn on the HTTP port.
+        # taken) and the clients use it. hypercorn's HTTP port refuses WebSocket upgrades.
         self.ws_port: int | None = None
         if self.env.get("LINLI_WS_PORT", "auto") == "auto":
             self.ws_port = free_port()

@@ -7,7 +7,9 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.e2e.harness import PASSWORD, Client, Deployment, login, running, seed
@@ -305,11 +307,37 @@ async def test_pages_send_browsers_to_the_websocket_port_or_to_their_own_origin(
             page = await http.get("/login", headers={"X-Forwarded-Host": "linli.example"})
         assert page_facts(page.text)["ws_port"] is None
         assert "connect-src 'self';" in page.headers["content-security-policy"]
-    async with running(deployment, LINLI_WS_PORT="0") as server:
-        assert server.ws_port is None
-        async with httpx.AsyncClient(base_url=server.http) as http:
-            page = await http.get("/login")
-        assert page_facts(page.text)["ws_port"] is None
+
+
+async def test_websockets_are_served_on_their_own_port_only(tmp_path: Path) -> None:
+    """One WebSocket transport (design 0024, 4): an upgrade on the HTTP port gets a 404 that
+    names the WebSocket port, and LINLI_WS_PORT=0 (which once moved /ws there) stops the server
+    with a message saying what to set."""
+    from tests.e2e.harness import Server
+
+    deployment = Deployment(
+        "embedded", f"sqlite:///{tmp_path}/linli.sqlite3", None, "linli:", tmp_path
+    )
+    await seed(deployment)
+    async with running(deployment) as server:
+        cookie = await login(server, "amy")
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(
+                f"ws://127.0.0.1:{server.port}/ws",
+                additional_headers={"Cookie": f"linli_session={cookie}"},
+            )
+        response = refused.value.response
+        assert response.status_code == 404
+        error = orjson.loads(response.body)["error"]
+        assert error["code"] == "not_found"
+        assert f"port {server.ws_port} (LINLI_WS_PORT)" in error["message"]
+        # The right port serves (Client.connect fails on a refused handshake).
+        client = await Client.connect(server, cookie)
+        await client.close()
+    server = Server(deployment, LINLI_WS_PORT="0")
+    with pytest.raises(RuntimeError, match="server exited early") as failed:
+        await server.start()
+    assert "LINLI_WS_PORT: 0 is not a port" in str(failed.value)
 
 
 async def test_a_taken_websocket_port_stops_the_server_with_a_clear_message(

@@ -101,7 +101,7 @@ SKELETON = Feature(
 
 
 @contextlib.asynccontextmanager
-async def _serve(tmp_path: Path) -> AsyncIterator[str]:
+async def _serve(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     db = f"sqlite:///{tmp_path}/linli.sqlite3"
     await migrate(db)
     store = await open_store(db)
@@ -119,8 +119,11 @@ async def _serve(tmp_path: Path) -> AsyncIterator[str]:
     finally:
         await store.close()
     port = free_port()
+    ws_port = free_port()
+    while ws_port == port:
+        ws_port = free_port()
     settings = load_settings(
-        {}, database_url=db, port=port, ws_port=0, host="127.0.0.1", auto_migrate=False
+        {}, database_url=db, port=port, ws_port=ws_port, host="127.0.0.1", auto_migrate=False
     )
     app = create_app(settings, [*FEATURES, SKELETON])
     config = Config()
@@ -138,7 +141,7 @@ async def _serve(tmp_path: Path) -> AsyncIterator[str]:
                 return False
 
             await wait_until(up, timeout=20)
-        yield base
+        yield base, f"ws://127.0.0.1:{ws_port}/ws"
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
@@ -147,11 +150,10 @@ async def _serve(tmp_path: Path) -> AsyncIterator[str]:
 @pytest.mark.slow
 async def test_a_feature_plugs_in_through_the_contract_alone(tmp_path: Path) -> None:
     seen.clear()
-    async with _serve(tmp_path) as base, httpx.AsyncClient(base_url=base) as http:
+    async with _serve(tmp_path) as (base, ws_url), httpx.AsyncClient(base_url=base) as http:
         login = await http.post("/api/login", json={"username": "ann", "password": "correct horse"})
         assert login.status_code == 200, login.text
         cookie = login.cookies["linli_session"]
-        ws_url = base.replace("http://", "ws://") + "/ws"
         async with websockets.connect(
             ws_url, additional_headers={"Cookie": f"linli_session={cookie}", "Origin": base}
         ) as ws:

@@ -479,3 +479,284 @@ async def night(deployment: Deployment, owners: int) -> None:
             f"{deployment.mode}: vote sent -> projector p50 {lat[len(lat) // 2] * 1000:.0f} ms, "
             f"p99 {lat[max(0, int(len(lat) * 0.99) - 1)] * 1000:.0f} ms"
         )
+
+
+async def test_staff_correct_a_vote_live_with_reason_and_history(deployment: Deployment) -> None:
+    """Ten owners vote on paper, one ballot typed in wrongly; staff correct it with a reason:
+    the projector and a watcher on the other gateway show the new tally at once, equal to a
+    count made here from the ballots as they were meant; the correction is in the results'
+    history (the channel: when and from/to; the roll and the minutes: the unit and the
+    reason) and in the audit log. After the close a correction counts the result again."""
+    owners = 10  # shares 1,2,3,...: 19 in all, nobody above a fifth (3.8)
+    c = await make_community(deployment, owners)
+    async with contextlib.AsyncExitStack() as stack:
+        one = await stack.enter_async_context(running(deployment))
+        two = (
+            await stack.enter_async_context(running(deployment))
+            if deployment.mode == "scaled"
+            else one
+        )
+        staff, admin = Api(one, c.cookies["lam"][1]), Api(one, c.cookies["root"][1])
+        owner = Api(two, c.cookies["o0003"][1])
+        for api in (staff, admin, owner):
+            stack.push_async_callback(api.aclose)
+        await admin.post("/api/meetings/register", csv=register_csv(c))
+        draft = {
+            "kind": "regular", "title": "Night", "place": "Lobby",
+            "starts_at": int(time.time() * 1000) + 11 * DAY,
+            "items": [{"title": "Repaint", "threshold": "majority"}],
+        }  # fmt: skip
+        mid = (await staff.post("/api/meetings", 201, **draft))["meeting"]["id"]
+        await staff.post(f"/api/meetings/{mid}/convene")
+        meeting = (await staff.get(f"/api/meetings/{mid}"))["meeting"]
+        item_id, token = meeting["items"][0]["id"], meeting["projector_token"]
+        await staff.post(f"/api/meetings/{mid}/open")
+        roll = (await staff.get(f"/api/meetings/{mid}/roll"))["roll"]
+        # A unit's label ends with its unit ("Block A U7" or the like).
+        units = {r["label"].split()[-1].split("-")[-1]: r["unit_id"] for r in roll}
+        label = {r["unit_id"]: r["label"] for r in roll}
+        share = {r["unit_id"]: r["share"] for r in roll}
+        await staff.post(f"/api/meetings/{mid}/checkin/staff", unit_ids=sorted(share))
+        watcher = await Client.connect(two, c.cookies["tenant"][1], ping_interval=None)
+        stack.push_async_callback(watcher.close)
+        await watcher.ok("subscribe", channel=f"meeting:{mid}")
+        watched: list[tuple[float, dict[str, Any]]] = []
+        reader = asyncio.create_task(watch(watcher, watched))
+        stack.callback(reader.cancel)
+        screen = await stack.enter_async_context(projector(one, token))
+
+        await staff.post(f"/api/meetings/{mid}/items/{item_id}/open")
+        meant = {units[f"U{i}"]: ("for" if i < 5 else "against") for i in range(owners)}
+        typed = dict(meant)
+        wrong = units["U7"]  # against on paper, typed in as for
+        typed[wrong] = "for"
+        for unit, choice in typed.items():
+            await staff.post(
+                f"/api/meetings/{mid}/items/{item_id}/paper", unit_id=unit, choice=choice
+            )
+
+        def counted(ballots: dict[int, str]) -> dict[str, tuple[int, int]]:
+            return {
+                ch: (
+                    sum(1 for v in ballots.values() if v == ch),
+                    sum(share[u] for u, v in ballots.items() if v == ch),
+                )
+                for ch in ("for", "against", "abstain")
+            }
+
+        def shows(ballots: dict[int, str]) -> Any:
+            want = counted(ballots)
+
+            def check(d: dict[str, Any]) -> bool:
+                got = (d.get("item") or {}).get("tally", {}).get("counted", {})
+                return bool(got) and all(
+                    got[ch]["heads"] == [h, 1] and got[ch]["share"] == [s, 1]
+                    for ch, (h, s) in want.items()
+                )
+
+            return check
+
+        await until(screen, shows(typed))
+        path = f"/api/meetings/{mid}/items/{item_id}/correct"
+        # Refused: an owner; no reason; the same choice; a unit that has not voted.
+        assert await owner.error(path, 403, unit_id=wrong, choice="against", reason="x y") == (
+            "forbidden"
+        )
+        assert await staff.error(path, 400, unit_id=wrong, choice="against", reason="") == (
+            "bad_request"
+        )
+        assert await staff.error(path, 409, unit_id=wrong, choice="for", reason="same") == (
+            "meeting_wrong_state"
+        )
+        assert await staff.error(path, 404, unit_id=999_999, choice="for", reason="none") == (
+            "meeting_vote_not_found"
+        )
+        fixed = await staff.post(path, unit_id=wrong, choice="against", reason="選票誤讀 misread")
+        assert fixed["correction"]["from"] == "for" and fixed["correction"]["to"] == "against"
+        live = await until(screen, shows(meant))
+        assert [(x["from"], x["to"]) for x in live["item"]["corrections"]] == [("for", "against")]
+        assert "reason" not in live["item"]["corrections"][0]  # the reason is staff's
+        seen = await until(watched, lambda d: d["version"] >= live["version"], timeout=60)
+        assert seen["item"]["tally"]["counted"] == live["item"]["tally"]["counted"]
+        # The stored rows say the same.
+        rows = await stored(deployment, mid, item_id)
+        assert {ch: rows[ch] for ch in ("for", "against", "abstain")} == counted(meant)
+        # A simple majority of those present, by heads and by share (strictly more than half).
+        yes, all_share = counted(meant)["for"], sum(share.values())
+        assert live["item"]["tally"]["passes"] is (2 * yes[0] > owners and 2 * yes[1] > all_share)
+
+        # After the close (the meeting still open): the stored result is counted again.
+        await staff.post(f"/api/meetings/{mid}/items/{item_id}/close")
+        closed = await until(screen, lambda d: d["item"]["state"] == "closed")
+        assert closed["item"]["result"] == "failed"  # 5 for, 5 against: not a majority
+        meant[units["U6"]] = "for"
+        await staff.post(path, unit_id=units["U6"], choice="for", reason="第二張選票 second sheet")
+        after = await until(screen, lambda d: d["item"]["final"] and shows(meant)(d))
+        assert after["item"]["result"] == "passed"
+        assert len(after["item"]["corrections"]) == 2
+        history = (await staff.get(f"/api/meetings/{mid}/roll"))["corrections"]
+        assert [(h["label"], h["from"], h["to"], h["reason"]) for h in history] == [
+            (label[wrong], "for", "against", "選票誤讀 misread"),
+            (label[units["U6"]], "against", "for", "第二張選票 second sheet"),
+        ]
+        draft_text = (await staff.get(f"/api/meetings/{mid}/minutes/draft"))["text"]
+        assert "更正投票 2 次" in draft_text and f"{label[wrong]}: for → against" in draft_text
+        store = await deployment.store()
+        try:
+            audited = await store.database.fetch(
+                "SELECT reason FROM audit_log WHERE feature = 'meetings' "
+                "AND action = 'vote_correct' ORDER BY id"
+            )
+        finally:
+            await store.close()
+        assert [r["reason"] for r in audited] == ["選票誤讀 misread", "第二張選票 second sheet"]
+        # Once the meeting is closed, no more corrections.
+        await staff.post(f"/api/meetings/{mid}/close")
+        assert await staff.error(path, 409, unit_id=wrong, choice="for", reason="late") == (
+            "meeting_item_not_open"
+        )
+
+
+async def test_a_personal_qr_checks_an_owner_in_at_the_desk(deployment: Deployment) -> None:
+    """o0002 holds o0001's proxy: the desk scans o0002's personal QR (its link) and both units
+    are present, o0001's by proxy; the attendance equals a count of the rows made here. Ten
+    owners: nobody holds more than a fifth, so no Art. 27 cap applies."""
+    c = await make_community(deployment, 10)
+    async with running(deployment) as server:
+        staff, admin = Api(server, c.cookies["lam"][1]), Api(server, c.cookies["root"][1])
+        holder, giver = Api(server, c.cookies["o0002"][1]), Api(server, c.cookies["o0001"][1])
+        tenant = Api(server, c.cookies["tenant"][1])
+        try:
+            await admin.post("/api/meetings/register", csv=register_csv(c))
+            draft = {
+                "kind": "regular", "title": "Night", "place": "Lobby",
+                "starts_at": int(time.time() * 1000) + 11 * DAY,
+                "items": [{"title": "Repaint", "threshold": "majority"}],
+            }  # fmt: skip
+            mid = (await staff.post("/api/meetings", 201, **draft))["meeting"]["id"]
+            await staff.post(f"/api/meetings/{mid}/convene")
+            await giver.post(f"/api/meetings/{mid}/proxies", username="o0002")
+            link = (await holder.get(f"/api/meetings/{mid}"))["me"]["checkin_link"]
+            assert link.startswith(f"{server.http}/meetings/{mid}/desk?t=")
+            token = link.split("?t=", 1)[1]
+            # Shown twice, the same QR; the image is an SVG; the tenant holds nothing.
+            assert (await holder.get(f"/api/meetings/{mid}"))["me"]["checkin_link"] == link
+            image = await holder.client.get(f"/api/meetings/{mid}/my-qr.svg")
+            assert image.status_code == 200 and image.headers["content-type"] == "image/svg+xml"
+            assert b"<svg" in image.content
+            assert (await tenant.get(f"/api/meetings/{mid}"))["me"]["checkin_link"] is None
+            refused = await tenant.client.get(f"/api/meetings/{mid}/my-qr.svg")
+            assert refused.status_code == 403
+            assert refused.json()["error"]["code"] == "meeting_not_owner"
+
+            await staff.post(f"/api/meetings/{mid}/open")
+            preview = await staff.get(f"/api/meetings/{mid}/desk?t={token}")
+            roll = (await staff.get(f"/api/meetings/{mid}/roll"))["roll"]
+            unit_of = {r["label"].split()[-1].split("-")[-1]: r["unit_id"] for r in roll}
+            assert preview["name"] == "O0002"
+            assert sorted((u["unit_id"], u["proxy"], u["present"]) for u in preview["units"]) == (
+                sorted([(unit_of["U2"], False, False), (unit_of["U1"], True, False)])
+            )
+            path = f"/api/meetings/{mid}/checkin/qr"
+            assert await holder.error(path, 403, token=token) == "forbidden"
+            assert await staff.error(path, 400, token="not-a-token") == "meeting_bad_code"
+            done = await staff.post(path, token=token)
+            assert sorted(done["checked_in"]) == sorted([unit_of["U1"], unit_of["U2"]])
+            assert (await staff.post(path, token=token))["checked_in"] == []  # scanned again
+
+            counted = await stored(deployment, mid, 0)
+            assert counted["present_heads"] == 2
+            assert counted["present_share"] == c.shares["o0001"] + c.shares["o0002"]
+            att = (await staff.get(f"/api/meetings/{mid}"))["figures"]["attendance"]
+            assert att["heads"] == [2, 1] and att["share"] == [counted["present_share"], 1]
+            assert att["proxy_units"] == 1 and att["in_person_units"] == 1
+            roll = (await staff.get(f"/api/meetings/{mid}/roll"))["roll"]
+            routes = {r["unit_id"]: (r["route"], r["by_proxy"]) for r in roll if r["present"]}
+            assert routes == {unit_of["U1"]: ("qr", True), unit_of["U2"]: ("qr", False)}
+            # The desk's page, for staff only.
+            page = await staff.client.get(f"/meetings/{mid}/desk?t={token}")
+            assert page.status_code == 200 and 'data-token="' + token + '"' in page.text
+            other = await holder.client.get(f"/meetings/{mid}/desk?t={token}")
+            assert other.status_code == 303
+        finally:
+            for api in (staff, admin, holder, giver, tenant):
+                await api.aclose()
+
+
+async def test_agenda_items_take_checked_files(deployment: Deployment) -> None:
+    """Staff attach a quote (PDF) and a plan (PNG) to an item; the content decides (a text file
+    named .pdf is refused, nothing stored); a draft's files are staff's, a convened meeting's
+    everyone's, byte for byte; ten at most; none after the meeting closed."""
+    import io
+
+    from PIL import Image
+
+    c = await make_community(deployment, 3)
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    png = io.BytesIO()
+    Image.new("RGB", (40, 30), (0, 90, 200)).save(png, "PNG")
+    async with running(deployment) as server:
+        staff, tenant = Api(server, c.cookies["lam"][1]), Api(server, c.cookies["tenant"][1])
+        admin = Api(server, c.cookies["root"][1])
+        try:
+            await admin.post("/api/meetings/register", csv=register_csv(c))
+            draft = {
+                "kind": "regular", "title": "Night", "place": "Lobby",
+                "starts_at": int(time.time() * 1000) + 11 * DAY,
+                "items": [{"title": "Repaint", "threshold": "majority"}],
+            }  # fmt: skip
+            mid = (await staff.post("/api/meetings", 201, **draft))["meeting"]["id"]
+            item = (await staff.get(f"/api/meetings/{mid}"))["meeting"]["items"][0]["id"]
+            files = f"/api/meetings/{mid}/items/{item}/files"
+
+            async def upload(api: Api, name: str, data: bytes, expect: int) -> dict[str, Any]:
+                response = await api.client.post(
+                    files, params={"name": name}, content=data,
+                    headers={"Content-Type": "application/octet-stream"},
+                )  # fmt: skip
+                assert response.status_code == expect, response.text
+                return response.json()  # type: ignore[no-any-return]
+
+            quote = (await upload(staff, "報價單 quote.pdf", pdf, 201))["file"]
+            assert (quote["filename"], quote["media_type"], quote["size"]) == (
+                "報價單 quote.pdf", "application/pdf", len(pdf),
+            )  # fmt: skip
+            plan = (await upload(staff, "plan.png", png.getvalue(), 201))["file"]
+            assert plan["media_type"] == "image/png"
+            fake = await upload(staff, "fake.pdf", b"just text, not a PDF", 415)
+            assert fake["error"]["code"] == "upload_type_not_allowed"
+            assert (await upload(tenant, "x.pdf", pdf, 403))["error"]["code"] == "forbidden"
+            # A draft: the tenant sees neither the meeting nor its files.
+            assert (await tenant.client.get(quote["url"])).status_code == 404
+            await staff.post(f"/api/meetings/{mid}/convene")
+            listed = (await tenant.get(f"/api/meetings/{mid}"))["meeting"]["items"][0]["files"]
+            assert [(f["id"], f["filename"]) for f in listed] == [
+                (quote["id"], "報價單 quote.pdf"), (plan["id"], "plan.png"),
+            ]  # fmt: skip
+            got = await tenant.client.get(quote["url"])
+            assert got.status_code == 200 and got.content == pdf
+            assert got.headers["content-type"] == "application/pdf"
+            assert got.headers["x-content-type-options"] == "nosniff"
+            assert (await tenant.client.get(f"{files}/999999")).status_code == 404
+            for i in range(8):
+                await upload(staff, f"more{i}.pdf", pdf, 201)
+            assert (await upload(staff, "eleventh.pdf", pdf, 409))["error"]["code"] == (
+                "too_many_files"
+            )
+            await staff.post(f"/api/meetings/{mid}/open")
+            await staff.post(f"/api/meetings/{mid}/close")
+            assert (await upload(staff, "late.pdf", pdf, 409))["error"]["code"] == (
+                "meeting_wrong_state"
+            )
+            store = await deployment.store()
+            try:
+                rows = await store.database.fetch(
+                    "SELECT detail FROM audit_log WHERE feature = 'meetings' "
+                    "AND action = 'item_file'"
+                )
+            finally:
+                await store.close()
+            assert len(rows) == 10
+        finally:
+            for api in (staff, tenant, admin):
+                await api.aclose()

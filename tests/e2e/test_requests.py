@@ -370,7 +370,13 @@ async def test_merge_similar_follow_and_chat_source(deployment: Deployment) -> N
 
 async def test_overdue_marked_by_the_timers_with_no_page_open(deployment: Deployment) -> None:
     hood = await make_hood(deployment, first_response_ms=1500)
-    async with serving(deployment, hood, LINLI_REQUEST_REOPEN_DAYS="0") as (_server, api):
+    # Every day a working day: the 1.5 s target must pass whatever day the test runs on.
+    async with serving(
+        deployment,
+        hood,
+        LINLI_REQUEST_REOPEN_DAYS="0",
+        LINLI_REQUEST_WORKING_DAYS="mon,tue,wed,thu,fri,sat,sun",
+    ) as (_server, api):
         late = await api.file("ann", text="Leak in the car park")
         answered = await api.file("amy", text="Door squeaks")
         await api.post("fixer", f"/api/requests/{answered}/status", status="in_progress")
@@ -511,3 +517,171 @@ async def test_the_site_search_follows_the_same_privacy(deployment: Deployment) 
         # A two-character word finds it too, within the same rule.
         hits = await api.get("amy", "/api/search?q=噪音&kind=request")
         assert hits["hits"] == []
+
+
+async def test_holidays_kept_by_admins_move_the_targets(deployment: Deployment) -> None:
+    """Today and the six days after it made holidays (so a weekend is among them whatever day
+    the test runs): a request filed now is due one working day after the first working day
+    that follows, computed here from the calendar."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    taipei = ZoneInfo("Asia/Taipei")  # the default LINLI_TIME_ZONE
+    hood = await make_hood(deployment)
+    async with serving(deployment, hood) as (_server, api):
+        today = datetime.now(taipei).date()
+        days = [today + timedelta(days=k) for k in range(7)]
+        for day in days:
+            made = await api.post(
+                "root", "/api/requests/holidays", 201, day=str(day), name="颱風假"
+            )
+            assert made["holiday"] == {"day": str(day), "name": "颱風假"}
+        # Bad input: a documented code, a message in words, nothing added.
+        assert (
+            await api.error("root", "/api/requests/holidays", 400, day="2026-13-01", name="x")
+            == "bad_request"
+        )
+        assert (
+            await api.error("root", "/api/requests/holidays", 400, day=str(today), name="")
+            == "bad_request"
+        )
+        assert (
+            await api.error("fixer", "/api/requests/holidays", 403, day=str(today), name="x")
+            == "forbidden"
+        )
+        assert (
+            await api.error("ann", "/api/requests/holidays", 403, day=str(today), name="x")
+            == "forbidden"
+        )
+        meta = await api.get("fixer", "/api/requests/meta")
+        assert meta["holidays"] == [{"day": str(d), "name": "颱風假"} for d in days]
+
+        request_id = await api.file("ann", text="Typhoon: water in the lobby")
+        found = (await api.get("fixer", f"/api/requests/{request_id}"))["request"]
+        first: date = today + timedelta(days=7)
+        while first.weekday() >= 5:
+            first += timedelta(days=1)
+        end = datetime.combine(first + timedelta(days=1), datetime.min.time(), tzinfo=taipei)
+        assert found["respond_by"] == int(end.timestamp() * 1000)
+        assert found["overdue"] is False
+
+        await api.post("root", f"/api/requests/holidays/{today}/delete", 200)
+        assert await api.error("root", f"/api/requests/holidays/{today}/delete", 404) == (
+            "not_found"
+        )
+        assert await api.error("root", "/api/requests/holidays/someday/delete", 404) == "not_found"
+        meta = await api.get("root", "/api/requests/meta")
+        assert [h["day"] for h in meta["holidays"]] == [str(d) for d in days[1:]]
+        # The request's target was fixed when it was filed.
+        again = (await api.get("fixer", f"/api/requests/{request_id}"))["request"]
+        assert again["respond_by"] == found["respond_by"]
+
+
+async def test_a_forum_post_becomes_a_request_and_shows_it(deployment: Deployment) -> None:
+    """A post in Block A's forum category: its author makes a request of it, the repairs team
+    makes one of another resident's post for her; the link goes both ways; nobody else may,
+    and each reader sees only the requests they may see."""
+    hood = await make_hood(deployment)
+    async with serving(deployment, hood) as (_server, api):
+        category = await api.post(
+            "root", "/api/forum/categories", 201, slug="block-a", name_zh="A 座", name_en="Block A",
+            scope=f"building:{hood.building_a}",
+        )  # fmt: skip
+        started = await api.post(
+            "ann", f"/api/forum/categories/{category['category']['id']}/topics", 201,
+            title="Lift noise", text="The lift in block A squeaks on every floor", client_id="t1",
+        )  # fmt: skip
+        topic, first = started["topic"]["id"], started["post"]
+        reply = await api.post(
+            "amy", f"/api/forum/topics/{topic}/replies", 201, text="And the door sticks",
+            client_id="r1",
+        )  # fmt: skip
+        second = reply["post"]
+        assert second["number"] == 2
+
+        # Bob (Block B) cannot read the post: answered as if it did not exist.
+        code = await api.error(
+            "bob", "/api/requests", 400, category="repair", text="x", source_post=first["id"]
+        )
+        assert code == "bad_request"
+        await api.get("bob", f"/api/requests/from-topic?topic={topic}", 404)
+        # Amy reads it but neither wrote it nor handles requests; the desk handles other
+        # categories than repairs.
+        assert await api.error(
+            "amy", "/api/requests", 403, category="repair", text="x", source_post=first["id"]
+        ) == "forbidden"  # fmt: skip
+        assert await api.error(
+            "desk", "/api/requests", 403, category="repair", text="x", source_post=second["id"]
+        ) == "forbidden"  # fmt: skip
+        assert await api.error(
+            "ann", "/api/requests", 400, category="repair", text="x", source_post=first["id"],
+            source_channel=f"building:{hood.building_a}", source_offset=1,
+        ) == "bad_request"  # fmt: skip
+        assert (await api.get("fixer", "/api/requests/queue"))["requests"] == []
+
+        own = (
+            await api.post(
+                "ann",
+                "/api/requests",
+                201,
+                category="repair",
+                text="The lift in block A squeaks on every floor",
+                source_post=first["id"],
+            )
+        )["request"]
+        assert own["author_id"] == hood.ids["ann"]
+        assert own["source_link"] == f"/forum/t/{topic}?n=1#p1"
+        for_amy = (
+            await api.post(
+                "fixer",
+                "/api/requests",
+                201,
+                category="repair",
+                text="The door sticks",
+                source_post=second["id"],
+            )
+        )["request"]
+        assert for_amy["author_id"] == hood.ids["amy"]
+        assert for_amy["building_id"] == hood.building_a
+        assert for_amy["source_link"] == f"/forum/t/{topic}?n=2#p2"
+        assert [r["id"] for r in (await api.get("amy", "/api/requests/mine"))["requests"]] == [
+            for_amy["id"]
+        ]
+        private = (
+            await api.post(
+                "ann",
+                "/api/requests",
+                201,
+                category="complaint",
+                text="Noise at night",
+                private=True,
+                source_post=first["id"],
+            )
+        )["request"]
+
+        # The posts show their requests, as each reader may see them.
+        seen = await api.get("amy", f"/api/requests/from-topic?topic={topic}")
+        assert seen == {
+            "requests": {
+                "1": [{"id": own["id"], "status": "received"}],
+                "2": [{"id": for_amy["id"], "status": "received"}],
+            },
+            "handled": [],
+        }
+        seen = await api.get("ann", f"/api/requests/from-topic?topic={topic}")
+        assert seen["requests"]["1"] == [
+            {"id": own["id"], "status": "received"},
+            {"id": private["id"], "status": "received"},
+        ]
+        seen = await api.get("fixer", f"/api/requests/from-topic?topic={topic}")
+        assert seen["handled"] == ["repair"]
+        assert seen["requests"]["1"] == [{"id": own["id"], "status": "received"}]
+        # A status change shows on the post.
+        await api.post("fixer", f"/api/requests/{own['id']}/status", status="in_progress")
+        seen = await api.get("amy", f"/api/requests/from-topic?topic={topic}")
+        assert seen["requests"]["1"] == [{"id": own["id"], "status": "in_progress"}]
+        # A deleted post makes no more requests.
+        await api.post("amy", f"/api/forum/posts/{second['id']}/delete", 200)
+        assert await api.error(
+            "fixer", "/api/requests", 400, category="repair", text="x", source_post=second["id"]
+        ) == "bad_request"  # fmt: skip

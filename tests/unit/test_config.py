@@ -53,3 +53,11 @@ def test_time_zone() -> None:
     for unknown in ("Mars/Olympus", "", "../etc/passwd", "/etc/localtime"):
         with pytest.raises(ValueError, match=r"LINLI_TIME_ZONE: unknown time zone .*Asia/Taipei"):
             load_settings({"LINLI_TIME_ZONE": unknown})
+
+
+def test_working_days() -> None:
+    assert load_settings({}).working_weekdays == frozenset(range(5))
+    assert load_settings({"LINLI_REQUEST_WORKING_DAYS": "Mon, sat"}).working_weekdays == {0, 5}
+    for bad in ("", "mon,funday", " , "):
+        with pytest.raises(ValueError, match="LINLI_REQUEST_WORKING_DAYS"):
+            load_settings({"LINLI_REQUEST_WORKING_DAYS": bad})

@@ -21,6 +21,7 @@ import secrets
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.meetings.events import (
     OBJECTIONS_TIMER,
@@ -31,17 +32,22 @@ from gateway.meetings.events import (
     tally_json,
 )
 from linli.feature import Services
+from linli.richtext import MAX_SOURCE_CHARS, render
 from linli.types import Millis, UserId
 from persistence.audit import NewEntry
+from persistence.blobs import blob_store
 from persistence.db import IntegrityViolation
 from persistence.meetings import (
     AlreadyVoted,
     Ballot,
+    Item,
+    ItemFile,
     ItemState,
     Meeting,
     MeetingDraft,
     MeetingKind,
     MeetingNotFound,
+    MeetingState,
     MeetingStateError,
     MinutesState,
     NotPresent,
@@ -51,6 +57,7 @@ from persistence.meetings import (
     RegisterEntry,
     Route,
     Snapshot,
+    VoteCorrection,
 )
 from persistence.meetings.rules import (
     MINUTES_DAYS,
@@ -60,10 +67,13 @@ from persistence.meetings.rules import (
     objections,
 )
 from persistence.meetings.sql import SqlMeetingStore
+from persistence.notices import Audience, AudienceKind, NoticeDraft
 from persistence.notifications import Kind
 from persistence.timers import TimerJob
 from web.meetings.search import index_meeting
+from web.notices.actions import create_notice, notices_store
 from web.notifications.actions import notify
+from web.uploads import CheckedUpload
 
 log = logging.getLogger(__name__)
 
@@ -450,6 +460,50 @@ async def check_in_self(services: Services, meeting_id: int, *, user_id: UserId)
     return added
 
 
+class BadToken(Exception):
+    """A personal check-in QR that is not this meeting's."""
+
+
+async def owner_token(services: Services, meeting_id: int, *, user_id: UserId) -> str:
+    """The owner's (or proxy's) personal check-in token for the meeting, made once. Raises
+    NotAnOwner for someone who holds nothing in it."""
+    store = meetings_store(services)
+    if not (await store.held(meeting_id, user_id)).units:
+        raise NotAnOwner
+    return await store.owner_token(
+        meeting_id, user_id, secrets.token_urlsafe(18), now=services.clock.now_ms()
+    )
+
+
+async def token_holder(services: Services, meeting_id: int, token: str) -> UserId:
+    user_id = await meetings_store(services).token_user(meeting_id, token)
+    if user_id is None:
+        raise BadToken
+    return user_id
+
+
+async def check_in_by_token(
+    services: Services, meeting_id: int, token: str, *, actor_id: UserId
+) -> tuple[UserId, list[int]]:
+    """The desk scanned an owner's personal QR: every unit they hold is present, as if they
+    had typed the room's code (their own in person, the entrusted by proxy), recorded as the
+    desk's (route ``qr``) and audited. (owner, the units this call checked in)."""
+    user_id = await token_holder(services, meeting_id, token)
+    store = meetings_store(services)
+    held = await store.held(meeting_id, user_id)
+    entries: list[tuple[int, str | None]] = [(u, None) for u in held.own]
+    entries += [(u, f"user:{user_id}") for u in held.entrusted]
+    added = await store.check_in(
+        meeting_id, entries, route=Route.QR, recorded_by=actor_id, now=services.clock.now_ms()
+    )
+    if added:
+        await _audit(
+            services, "checkin_qr", actor_id, meeting_id, {"units": added, "owner": user_id}
+        )
+        publisher(services).touch(meeting_id)
+    return user_id, added
+
+
 async def check_in_by_staff(
     services: Services,
     meeting_id: int,
@@ -528,6 +582,89 @@ async def paper_vote(
     )
     publisher(services).touch(meeting_id)
     return recorded
+
+
+async def correct_vote(
+    services: Services,
+    meeting_id: int,
+    item_id: int,
+    unit_id: int,
+    choice: Choice,
+    *,
+    reason: str,
+    actor_id: UserId,
+) -> VoteCorrection:
+    """Staff correct a recorded vote during the meeting (a paper ballot typed in wrongly), with
+    a reason, audited; every screen's tally moves at once. A closed item's stored result is
+    counted again from the rows, so the minutes and the projector keep showing the same."""
+    store = meetings_store(services)
+    meeting = await store.get_meeting(meeting_id)
+    if meeting is None or not any(i.id == item_id for i in meeting.items):
+        raise MeetingNotFound(f"item {item_id}")
+    correction = await store.correct_vote(
+        item_id, unit_id, choice, reason=reason, corrected_by=actor_id, now=services.clock.now_ms()
+    )
+    after = await store.get_meeting(meeting_id)
+    if after is not None and any(
+        i.id == item_id and i.state is ItemState.CLOSED for i in after.items
+    ):
+        await record_result(services, meeting_id, item_id)
+    await _audit(
+        services,
+        "vote_correct",
+        actor_id,
+        meeting_id,
+        {
+            "item": item_id,
+            "unit": unit_id,
+            "from": str(correction.old_choice),
+            "to": str(correction.new_choice),
+        },
+        reason=reason,
+    )
+    await announce(services, meeting_id)
+    return correction
+
+
+# -- agenda files ----------------------------------------------------------------------------
+
+
+async def add_item_file(
+    services: Services, meeting_id: int, item_id: int, upload: CheckedUpload, *, actor_id: UserId
+) -> ItemFile:
+    """A checked upload attached to an agenda item: the bytes into the blob store, then the row
+    (a crash between leaves an unreferenced blob, never a row without bytes); audited."""
+    store = meetings_store(services)
+    meeting = await store.get_meeting(meeting_id)
+    if meeting is None or not any(i.id == item_id for i in meeting.items):
+        raise MeetingNotFound(f"item {item_id}")
+    if meeting.state is MeetingState.CLOSED:
+        raise MeetingStateError("the meeting is over")
+    now = services.clock.now_ms()
+    blobs = blob_store(services.settings, services.database)
+    stored = await blobs.put(upload.data, now=now)
+    try:
+        added = await store.add_item_file(
+            item_id,
+            blob_id=stored.id,
+            filename=upload.filename,
+            media_type=upload.kind.media_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            added_by=actor_id,
+            now=now,
+        )
+    except BaseException:
+        await blobs.delete(stored.id)
+        raise
+    await _audit(
+        services,
+        "item_file",
+        actor_id,
+        meeting_id,
+        {"item": item_id, "filename": added.filename, "sha256": added.sha256},
+    )
+    return added
 
 
 # -- the chair -------------------------------------------------------------------------------
@@ -616,6 +753,7 @@ async def save_minutes(
     await index_meeting(services, saved)
     if state is MinutesState.PUBLISHED:
         await _publish_minutes(services, saved, actor_id, now)
+        saved = await store.get_meeting(meeting_id) or saved  # with its notice and windows
     await announce(services, meeting_id)
     return saved
 
@@ -627,20 +765,13 @@ def objections_key(item_id: int) -> str:
 async def _publish_minutes(
     services: Services, meeting: Meeting, actor_id: UserId, now: Millis
 ) -> None:
-    """Every owner gets the minutes; an Art. 32 resolution that passed opens its 7-day window
-    for written objections (Art. 32 §2), closed by a timer."""
-    await notify(
-        services,
-        key=f"meeting:{meeting.id}:minutes",
-        kind=Kind.POLL,
-        text_zh=f"會議紀錄：{meeting.title}",
-        text_en=f"Minutes: {meeting.title}",
-        link=f"/meetings/{meeting.id}",
-        user_ids=await _owner_users(services, meeting.id),
-        actor_id=actor_id,
-    )
+    """The minutes go out as a notice in 會議紀錄 to the owners' households (the notices count
+    its reach per household), linked both ways; owners with an account who live elsewhere are
+    told directly. An Art. 32 resolution that passed opens its 7-day window for written
+    objections (Art. 32 §2), closed by a timer, and the notice says until when."""
     store = meetings_store(services)
     until = now + OBJECTION_DAYS * DAY_MS
+    windows = []
     for item in meeting.items:
         if (
             meeting.kind is MeetingKind.RECONVENED
@@ -648,6 +779,7 @@ async def _publish_minutes(
             and item.result == "passed"
             and item.objection_until is None
         ):
+            windows.append(item)
             await store.set_objection_window(item.id, until)
             await services.timers.schedule(
                 objections_key(item.id),
@@ -656,6 +788,77 @@ async def _publish_minutes(
                 {"meeting_id": meeting.id, "item_id": item.id},
                 now=now,
             )
+    notice = await _minutes_notice(services, meeting, windows, until, actor_id=actor_id)
+    told = set() if notice is None else set(await _residents(services, meeting.id))
+    await notify(
+        services,
+        key=f"meeting:{meeting.id}:minutes",
+        kind=Kind.POLL,
+        text_zh=f"會議紀錄：{meeting.title}",
+        text_en=f"Minutes: {meeting.title}",
+        link=f"/meetings/{meeting.id}" if notice is None else f"/notices/{notice}",
+        user_ids=[u for u in await _owner_users(services, meeting.id) if u not in told],
+        actor_id=actor_id,
+    )
+
+
+#: The notices' category the minutes go out in (seeded by the notices' migration).
+MINUTES_CATEGORY = "minutes"
+
+
+async def _residents(services: Services, meeting_id: int) -> list[UserId]:
+    units = [r.unit_id for r in await meetings_store(services).roll(meeting_id)]
+    return await notices_store(services).residents_of(units)
+
+
+async def _minutes_notice(
+    services: Services,
+    meeting: Meeting,
+    windows: Sequence[Item],
+    until: Millis,
+    *,
+    actor_id: UserId,
+) -> int | None:
+    """The published minutes as a notice to the roll's units (their households), asking for an
+    acknowledgement when an objection window opens (Art. 32 §2: the minutes reach every
+    owner); its id, or None when there is no 會議紀錄 category or no such actor."""
+    categories = await notices_store(services).list_categories()
+    category = next((c for c in categories if c.slug == MINUTES_CATEGORY), None)
+    actor = await services.store.get_user(actor_id)
+    units = tuple(r.unit_id for r in await meetings_store(services).roll(meeting.id))
+    if category is None or actor is None or not units:
+        log.warning("minutes of meeting %d not sent as a notice", meeting.id)
+        return None
+    head = [f"[會議頁面 The meeting's page](/meetings/{meeting.id})", ""]
+    if windows:
+        local = datetime.fromtimestamp(until / 1000, services.settings.zone)
+        stamp = local.strftime("%Y-%m-%d %H:%M")
+        titles = "、".join(f"第 {i.position} 案" for i in windows)
+        head = [
+            f"**書面異議期限：{stamp}**（公寓大廈管理條例第三十二條）。{titles}以重新召集會議"
+            "決議；區分所有權人可於期限內以書面提出異議，異議超過全體區分所有權人及其區分"
+            "所有權比例各半數時，決議不成立。",
+            "",
+            f"**Written objections until {stamp}** (Condominium Management Act, Art. 32). An "
+            "owner may object in writing until then; the resolution fails if the objections "
+            "exceed half of all owners and half of all shares.",
+            "",
+            *head,
+        ]
+    body = "\n".join([*head, meeting.minutes or ""])[:MAX_SOURCE_CHARS]
+    draft = NoticeDraft(
+        category_id=category.id,
+        title=f"會議紀錄 Minutes：{meeting.title}"[:120],
+        body=body,
+        body_html=render(body),
+        audience=Audience(AudienceKind.UNITS, units=units),
+        requires_ack=bool(windows),
+        pinned=bool(windows),
+    )
+    notice = await create_notice(services, draft, actor=actor, publish=True)
+    await meetings_store(services).set_minutes_notice(meeting.id, notice.id)
+    await _audit(services, "minutes_notice", actor_id, meeting.id, {"notice": notice.id})
+    return notice.id
 
 
 async def add_objection(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -29,22 +29,29 @@ from gateway.meetings.events import figures_body, threshold_json
 from gateway.meetings.ops import projector_principal
 from gateway.wire import Format
 from linli.roles import Can, may, roles_that
+from persistence.blobs import blob_store
 from persistence.meetings import (
+    MAX_ITEM_FILES,
     AlreadyVoted,
     CheckedInAlready,
     EmptyRegister,
     ItemDraft,
+    ItemFile,
     ItemNotOpen,
     Meeting,
     MeetingDraft,
     MeetingKind,
     MeetingNotFound,
+    MeetingState,
     MeetingStateError,
     MinutesState,
     NotOnRoll,
     NotPresent,
     ObjectionClosed,
     QuestionState,
+    TooManyFiles,
+    VoteCorrection,
+    VoteNotFound,
 )
 from persistence.meetings import (
     Route as Via,
@@ -71,6 +78,7 @@ from web.http import (
 )
 from web.meetings import actions, minutes
 from web.meetings.actions import holdings, meetings_store, minutes_due
+from web.uploads import UploadRefused, accept_upload, file_response, read_upload
 
 STAFF = roles_that(Can.RUN_MEETINGS)
 ADMINS = roles_that(Can.ADMINISTER)
@@ -98,6 +106,10 @@ def refusals() -> Iterator[None]:
             f"Owners must be told at least {exc.days} days ahead (Art. 30).",
             days=exc.days,
         ) from None
+    except actions.BadToken:
+        raise ApiError(
+            400, "meeting_bad_code", "This check-in QR is not for this meeting."
+        ) from None
     except actions.NotAnOwner:
         raise ApiError(
             403, "meeting_not_owner", "Only owners and their proxies count; you may watch."
@@ -114,6 +126,14 @@ def refusals() -> Iterator[None]:
         raise ApiError(409, "meeting_item_not_open", "This item is not open for votes.") from None
     except AlreadyVoted:
         raise ApiError(409, "meeting_already_voted", "This unit has voted on this item.") from None
+    except TooManyFiles:
+        raise ApiError(
+            409, "too_many_files", f"An agenda item takes at most {MAX_ITEM_FILES} files."
+        ) from None
+    except VoteNotFound:
+        raise ApiError(
+            404, "meeting_vote_not_found", "That unit has not voted on this item."
+        ) from None
     except ObjectionClosed:
         raise ApiError(
             409, "meeting_objection_closed", "This item takes no objections now."
@@ -266,7 +286,20 @@ class RegisterBody(msgspec.Struct, frozen=True):
 # -- serialising -----------------------------------------------------------------------------
 
 
-def meeting_json(meeting: Meeting, *, staff: bool) -> dict[str, Any]:
+def file_json(meeting_id: int, f: ItemFile) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "filename": f.filename,
+        "media_type": f.media_type,
+        "size": f.size,
+        "url": f"/api/meetings/{meeting_id}/items/{f.item_id}/files/{f.id}",
+    }
+
+
+def meeting_json(
+    meeting: Meeting, *, staff: bool, files: Sequence[ItemFile] | None = None
+) -> dict[str, Any]:
+    """``files``: the agenda's files, when the caller read them (the meeting's own page)."""
     body: dict[str, Any] = {
         "id": meeting.id,
         "kind": str(meeting.kind),
@@ -280,6 +313,8 @@ def meeting_json(meeting: Meeting, *, staff: bool) -> dict[str, Any]:
         "closed_at": meeting.closed_at,
         "minutes_state": str(meeting.minutes_state),
         "minutes_due": minutes_due(meeting),
+        #: The notice the published minutes went out as (its page shows the reach).
+        "minutes_notice_id": meeting.minutes_notice_id,
         "notice_days": actions.NOTICE_DAYS[meeting.kind],
         "items": [
             {
@@ -293,6 +328,7 @@ def meeting_json(meeting: Meeting, *, staff: bool) -> dict[str, Any]:
                 "result": i.result,
                 "objection_until": i.objection_until,
                 "objection_result": i.objection_result,
+                "files": [file_json(meeting.id, f) for f in files or () if f.item_id == i.id],
             }
             for i in meeting.items
         ],
@@ -370,9 +406,18 @@ async def get_meeting(request: Request) -> Response:
         for p in snapshot.proxies
         if p.unit_id in held.own
     ]
+    services = services_of(request)
+    checkin_link = None
+    if held.units and snapshot.meeting.state in (MeetingState.CONVENED, MeetingState.OPEN):
+        token = await actions.owner_token(services, meeting.id, user_id=user.id)
+        checkin_link = _desk_link(request, meeting.id, token)
     return JSONResponse(
         {
-            "meeting": meeting_json(snapshot.meeting, staff=_staff(user)),
+            "meeting": meeting_json(
+                snapshot.meeting,
+                staff=_staff(user),
+                files=await meetings_store(services).item_files(meeting.id),
+            ),
             "figures": figures_body(snapshot),
             "me": {
                 "staff": _staff(user),
@@ -381,6 +426,8 @@ async def get_meeting(request: Request) -> Response:
                 "present": [u for u in held.units if u in present],
                 "voted": {str(k): v for k, v in voted.items()},
                 "my_proxies": my_proxy,
+                #: The owner's personal check-in QR's link (the desk scans it), or null.
+                "checkin_link": checkin_link,
                 "my_questions": [
                     {"id": q.id, "text": q.text, "state": str(q.state), "votes": q.votes}
                     for q in snapshot.questions
@@ -526,6 +573,41 @@ async def paper_vote(request: Request) -> Response:
     return JSONResponse({"recorded": recorded})
 
 
+class CorrectionBody(msgspec.Struct, frozen=True):
+    unit_id: Annotated[int, msgspec.Meta(gt=0)]
+    choice: Choice
+    reason: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "reason", line(self.reason, "reason", min_len=2, max_len=200))
+
+
+async def correct_vote(request: Request) -> Response:
+    meeting, user = await _meeting(request, staff=True)
+    item_id = _item_id(request, meeting)
+    body = await decode_body(request, CorrectionBody)
+    with refusals():
+        correction = await actions.correct_vote(
+            services_of(request), meeting.id, item_id, body.unit_id, body.choice,
+            reason=body.reason, actor_id=user.id,
+        )  # fmt: skip
+    return JSONResponse({"correction": correction_json(correction)})
+
+
+def correction_json(c: VoteCorrection, label: str = "") -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "item_id": c.item_id,
+        "unit_id": c.unit_id,
+        "label": label,
+        "from": str(c.old_choice),
+        "to": str(c.new_choice),
+        "reason": c.reason,
+        "by": c.corrected_by,
+        "at": c.corrected_at,
+    }
+
+
 async def roll(request: Request) -> Response:
     """The signature book: every unit, its owners, its share, check-in, proxy and votes."""
     meeting, _ = await _meeting(request, staff=True)
@@ -533,6 +615,7 @@ async def roll(request: Request) -> Response:
     assert snapshot is not None
     checkins = {c.unit_id: c for c in snapshot.checkins}
     proxies = {p.unit_id: p for p in snapshot.proxies}
+    labels = {r.unit_id: r.label for r in snapshot.roll}
     return JSONResponse(
         {
             "roll": [
@@ -559,7 +642,10 @@ async def roll(request: Request) -> Response:
                     },
                 }
                 for r in snapshot.roll
-            ]
+            ],
+            "corrections": [
+                correction_json(c, labels.get(c.unit_id, "")) for c in snapshot.corrections
+            ],
         }
     )
 
@@ -765,6 +851,113 @@ async def projector_events(request: Request) -> Response:
     )
 
 
+async def upload_item_file(request: Request) -> Response:
+    """The file's bytes as the body (the content decides its type: PDF, JPEG, PNG, WebP), its
+    name in ``?name=``."""
+    meeting, user = await _meeting(request, staff=True)
+    item_id = _item_id(request, meeting)
+    services = services_of(request)
+    limit = services.settings.upload_max_bytes
+    data = await read_upload(request, limit)
+    try:
+        upload = await accept_upload(data, request.query_params.get("name", ""), max_bytes=limit)
+    except UploadRefused as refused:
+        raise refused.api_error() from None
+    with refusals():
+        added = await actions.add_item_file(services, meeting.id, item_id, upload, actor_id=user.id)
+    return JSONResponse({"file": file_json(meeting.id, added)}, status_code=201)
+
+
+async def get_item_file(request: Request) -> Response:
+    """For whoever may see the meeting (a draft's files are staff's, like the draft)."""
+    meeting, _ = await _meeting(request)
+    item_id = _item_id(request, meeting)
+    services = services_of(request)
+    found = next(
+        (
+            f
+            for f in await meetings_store(services).item_files(meeting.id)
+            if f.item_id == item_id and f.id == request.path_params["file_id"]
+        ),
+        None,
+    )
+    data = (
+        None
+        if found is None
+        else await blob_store(services.settings, services.database).get(found.blob_id)
+    )
+    if found is None or data is None:
+        raise ApiError(404, "not_found", "No such file.")
+    return file_response(data, media_type=found.media_type, filename=found.filename)
+
+
+def _desk_link(request: Request, meeting_id: int, token: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/meetings/{meeting_id}/desk?t={token}"
+
+
+def _svg_qr(text: str) -> Response:
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=10, border=4, dark="#000", light="#fff")
+    return Response(
+        out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
+async def my_qr(request: Request) -> Response:
+    """The owner's personal check-in QR: the desk's phone camera opens its link."""
+    meeting, user = await _meeting(request)
+    with refusals():
+        token = await actions.owner_token(services_of(request), meeting.id, user_id=user.id)
+    return _svg_qr(_desk_link(request, meeting.id, token))
+
+
+class TokenBody(msgspec.Struct, frozen=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+async def desk_preview(request: Request) -> Response:
+    """For the desk, before checking in: whose QR it is and what they hold."""
+    meeting, _ = await _meeting(request, staff=True)
+    services = services_of(request)
+    with refusals():
+        holder = await actions.token_holder(
+            services, meeting.id, request.query_params.get("t", "")[:64]
+        )
+    snapshot = await meetings_store(services).snapshot(meeting.id)
+    owner = await services.store.get_user(holder)
+    assert snapshot is not None
+    held = holdings(snapshot, holder)
+    labels, present = {r.unit_id: r.label for r in snapshot.roll}, snapshot.present
+    return JSONResponse(
+        {
+            "name": "" if owner is None else owner.display_name,
+            "units": [
+                {
+                    "unit_id": u,
+                    "label": labels[u],
+                    "proxy": u in held.entrusted,
+                    "present": u in present,
+                }
+                for u in held.units
+            ],
+        }
+    )
+
+
+async def check_in_qr(request: Request) -> Response:
+    meeting, user = await _meeting(request, staff=True)
+    body = await decode_body(request, TokenBody)
+    with refusals():
+        _owner, added = await actions.check_in_by_token(
+            services_of(request), meeting.id, body.token, actor_id=user.id
+        )
+    return JSONResponse({"checked_in": added})
+
+
 async def checkin_qr(request: Request) -> Response:
     """The door's QR: the check-in link with the code, for an owner's phone camera."""
     import io
@@ -795,6 +988,9 @@ ROUTES = [
     Route("/api/meetings/{meeting_id:int}/close", close_meeting, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/checkin", check_in, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/checkin/staff", check_in_staff, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/checkin/qr", check_in_qr, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/desk", desk_preview, methods=["GET"]),
+    Route("/api/meetings/{meeting_id:int}/my-qr.svg", my_qr, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/proxies", set_proxy, methods=["POST"]),
     Route(
         "/api/meetings/{meeting_id:int}/proxies/{unit_id:int}/remove",
@@ -820,6 +1016,21 @@ ROUTES = [
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/close", close_item, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/vote", vote, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/items/{item_id:int}/paper", paper_vote, methods=["POST"]),
+    Route(
+        "/api/meetings/{meeting_id:int}/items/{item_id:int}/files",
+        upload_item_file,
+        methods=["POST"],
+    ),
+    Route(
+        "/api/meetings/{meeting_id:int}/items/{item_id:int}/files/{file_id:int}",
+        get_item_file,
+        methods=["GET"],
+    ),
+    Route(
+        "/api/meetings/{meeting_id:int}/items/{item_id:int}/correct",
+        correct_vote,
+        methods=["POST"],
+    ),
     Route(
         "/api/meetings/{meeting_id:int}/items/{item_id:int}/objections",
         add_objection,

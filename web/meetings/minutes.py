@@ -34,6 +34,9 @@ _THRESHOLD_EN = {
 }
 
 
+_CHOICE_ZH = {Choice.FOR: "同意", Choice.AGAINST: "反對", Choice.ABSTAIN: "棄權"}
+
+
 def _ratio(r: Ratio, zh: bool) -> str:
     if zh:
         return f"{r.num}/{r.den}{'以上' if not r.strict else '（超過）'}"
@@ -131,6 +134,17 @@ def draft(snapshot: Snapshot, zone: Any) -> str:
             f"- Result: **{'passed' if item.result == 'passed' else 'not passed'}**",
             "",
         ]
+        # Staff corrections of recorded votes, with their reasons: the figures above count them.
+        fixed = [c for c in snapshot.corrections if c.item_id == item.id]
+        labels = {r.unit_id: r.label for r in snapshot.roll}
+        if fixed:
+            zh[-1:] = [f"- 更正投票 {len(fixed)} 次（已計入上列數字）：", ""]
+            en[-1:] = [f"- Votes corrected by staff: {len(fixed)} (counted above):", ""]
+            for c in fixed:
+                unit, when = labels.get(c.unit_id, str(c.unit_id)), _when(c.corrected_at, zone)
+                old_zh, new_zh = _CHOICE_ZH[c.old_choice], _CHOICE_ZH[c.new_choice]
+                zh.insert(-1, f"  - {unit}：{old_zh} → {new_zh}（{when}，{c.reason}）")
+                en.insert(-1, f"  - {unit}: {c.old_choice} → {c.new_choice} ({when}, {c.reason})")
     zh += ["---", ""]
     return "\n".join([*zh, *en]).rstrip() + "\n"
 

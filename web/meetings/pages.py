@@ -65,6 +65,22 @@ async def run_page(request: Request) -> Response:
     )
 
 
+async def desk_page(request: Request) -> Response:
+    """What the desk's phone opens from an owner's personal QR: whose it is, and Check in."""
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    if not may(user.role, Can.RUN_MEETINGS):
+        return RedirectResponse(f"/meetings/{request.path_params['meeting_id']}", status_code=303)
+    return await _signed_in(
+        request,
+        "meetings/desk.html",
+        "meetings/desk",
+        meeting_id=request.path_params["meeting_id"],
+        token=request.query_params.get("t", "")[:64],
+    )
+
+
 async def register_page(request: Request) -> Response:
     return await _signed_in(request, "meetings/register.html", "meetings/register")
 
@@ -130,5 +146,6 @@ ROUTES = [
     Route("/meetings/projector/{token}", projector_page),
     Route("/meetings/{meeting_id:int}", meeting_page),
     Route("/meetings/{meeting_id:int}/run", run_page),
+    Route("/meetings/{meeting_id:int}/desk", desk_page),
     Route("/meetings/{meeting_id:int}/print", print_page),
 ]

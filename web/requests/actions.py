@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from gateway.requests.events import DIGEST_TIMER, OVERDUE_TIMER, publish_change
 from linli.feature import Services
@@ -24,6 +24,7 @@ from persistence.requests import (
     DAY_MS,
     Category,
     Figures,
+    Holiday,
     NewRequest,
     Photo,
     Rating,
@@ -65,7 +66,10 @@ STATUS_WORDS = {
 
 
 def requests_store(services: Services) -> RequestStore:
-    return SqlRequestStore(services.database)
+    settings = services.settings
+    return SqlRequestStore(
+        services.database, zone=settings.zone, weekdays=settings.working_weekdays
+    )
 
 
 def link(request_id: int) -> str:
@@ -95,6 +99,41 @@ async def _audit(
             detail={"status": str(request.status), "category": str(request.category)},
         )
     )
+
+
+async def set_holiday(services: Services, day: date, name: str, *, actor_id: UserId) -> Holiday:
+    """A day off the working days (audited): requests filed from now on skip it; the targets of
+    those filed already stay as they were fixed."""
+    now = services.clock.now_ms()
+    holiday = await requests_store(services).set_holiday(day, name, now=now)
+    await services.audit.append(
+        NewEntry(
+            feature=FEATURE,
+            action="holiday_set",
+            actor_id=actor_id,
+            reason="",
+            at=now,
+            subject=f"holiday:{day.isoformat()}",
+            detail={"name": name},
+        )
+    )
+    return holiday
+
+
+async def remove_holiday(services: Services, day: date, *, actor_id: UserId) -> bool:
+    removed = await requests_store(services).remove_holiday(day)
+    if removed:
+        await services.audit.append(
+            NewEntry(
+                feature=FEATURE,
+                action="holiday_remove",
+                actor_id=actor_id,
+                reason="",
+                at=services.clock.now_ms(),
+                subject=f"holiday:{day.isoformat()}",
+            )
+        )
+    return removed
 
 
 async def handler_ids(services: Services, category: Category) -> list[UserId] | None:
@@ -161,9 +200,15 @@ async def _changed(services: Services, request: Request) -> None:
 # -- residents ------------------------------------------------------------------------------
 
 
-async def file_request(services: Services, new: NewRequest) -> Request:
+async def file_request(
+    services: Services, new: NewRequest, *, filed_by: UserId | None = None
+) -> Request:
+    """``filed_by``: staff who filed it for its author (a forum post turned into a request),
+    audited; None or the author themselves otherwise."""
     store = requests_store(services)
     request = await store.create_request(new, now=services.clock.now_ms())
+    if filed_by is not None and filed_by != new.author_id:
+        await _audit(services, "file_for", filed_by, request, reason=new.source_link)
     await _schedule_overdue(services, request)
     await index_request(services, request)
     zh, en = CATEGORY_WORDS[request.category]

@@ -10,6 +10,7 @@ nothing. Errors are ``ApiError`` (``docs/protocol.md`` lists the codes).
 from __future__ import annotations
 
 import dataclasses
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import msgpack
@@ -19,8 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channels.access import Action
-from channels.names import ChannelRef, InvalidChannel, parse_channel
+from channels.names import ChannelRef, InvalidChannel, parse_channel, topic_channel
+from gateway.forum.events import may_read
 from linli.roles import Can, may, roles_that
+from persistence.forum import Post
+from persistence.moderation.sql import SqlModerationStore
 from persistence.requests import (
     MAX_PHOTOS,
     MAX_TEXT_CHARS,
@@ -41,7 +45,9 @@ from persistence.requests import (
 from persistence.requests.access import handled_categories, handles, may_see
 from persistence.store import Role, User
 from web.api import require_user
+from web.forum.actions import forum_store, is_staff
 from web.http import ApiError, Empty, HttpCode, decode_body, line, services_of, set_field
+from web.onboard.actions import onboard_store
 from web.requests import actions
 from web.requests.actions import requests_store
 from web.sessions import principal_of
@@ -106,6 +112,9 @@ class FileBody(msgspec.Struct, frozen=True):
     #: A chat message the request comes from: its channel and offset.
     source_channel: str | None = None
     source_offset: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    #: A forum post the request comes from (its id). Its author files it, or staff who handle
+    #: the category file it for the post's author.
+    source_post: Annotated[int, msgspec.Meta(gt=0)] | None = None
 
     def __post_init__(self) -> None:
         set_field(self, "text", _text(self.text, "text"))
@@ -193,11 +202,24 @@ class RouteBody(msgspec.Struct, frozen=True):
     resolution_days: Annotated[int, msgspec.Meta(ge=1, le=365)] | None = None
 
 
+class HolidayBody(msgspec.Struct, frozen=True):
+    day: date
+    name: str
+
+    def __post_init__(self) -> None:
+        set_field(self, "name", line(self.name, "name", max_len=40))
+
+
 # -- helpers --------------------------------------------------------------------------------
 
 
 def _now(request: HttpRequest) -> int:
     return services_of(request).clock.now_ms()
+
+
+def _today(request: HttpRequest) -> date:
+    services = services_of(request)
+    return datetime.fromtimestamp(services.clock.now_ms() / 1000, services.settings.zone).date()
 
 
 def _not_found() -> ApiError:
@@ -258,8 +280,13 @@ async def _one(
     window = services.settings.request_reopen_days * 86_400_000
     mine = found.author_id == user.id
     photos = await store.photos(found.id)
+    # Filed by a helper for the resident (web/onboard): "代為提交 by X", shown to all who see it.
+    acted = await onboard_store(services).acted_by("request", found.id)
     return JSONResponse(
         {
+            "filed_by": None
+            if acted is None
+            else {"id": acted.helper_id, "name": acted.helper_name},
             "photos": [photo_json(found.id, p) for p in photos],
             "may_add_photos": (mine or staff) and found.is_open and len(photos) < MAX_PHOTOS,
             "request": request_json(found, now=now, place=places.get(found.place_id or 0, "")),
@@ -341,6 +368,10 @@ async def meta(request: HttpRequest) -> Response:
                 [str(r) for r in roles_that(Can.HANDLE_REQUESTS)]
             )
         ]
+        body["holidays"] = [
+            {"day": h.day.isoformat(), "name": h.name}
+            for h in await store.holidays(since=_today(request))
+        ]
         if user.role is Role.ADMIN:
             body["all_places"] = [
                 {"id": p.id, "name": p.name, "building_id": p.building_id, "active": p.active}
@@ -401,29 +432,115 @@ async def message_text(request: HttpRequest, user: User, channel_name: str, offs
     return await _chat_message(request, user, channel, offset) or ""
 
 
+def post_link(topic_id: int, number: int) -> str:
+    """Where a forum post is: its topic's page at the post (``web/static/js/forum/topic.js``)."""
+    return f"/forum/t/{topic_id}?n={number}#p{number}"
+
+
+def _topic_links(topic_id: int) -> str:
+    return f"/forum/t/{topic_id}?n="
+
+
+async def readable_post(request: HttpRequest, user: User, post_id: int) -> tuple[Post, str] | None:
+    """The forum post and its link, when this user may read it: a reader of its category; a
+    deleted post for nobody, a hidden one for moderators only (the forum's own rules)."""
+    services = services_of(request)
+    forum = forum_store(services)
+    post = await forum.get_post(post_id)
+    topic = None if post is None else await forum.get_topic(post.topic_id)
+    category = None if topic is None else await forum.get_category(topic.category_id)
+    if post is None or topic is None or category is None or post.deleted:
+        return None
+    if not await may_read(principal_of(user), category.draft.scope, services.store.is_member):
+        return None
+    hidden = await SqlModerationStore(services.database).hidden_states(
+        topic_channel(topic.id), post.id, post.id
+    )
+    if post.id in hidden and not is_staff(user):
+        return None
+    return post, post_link(topic.id, post.number)
+
+
+async def _post_source(request: HttpRequest, user: User, body: FileBody) -> tuple[User, str]:
+    """For a request made from a forum post: whose request it is (the post's author) and the
+    link back. The author makes their own; staff who handle the category make it for them."""
+    assert body.source_post is not None
+    if body.source_channel is not None or body.source_offset is not None:
+        raise ApiError(400, HttpCode.BAD_REQUEST, "Give a message or a post, not both.")
+    found = await readable_post(request, user, body.source_post)
+    if found is None:
+        raise ApiError(400, HttpCode.BAD_REQUEST, "No such post.", field="source_post")
+    post, link = found
+    if post.author_id == user.id:
+        return user, link
+    store = requests_store(services_of(request))
+    if not await handles(store, user.id, user.role, body.category):
+        raise ApiError(
+            403, HttpCode.FORBIDDEN, "Only the post's author or its category's team may do this."
+        )
+    author = await services_of(request).store.get_user(post.author_id)
+    if author is None or author.building_id is None:
+        raise ApiError(
+            400,
+            HttpCode.BAD_REQUEST,
+            "The post's author is not a resident of a building.",
+            field="source_post",
+        )
+    return author, link
+
+
 async def file_request(request: HttpRequest) -> Response:
     user = await require_user(request)
     body = await decode_body(request, FileBody)
-    if user.building_id is None:
+    author, source = user, await _source_link(request, user, body)
+    if body.source_post is not None:
+        author, source = await _post_source(request, user, body)
+    if author.building_id is None:
         raise ApiError(403, HttpCode.FORBIDDEN, "Requests are filed by residents of a building.")
     if body.place_id is not None:
-        places = await requests_store(services_of(request)).places(building_id=user.building_id)
+        places = await requests_store(services_of(request)).places(building_id=author.building_id)
         if not any(p.id == body.place_id and p.active for p in places):
             raise ApiError(400, HttpCode.BAD_REQUEST, "No such common area.", field="place_id")
-    source = await _source_link(request, user, body)
     new = NewRequest(
         category=body.category,
         text=body.text,
-        author_id=user.id,
-        building_id=user.building_id,
+        author_id=author.id,
+        building_id=author.building_id,
         private=body.private,
         floor=body.floor,
-        unit_id=user.unit_id if body.own_unit else None,
+        unit_id=author.unit_id if body.own_unit else None,
         place_id=body.place_id,
         source_link=source,
     )
-    filed = await actions.file_request(services_of(request), new)
+    filed = await actions.file_request(services_of(request), new, filed_by=user.id)
     return JSONResponse({"request": request_json(filed, now=_now(request))}, status_code=201)
+
+
+async def from_topic(request: HttpRequest) -> Response:
+    """The requests made from a forum topic's posts that this user may see, by post number,
+    for the topic's page; and the categories the user handles (staff make a request of any
+    post in those; everyone else of their own posts)."""
+    user = await require_user(request)
+    raw = request.query_params.get("topic", "")
+    services = services_of(request)
+    forum = forum_store(services)
+    topic = await forum.get_topic(int(raw)) if raw.isascii() and raw.isdigit() else None
+    category = None if topic is None else await forum.get_category(topic.category_id)
+    if (
+        topic is None
+        or category is None
+        or not await may_read(principal_of(user), category.draft.scope, services.store.is_member)
+    ):
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such topic, or you may not read it.")
+    store = requests_store(services)
+    prefix = _topic_links(topic.id)
+    by_post: dict[str, list[dict[str, Any]]] = {}
+    for found in await store.from_sources(prefix):
+        if await may_see(store, found, user.id, user.role, user.building_id):
+            number = found.source_link[len(prefix) :].split("#")[0]
+            by_post.setdefault(number, []).append({"id": found.id, "status": str(found.status)})
+    handled = await handled_categories(store, user.id, user.role)
+    return JSONResponse({"requests": by_post, "handled": [str(c) for c in handled]})
 
 
 async def similar(request: HttpRequest) -> Response:
@@ -834,11 +951,33 @@ async def set_route(request: HttpRequest) -> Response:
     return JSONResponse({"rule": {**dataclasses.asdict(rule), "category": str(rule.category)}})
 
 
+async def add_holiday(request: HttpRequest) -> Response:
+    user = await _admin(request)
+    body = await decode_body(request, HolidayBody)
+    holiday = await actions.set_holiday(services_of(request), body.day, body.name, actor_id=user.id)
+    return JSONResponse(
+        {"holiday": {"day": holiday.day.isoformat(), "name": holiday.name}}, status_code=201
+    )
+
+
+async def delete_holiday(request: HttpRequest) -> Response:
+    user = await _admin(request)
+    await decode_body(request, Empty)
+    try:
+        day = date.fromisoformat(request.path_params["day"])
+    except ValueError:
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such holiday.") from None
+    if not await actions.remove_holiday(services_of(request), day, actor_id=user.id):
+        raise ApiError(404, HttpCode.NOT_FOUND, "No such holiday.")
+    return JSONResponse({"ok": True})
+
+
 ROUTES = [
     Route("/api/requests", file_request, methods=["POST"]),
     Route("/api/requests/meta", meta, methods=["GET"]),
     Route("/api/requests/similar", similar, methods=["GET"]),
     Route("/api/requests/mine", mine, methods=["GET"]),
+    Route("/api/requests/from-topic", from_topic, methods=["GET"]),
     Route("/api/requests/queue", queue, methods=["GET"]),
     Route("/api/requests/figures", figures, methods=["GET"]),
     Route("/api/requests/places", add_place, methods=["POST"]),
@@ -848,6 +987,8 @@ ROUTES = [
     Route("/api/requests/teams", add_team, methods=["POST"]),
     Route("/api/requests/teams/{team_id:int}/members", set_members, methods=["POST"]),
     Route("/api/requests/routes", set_route, methods=["POST"]),
+    Route("/api/requests/holidays", add_holiday, methods=["POST"]),
+    Route("/api/requests/holidays/{day}/delete", delete_holiday, methods=["POST"]),
     Route("/api/requests/{request_id:int}", get_request, methods=["GET"]),
     Route("/api/requests/{request_id:int}/reply", reply, methods=["POST"]),
     Route("/api/requests/{request_id:int}/follow", follow, methods=["POST"]),

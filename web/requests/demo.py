@@ -39,7 +39,7 @@ TEMPLATES = (
 
 
 async def seed_requests(demo: Demo) -> None:
-    store = SqlRequestStore(demo.store.database)
+    store = SqlRequestStore(demo.store.database, zone=demo.zone)
     if await store.teams():
         return
     now, users = demo.now, demo.users

@@ -96,6 +96,7 @@ def _row(bucket: Bucket) -> dict[str, str | int | bool]:
         "share_7": _share(bucket.resolved_7, bucket.eligible_7),
         "share_30": _share(bucket.resolved_30, bucket.eligible_30),
         "share_365": _share(bucket.resolved_365, bucket.eligible_365),
+        "on_target": _share(bucket.resolved_on_target, bucket.eligible_target),
         "met_365": bool(bucket.eligible_365)
         and bucket.resolved_365 * 100 >= 80 * bucket.eligible_365,
         "met_30": bool(bucket.eligible_30) and bucket.resolved_30 * 100 >= 80 * bucket.eligible_30,

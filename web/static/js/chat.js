@@ -10,7 +10,7 @@
 // <img src=x onerror=alert(1)> is shown as the characters it is.
 import { api } from "./common.js";
 import { LinliClient, socketUrl } from "./client.js";
-import { errorText, page, t } from "./i18n.js";
+import { errorText, formatTime, page, t } from "./i18n.js";
 import { withBell } from "./lib/bell.js";
 import "./events/card.js"; // the events' card in a room (lib/cards.js)
 import { asPollCard } from "./chat_poll_card.js"; // the poll card in a room (lib/cards.js)
@@ -36,6 +36,13 @@ import { StaffUI } from "./chat_staff.js";
  * @property {Map<number, string>} members  who is online: user id → name
  * @property {HTMLAnchorElement | null} link
  * @property {HTMLElement | null} badge
+ * @property {LastMessage | null} last  the newest message, for the room list
+ * @property {boolean} lastAsked  whether its history was asked for the list
+ */
+
+/**
+ * The newest message of a room as the room list shows it.
+ * @typedef {{offset: number, who: string, text: string, ts: number}} LastMessage
  */
 
 /**
@@ -46,6 +53,9 @@ import { StaffUI } from "./chat_staff.js";
  */
 
 const PAGE_SIZE = 30;
+/** The room list's preview reads this many of a room's newest publications to find its newest
+ * chat message (the newest few may be edits, hides or tallies). */
+const LAST_PAGE = 10;
 /** Show the banner only when reconnecting takes longer than a blink (a quick Wi-Fi handover
  * should not flash a warning at an elderly reader). */
 const BANNER_DELAY_MS = 1000;
@@ -59,6 +69,15 @@ const log = el("log");
 const composer = el("composer", HTMLFormElement);
 const textarea = el("composer-text", HTMLTextAreaElement);
 const sendButton = el("send", HTMLButtonElement);
+const layout = el("chat-layout");
+const onlineToggle = el("online-toggle", HTMLButtonElement);
+const newMessages = el("new-messages", HTMLButtonElement);
+/** Below 44em (as linli.css): a screen for the room list and one for the room. */
+const phone = matchMedia("(max-width: 43.99em)");
+/** A touch screen: Enter makes a new line and the Send button sends. */
+const coarse = matchMedia("(pointer: coarse)");
+/** The room screen was opened from the room list (its Back goes back in the history). */
+let openedFromList = false;
 
 /** @type {Map<string, Room>} */
 const rooms = new Map();
@@ -112,7 +131,7 @@ function roomName(channel) {
  */
 function addRoom(channel, name, kind) {
   /** @type {Room} */
-  const room = { channel, name, kind, members: new Map(), link: null, badge: null };
+  const room = { channel, name, kind, members: new Map(), link: null, badge: null, last: null, lastAsked: false };
   rooms.set(channel, room);
   return room;
 }
@@ -126,22 +145,87 @@ function renderRooms() {
       const li = node("li");
       const link = node("a", "room-link");
       link.href = `#${room.channel}`;
-      link.append(node("span", "room-name", room.name));
+      // Two lines: the name and the newest message's time; who wrote it, what, and the count.
+      const top = node("span", "room-line");
+      top.append(node("span", "room-name", room.name), " ", node("time", "room-time"));
+      const bottom = node("span", "room-line");
       const badge = node("span", "badge");
       const count = node("span", "", "0");
       count.setAttribute("aria-hidden", "true");
       badge.append(count, node("span", "sr-only", ""));
       badge.hidden = true;
-      link.append(badge);
+      bottom.append(node("span", "room-last"), " ", badge);
+      link.append(top, bottom);
       li.append(link);
       ul.append(li);
       room.link = link;
       room.badge = badge;
       updateBadge(room.channel);
+      showLast(room);
     }
   }
   el("no-groups").hidden = [...rooms.values()].some((room) => room.kind === "group");
   highlightActive();
+}
+
+/**
+ * Keep `pub` as its room's newest message if it is one (a chat message) or changes it (an edit,
+ * a delete, a moderator's hide).
+ * @param {string} channel
+ * @param {Publication} pub
+ */
+function noteLast(channel, pub) {
+  const room = rooms.get(channel);
+  const data = pub.data;
+  if (!room || !data) return;
+  if (data.kind === "chat") {
+    if (room.last && pub.offset <= room.last.offset) return;
+    let text = data.text || (data.card ? t("chat.last_card") : "");
+    if (data.deleted) text = t("chat.last_deleted");
+    else if (data.moderation) text = t(data.moderation === "deleted" ? "chat.deleted" : "chat.hidden");
+    const who = data.author?.id === me.id ? t("chat.you") : (data.author?.name ?? "");
+    room.last = { offset: pub.offset, who, text, ts: data.ts };
+  } else if ("target" in data && room.last && data.target === room.last.offset) {
+    if (data.kind === "edit" && typeof data.text === "string") room.last.text = data.text;
+    else if (data.kind === "retract") room.last.text = t("chat.last_deleted");
+    else if (data.kind === "hide" || data.kind === "delete") {
+      room.last.text = t(data.kind === "delete" ? "chat.deleted" : "chat.hidden");
+    } else return;
+  } else {
+    return;
+  }
+  showLast(room);
+}
+
+/** @param {Room} room */
+function showLast(room) {
+  if (!room.link) return;
+  const line = part(room.link, ".room-last");
+  const time = part(room.link, ".room-time", HTMLTimeElement);
+  const last = room.last;
+  // textContent only: the preview is user text.
+  line.textContent = last ? t("chat.last_line", { name: last.who, text: last.text }) : t("chat.last_none");
+  time.textContent = last ? formatTime(last.ts) : "";
+  if (last) time.dateTime = new Date(last.ts).toISOString();
+}
+
+/**
+ * The newest message of a room the list shows, asked for once per room when it is subscribed
+ * (staff's view of every building subscribes to a room only when it is opened: they are many).
+ * @param {string} channel
+ */
+async function askLast(channel) {
+  const room = rooms.get(channel);
+  if (!room || room.lastAsked || room.kind === "other" || !channel.includes(":")) return;
+  room.lastAsked = true;
+  let reply;
+  try {
+    reply = await client.history(channel, { limit: LAST_PAGE });
+  } catch {
+    room.lastAsked = false; // asked again after the reconnection
+    return;
+  }
+  for (const pub of reply.publications) noteLast(channel, pub);
 }
 
 function highlightActive() {
@@ -179,11 +263,16 @@ function readJump() {
  * @param {{focus?: boolean}} [options]  focus: put the cursor in the composer
  */
 function selectRoom(channel, { focus = false } = {}) {
+  setOnlineOpen(false, false);
+  newMessages.hidden = true;
   if (!channel) {
     active = null;
     el("room-title").textContent = t("chat.choose_room");
     setComposerEnabled(false);
     showRoomNotify();
+    highlightActive();
+    showScreen("list");
+    updateTitle();
     return;
   }
   const jump = jumpTo?.channel === channel ? jumpTo.offset : null;
@@ -196,6 +285,7 @@ function selectRoom(channel, { focus = false } = {}) {
     history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
   }
   active = { channel, loadingOlder: false, loadingNewer: false, jump, newest: null, behind: jump !== null };
+  showScreen("room");
   messages.clear();
   moderation.clear();
   messageTools.clear();
@@ -225,8 +315,92 @@ function selectRoom(channel, { focus = false } = {}) {
   for (const entry of client.pendingFor(channel)) messages.addPending(entry.cmid, entry.text);
   moderation.loadMine(channel);
   updateTitle();
-  if (focus) textarea.focus();
+  // On a phone the keyboard would cover half the room at once: the room's name takes the focus
+  // (a screen reader says where the reader is); the composer is one tap or a skip link away.
+  if (focus && phone.matches) el("room-title").focus();
+  else if (focus) textarea.focus();
 }
+
+// -- the phone's two screens -----------------------------------------------------------------
+
+/** @param {"list" | "room"} screen */
+function showScreen(screen) {
+  layout.dataset.screen = screen;
+  document.body.dataset.screen = screen;
+}
+
+/** The first of the reader's rooms (the desktop opens it when no room is asked for). */
+function firstRoom() {
+  return rooms.keys().next().value ?? null;
+}
+
+/** Which room the address asks for; on a phone none means the room list. */
+function wantedRoom() {
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  return wanted || (phone.matches ? null : firstRoom());
+}
+
+el("room-back").addEventListener("click", () => {
+  const from = active?.channel ?? null;
+  if (openedFromList) {
+    history.back(); // the hashchange shows the list
+  } else {
+    history.replaceState(null, "", location.pathname + location.search);
+    selectRoom(null);
+  }
+  openedFromList = false;
+  if (from) rooms.get(from)?.link?.focus();
+});
+
+phone.addEventListener("change", () => {
+  if (!phone.matches && !active) selectRoom(firstRoom());
+});
+
+// The VisualViewport where the browser does not shrink the layout for the keyboard (Safari): the
+// room screen is as tall as what is visible. Not while pinch-zoomed (the visible part is then
+// smaller than the page on purpose).
+function fitViewport() {
+  const view = window.visualViewport;
+  if (!view) return;
+  const root = document.documentElement;
+  if (Math.abs(view.scale - 1) < 0.01) root.style.setProperty("--app-height", `${Math.round(view.height)}px`);
+  else root.style.removeProperty("--app-height");
+}
+window.visualViewport?.addEventListener("resize", fitViewport);
+fitViewport();
+
+// -- who is online, behind a button below 60em ---------------------------------------------------
+
+/**
+ * @param {boolean} open
+ * @param {boolean} refocus  put the focus back on the button
+ */
+function setOnlineOpen(open, refocus) {
+  const wasOpen = onlineToggle.getAttribute("aria-expanded") === "true";
+  onlineToggle.setAttribute("aria-expanded", String(open));
+  layout.classList.toggle("online-open", open);
+  if (open) {
+    const top = onlineToggle.getBoundingClientRect().bottom - layout.getBoundingClientRect().top;
+    layout.style.setProperty("--online-top", `${Math.max(0, Math.round(top + 4))}px`);
+    el("online-title").focus();
+  } else if (wasOpen && refocus) {
+    onlineToggle.focus();
+  }
+}
+
+onlineToggle.addEventListener("click", () => setOnlineOpen(onlineToggle.getAttribute("aria-expanded") !== "true", true));
+el("online-close").addEventListener("click", () => setOnlineOpen(false, true));
+el("online-panel").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    setOnlineOpen(false, true);
+  }
+});
+document.addEventListener("click", (event) => {
+  const target = event.target;
+  if (!(target instanceof Node) || !layout.classList.contains("online-open")) return;
+  if (!el("online-panel").contains(target) && !onlineToggle.contains(target)) setOnlineOpen(false, false);
+});
 
 // -- following or muting the room ----------------------------------------------------------------
 
@@ -358,7 +532,10 @@ async function loadLatest(channel) {
   }
   if (active?.channel !== channel) return;
   const stick = messages.nearBottom() || messages.size === 0;
-  for (const pub of reply.publications) addPublication(channel, pub);
+  for (const pub of reply.publications) {
+    noteLast(channel, pub);
+    addPublication(channel, pub);
+  }
   const first = reply.publications[0]?.offset ?? 0;
   el("load-older").hidden = !(reply.publications.length === PAGE_SIZE && first > 1);
   el("no-older").hidden = !el("load-older").hidden || messages.size === 0;
@@ -420,6 +597,8 @@ function renderOnline() {
   const members = room ? [...room.members] : [];
   members.sort((a, b) => (a[0] === me.id ? -1 : b[0] === me.id ? 1 : a[1].localeCompare(b[1])));
   el("online-title").textContent = t("chat.online", { count: members.length });
+  part(onlineToggle, ".online-long").textContent = t("chat.online", { count: members.length });
+  part(onlineToggle, ".online-short").textContent = String(members.length);
   const ul = el("online-list");
   ul.replaceChildren(
     ...members.map(([id, name]) => {
@@ -459,12 +638,20 @@ const client = new LinliClient(wsUrl, withBell({
     cardPub(channel, pub.data);
     if (!rooms.has(channel)) return; // a card's channel (an event's counts), not a room
     if (pub.data?.kind !== "chat") unread.skip(channel, pub.offset);
+    noteLast(channel, pub);
+    // Scrolled up to read older messages: a new one does not pull the reader down; a button
+    // says it came and takes them there.
+    const below = active?.channel === channel && messages.size > 0 && !messages.nearBottom();
     addPublication(channel, pub);
+    if (below && pub.data?.kind === "chat" && pub.data.author?.id !== me.id && !messages.nearBottom()) {
+      newMessages.hidden = false;
+    }
     // Reading an older stretch (opened from a link) is not having read up to the newest.
     if (active?.channel === channel && !active.behind && document.visibilityState === "visible") markSeen(channel);
     else updateBadge(channel);
   },
   subscribed(channel, _reply, { reload }) {
+    void askLast(channel);
     if (active?.channel === channel) {
       if (reload) reloadRoom(channel);
       else if (!active.behind) markSeen(channel);
@@ -517,7 +704,11 @@ const client = new LinliClient(wsUrl, withBell({
       return;
     }
     const shown = messages.markFailed(cmid, t("chat.failed", { reason: errorText(error.code) }));
-    if (shown && SANCTION_CODES.has(error.code)) showComposerError(errorText(error.code));
+    if (!shown) return;
+    // Refused for good (a blocked word, a mute, too long…): the text goes back into the composer
+    // to be changed and sent again, unless the reader has started another message meanwhile.
+    if (!textarea.value.trim()) textarea.value = entry.text;
+    showComposerError(SANCTION_CODES.has(error.code) ? errorText(error.code) : t("chat.failed_kept"));
   },
   ended() {
     showNotice(staff.endedText() || t("chat.session_ended"));
@@ -593,17 +784,49 @@ composer.addEventListener("submit", (event) => {
 });
 textarea.addEventListener("keydown", (event) => {
   // isComposing: Enter also confirms a Chinese input method's candidate; that must not send.
+  // On a touch screen Enter is the keyboard's "new line" key (there is no Shift to hold): the
+  // Send button sends there.
+  if (coarse.matches) return;
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
     event.preventDefault();
     send();
   }
 });
+/** The hint under the composer says what Enter does on this screen. */
+function showEnterHint() {
+  const hint = el("composer-hint");
+  hint.dataset.fine ??= hint.textContent ?? "";
+  hint.textContent = coarse.matches ? (hint.dataset.touch ?? "") : hint.dataset.fine;
+}
+coarse.addEventListener("change", showEnterHint);
+showEnterHint();
 el("load-older").addEventListener("click", loadOlder);
 el("load-newer").addEventListener("click", loadNewer);
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && active && !active.behind) markSeen(active.channel);
 });
-window.addEventListener("hashchange", () => selectRoom(decodeURIComponent(location.hash.slice(1)), { focus: true }));
+window.addEventListener("hashchange", () => {
+  const from = active?.channel ?? null;
+  const wanted = wantedRoom();
+  openedFromList = wanted !== null && layout.dataset.screen === "list";
+  selectRoom(wanted, { focus: true });
+  if (!wanted && from) rooms.get(from)?.link?.focus();
+});
+newMessages.addEventListener("click", () => {
+  messages.scrollToBottom();
+  newMessages.hidden = true;
+  log.focus(); // the button is gone; the reader is in the log, at its newest message
+});
+log.addEventListener("scroll", () => {
+  if (!newMessages.hidden && messages.nearBottom()) newMessages.hidden = true;
+});
+// The skip link: to the composer of the open room (or, on the room list, to the first room).
+el("skip-composer").addEventListener("click", (event) => {
+  event.preventDefault();
+  if (!active) [...rooms.values()][0]?.link?.focus();
+  else if (!textarea.disabled) textarea.focus();
+  else log.focus();
+});
 
 // -- start -------------------------------------------------------------------------------------
 
@@ -640,8 +863,7 @@ async function start() {
   }
   renderRooms();
   client.start();
-  const wanted = decodeURIComponent(location.hash.slice(1));
-  selectRoom(wanted || rooms.keys().next().value || null);
+  selectRoom(wantedRoom());
 }
 
 start();

@@ -12,6 +12,7 @@
 // stays as it is: this module decorates its items. User text reaches the DOM through textContent.
 import { errorText, t } from "./i18n.js";
 import { find, node, part } from "./lib/dom.js";
+import { setLanguage, setMessageText } from "./lib/message-text.js";
 
 /** @typedef {import("./client.js").LinliClient} LinliClient */
 /** @typedef {import("./types.js").Publication} Publication */
@@ -208,7 +209,10 @@ function showRetracted(li) {
   li.classList.add("retracted");
   li.dataset.deleted = "true";
   const text = find(li, ".text");
-  if (text) text.textContent = t("msg.deleted");
+  if (text) {
+    text.textContent = t("msg.deleted");
+    setLanguage(text, null);
+  }
   find(li, ".msg-edited")?.remove();
   find(li, ".msg-quote")?.remove();
   find(li, ".msg-edit-form")?.remove();
@@ -266,7 +270,7 @@ export class MessageTools {
     } else if (typeof data.text === "string") {
       const text = data.text;
       if (li && !li.dataset.deleted && !li.dataset.moderation) {
-        part(li, ".text").textContent = text;
+        setMessageText(part(li, ".text"), text);
         this.markEdited(li);
       }
       this.eachQuoteOf(data.target, (quote) => {
@@ -530,7 +534,7 @@ export class MessageTools {
       save.disabled = true;
       try {
         const reply = await this.client.request("edit", { channel, offset, text: value });
-        text.textContent = reply.text;
+        setMessageText(text, reply.text);
         this.markEdited(li);
         this.status.textContent = t("msg.saved");
         done();

@@ -17,6 +17,7 @@
 import { api, busy } from "./common.js";
 import { errorText, lang, t } from "./i18n.js";
 import { byId, node, part } from "./lib/dom.js";
+import { setMessageText } from "./lib/message-text.js";
 
 /** @typedef {import("./types.js").PublicationData} PublicationData */
 /** @typedef {import("./types.js").ModerationPush} ModerationPush */
@@ -205,7 +206,7 @@ export class StaffUI {
     const time = part(this.pinBox, "time", HTMLTimeElement);
     time.textContent = readableTime(pin.ts);
     time.dateTime = new Date(pin.ts).toISOString();
-    part(this.pinBox, ".text").textContent = pin.text;
+    setMessageText(part(this.pinBox, ".text"), pin.text);
     this.pinBox.classList.toggle("official", pin.official);
     byId("room-unpin").hidden = !this.pinner;
   }

@@ -1,8 +1,10 @@
 // @ts-check
-// What every page shares: the language switch, logging out, the notifications bell, and calling
-// the HTTP API.
+// What every page shares: the language switch, logging out, the notifications bell, the phone's
+// top menu, elder mode's text size and contrast, and calling the HTTP API.
 import { errorText, switchLanguage } from "./i18n.js";
 import { installBell } from "./lib/bell.js";
+import { installDisplayTools } from "./lib/display.js";
+import { installTopMenu } from "./lib/top-menu.js";
 import { find } from "./lib/dom.js";
 
 /** @typedef {import("./types.js").ApiError} ApiError */
@@ -103,6 +105,8 @@ export async function busy(button, work) {
 }
 
 function setUpChrome() {
+  installTopMenu();
+  installDisplayTools();
   const langSwitch = document.getElementById("lang-switch");
   langSwitch?.addEventListener("click", () => {
     if (langSwitch.dataset.lang) switchLanguage(langSwitch.dataset.lang);

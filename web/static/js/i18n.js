@@ -69,6 +69,18 @@ export function formatTime(ms) {
   return dateTimeFormat.format(date);
 }
 
+const dayFormat = new Intl.DateTimeFormat(intlLocale(), { month: "long", day: "numeric", weekday: "short" });
+const dayYearFormat = new Intl.DateTimeFormat(intlLocale(), { dateStyle: "full" });
+
+/**
+ * A day as a date line in the chat says it: the date, with the year only when it is not this one.
+ * @param {number} ms  milliseconds since the Unix epoch
+ */
+export function formatDay(ms) {
+  const date = new Date(ms);
+  return (date.getFullYear() === new Date().getFullYear() ? dayFormat : dayYearFormat).format(date);
+}
+
 /** @param {number} ms  milliseconds since the Unix epoch */
 export function formatFullTime(ms) {
   return fullFormat.format(new Date(ms));

@@ -29,6 +29,11 @@ form.addEventListener("submit", async (event) => {
     location.assign(nextPage());
     return;
   }
+  // Registered at the management desk: the resident chooses their own password first.
+  if (result.error.code === "password_change_required") {
+    location.assign(`/first-login?${new URLSearchParams({ username: username.value.trim() })}`);
+    return;
+  }
   // A wrong password says nothing about which of the two was wrong; keep the focus on the
   // password, which is what most people mistype.
   showFormError(form, result.error.code === "wrong_credentials" ? { ...result.error, field: "password" } : result.error);

@@ -33,10 +33,12 @@ form.addEventListener("submit", async (event) => {
     api("POST", "/api/register", { ...body, consent }),
   );
   if (result.ok) {
-    location.assign("/");
+    location.assign("/welcome");
     return;
   }
   showFormError(form, result.error);
 });
 
-byId("invite_code").focus();
+// A poster's link fills the invite code in: start at the next field.
+const invite = byId("invite_code", HTMLInputElement);
+(invite.value ? byId("username") : invite).focus();

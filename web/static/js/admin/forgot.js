@@ -31,6 +31,11 @@ form.addEventListener("submit", async (event) => {
     location.assign("/");
     return;
   }
+  // Registered at the desk and never logged in: the password just set opens the first login.
+  if (result.error.code === "password_change_required") {
+    location.assign(`/first-login?${new URLSearchParams({ username: username.value.trim() })}`);
+    return;
+  }
   showFormError(form, result.error.code === "invalid_reset_code" ? { ...result.error, field: "code" } : result.error);
 });
 

@@ -11,6 +11,7 @@ import { formatTime, t } from "../i18n.js";
 import { withBell } from "../lib/bell.js";
 import { byId, node } from "../lib/dom.js";
 import { categoryName, forumError, newClientId, pictureInput } from "./lib.js";
+import { loadTopicRequests, mayMakeRequest, postRequests, requestForm } from "../requests/forum-link.js";
 
 /**
  * @typedef {{emoji: string, count: number, names: string[], user_ids: number[]}} ReactionGroup
@@ -90,6 +91,7 @@ async function load(query = pageFromAddress()) {
   target?.scrollIntoView({ block: "start" });
   markRead();
   if (mayModerate) loadMoveTargets();
+  void loadTopicRequests(topicId).then(renderPosts);
 }
 
 function showTopic() {
@@ -198,6 +200,8 @@ function postItem(post, copy) {
     }
     item.append(gallery);
   }
+  const requests = copy ? null : postRequests(post.number);
+  if (requests) item.append(requests);
   if (!post.deleted && !copy) item.append(actionsOf(post, body));
   return item;
 }
@@ -238,6 +242,11 @@ function actionsOf(post, body) {
     }));
   } else {
     bar.append(tool("forum.flag", () => flagPost(post, bar)));
+  }
+  if (!post.moderation && mayMakeRequest(post, me.id)) {
+    bar.append(tool("requests.forum.make", () => {
+      requestForm(post, me.id, body.innerText || "", bar, renderPosts);
+    }));
   }
   if (mayModerate && post.number > 1) {
     bar.append(tool("forum.split", async () => {

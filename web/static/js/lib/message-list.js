@@ -11,6 +11,8 @@
 import { formatFullTime, formatTime, t } from "../i18n.js";
 import { renderCard } from "./cards.js";
 import { node, part } from "./dom.js";
+import { avatar, groupRuns } from "./message-runs.js";
+import { setLanguage, setMessageText } from "./message-text.js";
 
 /** @typedef {import("../types.js").ChatData} ChatData */
 /** @typedef {import("../types.js").Publication} Publication */
@@ -44,7 +46,9 @@ const asItem = (element) => (element instanceof HTMLElement ? element : null);
 export function showModerated(li, state) {
   li.classList.add("moderated");
   li.dataset.moderation = state;
-  part(li, ".text").textContent = t(state === "deleted" ? "chat.deleted" : "chat.hidden");
+  const text = part(li, ".text");
+  text.textContent = t(state === "deleted" ? "chat.deleted" : "chat.hidden");
+  setLanguage(text, null);
   const button = asItem(li.querySelector(".report-button"));
   if (button) button.hidden = true;
 }
@@ -57,7 +61,7 @@ export function showModerated(li, state) {
 export function showRestored(li, text) {
   li.classList.remove("moderated");
   delete li.dataset.moderation;
-  part(li, ".text").textContent = text;
+  setMessageText(part(li, ".text"), text);
   const button = asItem(li.querySelector(".report-button"));
   if (button) button.hidden = false;
 }
@@ -147,7 +151,14 @@ export class MessageList {
   render(data, { mine, offset, cmid }) {
     const li = node("li", mine ? "message mine" : "message");
     const meta = node("p", "meta");
-    const author = node("span", "author", data.author?.name ?? "");
+    const name = data.author?.name ?? "";
+    // Who wrote it, for the runs (lib/message-runs.js): the reader's own messages, sending or
+    // not, are one author.
+    const key = mine ? "me" : String(data.author?.id ?? name);
+    li.dataset.authorKey = key;
+    li.dataset.ts = String(data.ts);
+    if (!mine) meta.append(avatar(name, key));
+    const author = node("span", "author", name);
     if (mine) author.append(node("span", "you", ` (${t("chat.you")})`));
     meta.append(author);
     const time = node("time", "time", formatTime(data.ts));
@@ -156,7 +167,9 @@ export class MessageList {
     meta.append(" ", time);
     const status = node("span", "status");
     meta.append(" ", status);
-    li.append(meta, node("p", "text", data.text ?? ""));
+    const text = node("p", "text");
+    setMessageText(text, data.text ?? "");
+    li.append(meta, text);
     const card = renderCard(data.card);
     if (card) li.append(card);
     if (offset !== undefined) li.dataset.offset = String(offset);
@@ -199,6 +212,7 @@ export class MessageList {
     this.items.set(pub.offset, li);
     if (this.oldest === null || pub.offset < this.oldest) this.oldest = pub.offset;
     this.empty.hidden = true;
+    groupRuns(this.list);
     if (stick || waiting) this.scrollToBottom();
   }
 
@@ -209,6 +223,7 @@ export class MessageList {
       this.items.delete(offset);
     }
     this.oldest = null;
+    groupRuns(this.list);
   }
 
   /**
@@ -241,6 +256,7 @@ export class MessageList {
     this.list.append(li);
     this.pendingItems.set(cmid, li);
     this.empty.hidden = true;
+    groupRuns(this.list);
     this.scrollToBottom();
   }
 
@@ -261,6 +277,7 @@ export class MessageList {
     li.dataset.offset = String(offset);
     this.placeConfirmed(li, offset);
     this.items.set(offset, li);
+    groupRuns(this.list);
   }
 
   /**
@@ -307,6 +324,7 @@ export class MessageList {
     this.list.append(li);
     this.heldItems.push(li);
     this.empty.hidden = true;
+    groupRuns(this.list);
   }
 
   /**
@@ -321,5 +339,6 @@ export class MessageList {
     if (index < 0) return;
     this.heldItems[index].remove();
     this.heldItems.splice(index, 1);
+    groupRuns(this.list);
   }
 }

@@ -5,6 +5,7 @@ import { api } from "../common.js";
 import { errorText, t } from "../i18n.js";
 import { byId, control, node } from "../lib/dom.js";
 import { FiguresView } from "./figures.js";
+import { fileLinks } from "./files.js";
 import { follow, when } from "./live.js";
 
 const section = byId("meeting");
@@ -41,6 +42,11 @@ function showMe() {
       : t("meetings.me.holds", { units: names });
   }
   checkinForm.hidden = !units.length || present.size === units.length || meeting.state !== "open";
+  // The personal QR for the desk: while the owner has units not yet present.
+  const qr = byId("my-qr");
+  qr.hidden = !me.checkin_link || present.size === units.length;
+  const img = byId("my-qr-img", HTMLImageElement);
+  if (!qr.hidden && !img.src) img.src = `/api/meetings/${meeting.id}/my-qr.svg`;
   proxyForm.hidden = !me.own.length || meeting.state === "closed" || me.own.every((/** @type {any} */ u) => present.has(u.unit_id));
   const given = byId("proxy-given");
   given.textContent = me.my_proxies.length
@@ -83,11 +89,16 @@ async function load() {
     if (i.explanation) li.append(node("p", "hint", i.explanation));
     const state = i.result ? t(`meetings.result.${i.result}`) : t(`meetings.item.state.${i.state}`);
     li.append(node("p", "mt-agenda-state", state));
+    const files = fileLinks(i);
+    if (files) li.append(files);
     return li;
   }));
   const minutes = byId("minutes-link", HTMLAnchorElement);
   minutes.hidden = m.minutes_state !== "published";
   minutes.href = `/meetings/${meetingId}/print`;
+  const notice = byId("minutes-notice", HTMLAnchorElement);
+  notice.hidden = !m.minutes_notice_id;
+  if (m.minutes_notice_id) notice.href = `/notices/${m.minutes_notice_id}`;
   byId("run-link").hidden = !data.me.staff;
   view.apply(data.figures);
   showMe();

@@ -6,6 +6,7 @@ import { api } from "../common.js";
 import { errorText, t } from "../i18n.js";
 import { byId, control, node } from "../lib/dom.js";
 import { FiguresView } from "./figures.js";
+import { fileLinks, fileUpload } from "./files.js";
 import { follow, when } from "./live.js";
 
 const meetingId = Number(byId("run").dataset.meetingId);
@@ -48,6 +49,9 @@ async function loadMeeting() {
     li.append(node("strong", "", item.title));
     const state = item.result ? t(`meetings.result.${item.result}`) : t(`meetings.item.state.${item.state}`);
     li.append(node("p", "mt-agenda-state", state));
+    const files = fileLinks(item);
+    if (files) li.append(files);
+    if (meeting.state !== "closed") li.append(fileUpload(meetingId, item, () => { void refresh(); }));
     if (meeting.state === "open" && item.state !== "closed") {
       const open = item.state === "pending";
       const button = node("button", open ? "" : "button-primary", t(open ? "meetings.run.open_item" : "meetings.run.close_item"));
@@ -98,7 +102,8 @@ async function loadRoll() {
     if (openItem && r.present) {
       const vote = r.votes[String(openItem.id)];
       if (vote) {
-        paper.textContent = `${t(`meetings.choice.${vote.choice}`)} (${t(`meetings.route.${vote.route}`)})`;
+        paper.textContent = `${t(`meetings.choice.${vote.choice}`)} (${t(`meetings.route.${vote.route}`)}) `;
+        paper.append(correctButton(openItem.id, r, vote.choice));
       } else {
         const select = node("select");
         select.setAttribute("aria-label", t("meetings.roll.paper_for", { unit: r.label }));
@@ -118,6 +123,59 @@ async function loadRoll() {
     tr.append(paper);
     return tr;
   }));
+  byId("corrections", HTMLUListElement).replaceChildren(...result.data.corrections.map((/** @type {any} */ c) => node(
+    "li", "", t("meetings.correct.entry", {
+      unit: c.label, from: t(`meetings.choice.${c.from}`), to: t(`meetings.choice.${c.to}`),
+      reason: c.reason, at: when(c.at),
+    }),
+  )));
+}
+
+/**
+ * A wrongly recorded vote (a paper ballot typed in wrongly): the right choice and why, for the
+ * record; every screen's tally moves with it.
+ * @param {number} itemId
+ * @param {any} r  the unit's roll entry
+ * @param {string} current  the recorded choice
+ */
+function correctButton(itemId, r, current) {
+  const button = node("button", "button-quiet", t("meetings.correct.open"));
+  button.type = "button";
+  button.setAttribute("aria-label", t("meetings.correct.open_for", { unit: r.label }));
+  button.addEventListener("click", () => {
+    const form = node("form", "mt-correct");
+    form.noValidate = true;
+    const select = node("select");
+    select.id = `correct-${r.unit_id}`;
+    for (const choice of ["for", "against", "abstain"].filter((c) => c !== current)) {
+      const o = node("option", "", t(`meetings.choice.${choice}`));
+      o.value = choice;
+      select.append(o);
+    }
+    const reason = node("input");
+    reason.id = `correct-reason-${r.unit_id}`;
+    reason.maxLength = 200;
+    reason.required = true;
+    const error = node("p", "error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    for (const [control, key] of /** @type {const} */ ([[select, "meetings.correct.choice"], [reason, "meetings.correct.reason"]])) {
+      const label = node("label", "", t(key, { unit: r.label }));
+      label.htmlFor = control.id;
+      form.append(label, control);
+    }
+    const save = node("button", "button-primary", t("meetings.correct.save"));
+    save.type = "submit";
+    form.append(save, error);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const done = await post(`/items/${itemId}/correct`, { unit_id: r.unit_id, choice: select.value, reason: reason.value }, error);
+      if (done.ok) await loadRoll();
+    });
+    button.replaceWith(form);
+    select.focus();
+  });
+  return button;
 }
 
 async function loadQueue() {

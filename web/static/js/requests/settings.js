@@ -18,7 +18,26 @@ async function load() {
   renderPlaces();
   renderTemplates();
   renderTeams();
+  renderHolidays();
   renderRoutes();
+}
+
+function renderHolidays() {
+  byId("holidays", HTMLUListElement).replaceChildren(...(meta?.holidays ?? []).map((h) => {
+    const li = node("li", "req-setting");
+    const when = node("time", undefined, h.day);
+    when.dateTime = h.day;
+    li.append(when, ` ${h.name} `);
+    const button = node("button", "button-quiet", t("requests.settings.delete"));
+    button.type = "button";
+    button.setAttribute("aria-label", `${t("requests.settings.delete")} ${h.day} ${h.name}`);
+    button.addEventListener("click", async () => {
+      const done = await api("POST", `/api/requests/holidays/${h.day}/delete`, {});
+      if (done.ok) load();
+    });
+    li.append(button);
+    return li;
+  }));
 }
 
 function renderPlaces() {
@@ -163,4 +182,7 @@ adder("template-form", "/api/requests/templates", (f) => ({
   title: control(f, "title").value, body: control(f, "body").value,
 }));
 adder("team-form", "/api/requests/teams", (f) => ({ name: control(f, "name").value }));
+adder("holiday-form", "/api/requests/holidays", (f) => ({
+  day: control(f, "day").value, name: control(f, "name").value,
+}));
 load();

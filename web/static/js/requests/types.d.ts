@@ -47,6 +47,8 @@ export interface RequestEvent {
 
 /** `GET /api/requests/<id>`. */
 export interface RequestBody {
+  /** A helper filed it for the resident (web/onboard): who. */
+  filed_by: { id: number; name: string } | null;
   request: RequestItem;
   events: RequestEvent[];
   staff: boolean;
@@ -89,6 +91,8 @@ export interface MetaBody {
   rules?: Rule[];
   staff?: { id: number; name: string }[];
   all_places?: Place[];
+  /** Holidays from today on (local dates YYYY-MM-DD), staff and admins. */
+  holidays?: { day: string; name: string }[];
 }
 
 export interface ListBody { requests: RequestItem[] }

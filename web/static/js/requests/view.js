@@ -69,6 +69,8 @@ function render(body) {
   const facts = [r.private ? t("requests.view.private") : t("requests.view.public")];
   if (r.place) facts.unshift(t("requests.view.place", { place: r.place }));
   if (r.floor) facts.unshift(t("requests.view.floor", { floor: r.floor }));
+  // Filed by a helper for the resident (web/onboard): always said who.
+  if (body.filed_by) facts.push(t("onboard.helpers.filed_by", { name: body.filed_by.name }));
   byId("req-meta").textContent = facts.join(" · ");
   byId("req-text").textContent = r.text;
   const noteText = r.status === "merged" && r.merged_into
@@ -93,7 +95,13 @@ function render(body) {
   byId("photo-form").hidden = !body.may_add_photos;
   const source = byId("req-source");
   source.hidden = !r.source_link;
-  if (r.source_link) byId("req-source-link", HTMLAnchorElement).href = r.source_link.split("@")[0];
+  if (r.source_link) {
+    const link = byId("req-source-link", HTMLAnchorElement);
+    // A forum post's link is its topic's page at the post; a chat message's is its room.
+    const fromPost = r.source_link.startsWith("/forum/");
+    link.href = fromPost ? r.source_link : r.source_link.split("@")[0];
+    link.textContent = t(fromPost ? "requests.view.source_post" : "requests.view.source");
+  }
 
   const follow = byId("follow", HTMLButtonElement);
   follow.hidden = body.mine || body.staff || r.private;
