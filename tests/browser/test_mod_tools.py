@@ -448,12 +448,21 @@ async def test_figures_on_a_phone_and_residents_refused(site: Site, new_page: Ne
     # Stacked: each cell is on its own line with its column's name; the area takes the focus.
     cell = page.locator("#mod-figures tbody tr").first.locator("td").nth(1)
     await expect(cell).to_have_attribute("data-label", ZH["mod.fig.received"])
-    # Laid out before it is measured (bounding_box is None for a row not yet rendered).
-    await expect(cell).to_be_visible()
-    await expect(page.locator("#mod-figures tbody tr").first.locator("td").first).to_be_visible()
-    box = await cell.bounding_box()
-    first = await page.locator("#mod-figures tbody tr").first.locator("td").first.bounding_box()
-    assert box is not None and first is not None and box["y"] > first["y"]
+    # The first two cells of the first row, measured in one step in the page, until the table
+    # has settled: the page redraws its figures (a replaced row measures as all zeros).
+    measure = (
+        "tr => [...tr.querySelectorAll('td')].slice(0, 2)"
+        ".map(c => c.getBoundingClientRect()).map(r => [r.top, r.height])"
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        rects = await page.locator("#mod-figures tbody tr").first.evaluate(measure)
+        (top0, height0), (top1, height1) = rects
+        if height0 > 0 and height1 > 0:
+            break
+        assert time.monotonic() < deadline, rects
+        await asyncio.sleep(0.2)
+    assert top1 >= top0 + height0, rects  # stacked: the second cell is below the first
     wrap = page.get_by_role("region", name=ZH["modp.figures_label"])
     await wrap.focus()
     await expect(wrap).to_be_focused()
