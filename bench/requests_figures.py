@@ -120,14 +120,15 @@ def _rows(
                 1,
                 created,
                 created,
-                # The targets and the figures' windows in working days, as the store makes them.
+                # The targets in working time and the figures' windows in calendar days, as the
+                # store makes them.
                 add_working_time(created, first_ms, ZONE),
                 add_working_time(created, resolve_ms, ZONE),
                 first,
                 resolved,
                 closed,
                 resolutions,
-                *(add_working_time(created, days * DAY_MS, ZONE) for days in WINDOW_DAYS),
+                *(created + days * DAY_MS for days in WINDOW_DAYS),
             )
         )
         if resolutions and rng.random() < 0.4:

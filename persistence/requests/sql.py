@@ -440,7 +440,9 @@ class SqlRequestStore:
                 now,
                 due(int(rule["first_response_ms"])),
                 due(int(rule["resolution_ms"])),
-                *(due(days * DAY_MS) for days in WINDOW_DAYS),
+                # The plan's windows (7 / 30 / 365 days, "within a year") are calendar days;
+                # only the categories' targets count working time.
+                *(now + days * DAY_MS for days in WINDOW_DAYS),
             )
             assert row is not None
             request = _request(row)

@@ -257,7 +257,7 @@ class Model:
     resolutions: int = 0
     respond_by: int = 0
     resolve_by: int = 0
-    #: The ends of 7, 30 and 365 working days from filing.
+    #: The ends of the 7, 30 and 365 (calendar) days from filing.
     due: dict[int, int] = field(default_factory=dict)
     ratings: list[int] = field(default_factory=list)
 
@@ -295,7 +295,8 @@ def _expected(models: list[Model], now: int) -> dict[str, object]:
         "ratings": sum(len(m.ratings) for m in counted),
         "rating_sum": sum(sum(m.ratings) for m in counted),
     }
-    # Each window ends at a time of its own per request: n working days, or its own target.
+    # Each window ends at a time of its own per request: n calendar days, or its own target
+    # (working time).
     ends = [(f"eligible_{d}", f"resolved_{d}", d) for d in (7, 30, 365)]
     ends.append(("eligible_target", "resolved_on_target", 0))
     for eligible, resolved, days in ends:
@@ -390,17 +391,18 @@ async def test_targets_count_working_days_across_a_weekend_and_a_holiday(
     assert [(x.open, x.overdue) for x in load] == [(2, 0)]
     assert (await requests.mark_overdue(thursday.id, now=at(12, 19) + 1)) is not None
 
-    # 7 working days: 5 h Thursday, 12th-16th (120 h), 19th (24 h), then 19 h of Tuesday 20th.
-    # Resolved a minute before it: within 7 working days (it is 11 calendar days), but past its
-    # own 3-day target.
-    await requests.change_status(thursday.id, Status.RESOLVED, actor_id=hood.ho, now=at(20, 18, 59))
+    # The plan's windows are calendar days: 7 days from Thursday 19:00 end on the 15th at 19:00.
+    # Resolved a minute before that: within 7 days, but past its own target of 3 working days
+    # (Wednesday 14th 19:00).
+    await requests.change_status(thursday.id, Status.RESOLVED, actor_id=hood.ho, now=at(15, 18, 59))
     month_start = int(datetime(2026, 10, 1, tzinfo=TAIPEI).timestamp() * 1000)
     figures = await requests.figures(
-        since=month_start, until=at(31, 0), now=at(20, 23), zone=TAIPEI
+        since=month_start, until=at(31, 0), now=at(15, 23), zone=TAIPEI
     )
     total = figures.total
     assert (total.eligible_7, total.resolved_7) == (1, 1)  # Saturday's is open, its 7 not over
-    assert (total.eligible_target, total.resolved_on_target) == (2, 0)  # both targets passed
+    # Saturday's 3 working days (Monday to Wednesday) ended on Thursday 00:00: both passed.
+    assert (total.eligible_target, total.resolved_on_target) == (2, 0)
     assert total.overdue == 1  # Saturday's: no response by Tuesday 00:00
     assert await requests.remove_holiday(date(2026, 10, 9))
     assert not await requests.remove_holiday(date(2026, 10, 9))
@@ -442,7 +444,7 @@ async def test_figures_over_a_generated_year(store: Store) -> None:  # noqa: F81
             created,
             respond_by=clock.end(created, rule.first_response_ms),
             resolve_by=clock.end(created, rule.resolution_ms),
-            due={days: clock.end(created, days * DAY_MS) for days in (7, 30, 365)},
+            due={days: created + days * DAY_MS for days in (7, 30, 365)},
         )
         assert (r.respond_by, r.resolve_by) == (model.respond_by, model.resolve_by)
         models.append(model)
