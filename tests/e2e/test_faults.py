@@ -113,7 +113,11 @@ async def test_slow_consumer_is_cut_off_and_the_room_goes_on(deployment: Deploym
     count = 3000
     async with running(
         deployment,
-        LINLI_SEND_QUEUE_BYTES="65536",
+        # 1 MiB a connection: the slow reader (4 KB window, kernel buffers of a few MB) still
+        # overflows it within the 9 MB burst, while the fast reader, which shares this test's
+        # event loop with 3,000 pending requests, has room to lag on a loaded machine (with 64 KiB
+        # it was cut too, once in CI at 50 minutes into the suite).
+        LINLI_SEND_QUEUE_BYTES="1048576",
         LINLI_PUBLISH_RATE="100000",
         LINLI_PUBLISH_BURST="100000",
         LINLI_MAX_FRAME_BYTES="16384",
@@ -140,7 +144,11 @@ async def test_slow_consumer_is_cut_off_and_the_room_goes_on(deployment: Deploym
             ann.closed.result() if ann.closed.done() else None,
             [r for r in replies if not (isinstance(r, dict) and "ok" in r)][:3],
         )
-        got = await fast.pubs(count, timeout=30)
+        try:
+            got = await fast.pubs(count, timeout=30)
+        except TimeoutError:
+            closed_with = fast.closed.result() if fast.closed.done() else "still open"
+            raise AssertionError(f"the fast reader lost the burst: {closed_with}") from None
         assert [m["offset"] for m in got] == list(range(1, count + 1))
         # The slow one was cut: with the documented code if it took its close within the close
         # deadline (what was in flight, then the close frame), else by a reset that dropped the
