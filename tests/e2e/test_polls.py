@@ -83,11 +83,11 @@ async def _not_settled(deployment: Deployment, poll_id: int) -> list[dict[str, A
         )
     finally:
         await store.close()
-    wrong = []
+    wrong: list[dict[str, Any]] = []
     for row in rows:
         client_vote_id = str(row["ballot_id"]).split("-", 1)[1]
         if (client_vote_id, row["choice"]) != _last_ballot(client_vote_id):
-            wrong.append(dict(row))
+            wrong.append({key: row[key] for key in ("voter_key", "ballot_id", "choice")})
     return wrong
 
 
