@@ -32,7 +32,7 @@ from gateway.search.events import (
 )
 from linli.clock import Clock, system_clock
 from linli.types import ChannelName, Millis, Offset
-from persistence.search import CHAT_KIND, Document, SearchStore
+from persistence.search import Document, SearchStore
 from persistence.store import Store
 from workers.base import Worker
 
@@ -133,38 +133,26 @@ async def index_chat(
     *,
     now: Millis,
 ) -> int:
-    """Apply chat rooms' publications to the index in their order — the persist stream's
-    (the indexer) or the stored history's (the rebuild), so both give the same index: a message
-    is a document, its author's ``edit`` event replaces its text (its new words are found, its
-    old ones not), a ``retract`` takes it out. An edit of a message indexed by an earlier batch
-    changes the stored document's text. Returns how many messages were indexed."""
-    # ref -> the message's document, its new text (indexed earlier), or None (retracted).
-    final: dict[str, Document | str | None] = {}
+    """Apply chat rooms' publications to the index — the persist stream's (the indexer) or the
+    stored history's (the rebuild), so both give the same index: a message is a document, its
+    author's ``edit`` event replaces its text (its new words are found, its old ones not), a
+    ``retract`` takes it out. The store remembers each message's newest change, so the order
+    does not matter: a message whose batch is redelivered after its edit or delete was applied
+    keeps the edit, or stays out (``SearchStore.apply_chat``). Returns how many messages were
+    indexed."""
+    documents: dict[str, Document] = {}
+    changes: dict[str, tuple[int, str | None]] = {}
     for channel, offset, data in publications:
         change = chat_change(channel, data)
         if change is not None:
             ref = chat_ref(channel, change.target)
-            was = final.get(ref, "")
-            if change.text is None:
-                final[ref] = None
-            elif isinstance(was, Document):
-                final[ref] = msgspec.structs.replace(was, text=change.text)
-            elif was is not None:
-                final[ref] = change.text
+            if ref not in changes or changes[ref][0] < offset:
+                changes[ref] = (offset, change.text)
             continue
         document = chat_document(channel, offset, data, await name_of(channel))
         if document is not None:
-            final[document.ref] = document
-    documents = [d for d in final.values() if isinstance(d, Document)]
-    if documents:
-        await store.upsert(documents, now=now)
-    texts = {(CHAT_KIND, ref): text for ref, text in final.items() if isinstance(text, str)}
-    if texts:
-        await store.retext(texts, now=now)
-    removed = [(CHAT_KIND, ref) for ref, gone in final.items() if gone is None]
-    if removed:
-        await store.remove(removed)
-    return len(documents)
+            documents[document.ref] = document
+    return await store.apply_chat(list(documents.values()), changes, now=now)
 
 
 async def room_name(core: Store, channel: ChannelName) -> str:

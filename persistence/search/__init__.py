@@ -183,6 +183,20 @@ class SearchStore(Protocol):
         readers, time, place, author): a chat message its author edited. A key with no document
         is skipped (nothing to edit); return how many were changed."""
 
+    async def apply_chat(
+        self,
+        documents: Sequence[Document],
+        changes: Mapping[str, tuple[int, str | None]],
+        *,
+        now: Millis,
+    ) -> int:
+        """Index chat messages and their authors' changes, in any order: ``documents`` are
+        messages' own publications; ``changes`` maps a message's ref to the offset of its newest
+        edit or delete in this batch and the new text (None: deleted). Each change is remembered
+        (the newest per message wins), so a message indexed after its change — a crashed
+        indexer's batch, reclaimed — gets the edited text, or stays out once deleted; a change
+        to a stored message is applied to it. One transaction; return the documents written."""
+
     async def search(
         self,
         query: str,

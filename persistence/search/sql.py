@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
+import msgspec
+
 from linli.types import Millis
 from persistence.db import Database, Executor, Row
 from persistence.search import (
+    CHAT_KIND,
     PAGE_SIZE,
     Document,
     Hit,
@@ -58,6 +61,9 @@ _UPSERT_MANY_PG: Final = (
     "$13::bigint[], $14::text[], $15::bigint[]) "
     f"ON CONFLICT (kind, ref) DO UPDATE SET {_UPDATE_SET} RETURNING id, kind, ref"
 )
+#: The advisory lock chat-index batches take on PostgreSQL (any constant no other code uses).
+_CHAT_INDEX_LOCK: Final = 0x6C696E6C69_01
+
 _HIT_COLUMNS: Final = (
     "d.id, d.kind, d.ref, d.title, d.body, d.link, d.at, d.place, d.place_name, d.author_id, "
     "d.author_name"
@@ -96,21 +102,86 @@ class SqlSearchStore(SearchStore):
         latest = {(d.kind, d.ref): d for d in documents}
         if not latest:
             return 0
+        async with self._db.transaction() as tx:
+            await self._upsert(tx, latest, now)
+        return len(latest)
+
+    async def _upsert(
+        self, tx: Executor, latest: dict[tuple[str, str], Document], now: Millis
+    ) -> None:
+        if not latest:
+            return
         folded = {key: folded_of(d) for key, d in latest.items()}
         scopes = {key: d.readers.scopes() for key, d in latest.items()}
+        old = await self._existing(tx, list(latest))
+        await self._delete_postings(tx, [p for row in old.values() for p in _postings(*row)])
+        written = await self._write_documents(tx, latest, folded, scopes, now)
+        await self._insert_postings(
+            tx,
+            [
+                p
+                for key in latest
+                for p in _postings(written[key], folded[key], " ".join(scopes[key]))
+            ],
+        )
+
+    async def apply_chat(
+        self,
+        documents: Sequence[Document],
+        changes: Mapping[str, tuple[int, str | None]],
+        *,
+        now: Millis,
+    ) -> int:
+        refs = list(dict.fromkeys([d.ref for d in documents] + list(changes)))
+        if not refs:
+            return 0
         async with self._db.transaction() as tx:
-            old = await self._existing(tx, list(latest))
-            await self._delete_postings(tx, [p for row in old.values() for p in _postings(*row)])
-            written = await self._write_documents(tx, latest, folded, scopes, now)
-            await self._insert_postings(
-                tx,
-                [
-                    p
-                    for key in latest
-                    for p in _postings(written[key], folded[key], " ".join(scopes[key]))
-                ],
-            )
-        return len(latest)
+            if self._db.dialect == "postgres":
+                # Chat indexers in several processes take turns: the check of a message against
+                # its recorded changes and the write of either must not interleave with another
+                # batch's (SQLite has one writer already).
+                await tx.execute("SELECT pg_advisory_xact_lock($1)", _CHAT_INDEX_LOCK)
+            if changes:
+                await tx.executemany(
+                    'INSERT INTO search_chat_changes (ref, "offset", body) VALUES ($1, $2, $3) '
+                    'ON CONFLICT (ref) DO UPDATE SET "offset" = excluded."offset", '
+                    'body = excluded.body WHERE search_chat_changes."offset" < excluded."offset"',
+                    [(ref, offset, text) for ref, (offset, text) in changes.items()],
+                )
+            latest: dict[str, str | None] = {}
+            for start in range(0, len(refs), 500):  # bounded statements
+                chunk = refs[start : start + 500]
+                for row in await tx.fetch(
+                    "SELECT ref, body FROM search_chat_changes "
+                    f"WHERE ref IN ({_Params().many(chunk)})",
+                    *chunk,
+                ):
+                    latest[str(row["ref"])] = row["body"]
+            # A message is indexed with its newest text, or not at all once deleted.
+            fresh: dict[tuple[str, str], Document] = {}
+            gone: list[tuple[str, str]] = []
+            texts: dict[tuple[str, str], str] = {}
+            for document in documents:
+                key = (document.kind, document.ref)
+                if document.ref not in latest:
+                    fresh[key] = document
+                elif latest[document.ref] is None:
+                    gone.append(key)
+                else:
+                    fresh[key] = msgspec.structs.replace(document, text=latest[document.ref])
+            for ref in changes:
+                key = (CHAT_KIND, ref)
+                if key in fresh or key in gone:
+                    continue
+                text = latest[ref]
+                if text is None:
+                    gone.append(key)
+                else:
+                    texts[key] = text
+            await self._upsert(tx, fresh, now)
+            await self._retext(tx, texts, now)
+            await self._remove(tx, gone)
+        return len(fresh)
 
     async def _existing(
         self, tx: Executor, keys: list[tuple[str, str]]
@@ -211,45 +282,55 @@ class SqlSearchStore(SearchStore):
         if not wanted:
             return 0
         async with self._db.transaction() as tx:
-            old = await self._existing(tx, wanted)
-            if not old:
-                return 0
-            await self._delete_postings(tx, [p for row in old.values() for p in _postings(*row)])
-            ids = [row[0] for row in old.values()]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                in_list = _Params().many(chunk)
-                await tx.execute(f"DELETE FROM search_docs WHERE id IN ({in_list})", *chunk)
+            return await self._remove(tx, wanted)
+
+    async def _remove(self, tx: Executor, wanted: list[tuple[str, str]]) -> int:
+        if not wanted:
+            return 0
+        old = await self._existing(tx, wanted)
+        if not old:
+            return 0
+        await self._delete_postings(tx, [p for row in old.values() for p in _postings(*row)])
+        ids = [row[0] for row in old.values()]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            in_list = _Params().many(chunk)
+            await tx.execute(f"DELETE FROM search_docs WHERE id IN ({in_list})", *chunk)
         return len(old)
 
     async def retext(self, texts: Mapping[tuple[str, str], str], *, now: Millis) -> int:
         if not texts:
             return 0
         async with self._db.transaction() as tx:
-            old = await self._existing(tx, list(texts))
-            if not old:
-                return 0
-            await self._delete_postings(tx, [p for row in old.values() for p in _postings(*row)])
-            ids = [row[0] for row in old.values()]
-            titles: dict[int, str] = {}
-            for start in range(0, len(ids), 500):  # bounded statements
-                chunk = ids[start : start + 500]
-                for r in await tx.fetch(
-                    f"SELECT id, title FROM search_docs WHERE id IN ({_Params().many(chunk)})",
-                    *chunk,
-                ):
-                    titles[int(r["id"])] = str(r["title"])
-            rows, postings = [], []
-            for key, (doc_id, _folded, scopes) in old.items():
-                text = texts[key]
-                folded = fold(titles[doc_id]) + SEPARATOR + fold(text)
-                rows.append((text, folded, now, doc_id))
-                postings += _postings(doc_id, folded, scopes)
-            await tx.executemany(
-                "UPDATE search_docs SET body = $1, folded = $2, indexed_at = $3 WHERE id = $4",
-                rows,
-            )
-            await self._insert_postings(tx, postings)
+            return await self._retext(tx, texts, now)
+
+    async def _retext(self, tx: Executor, texts: Mapping[tuple[str, str], str], now: Millis) -> int:
+        if not texts:
+            return 0
+        old = await self._existing(tx, list(texts))
+        if not old:
+            return 0
+        await self._delete_postings(tx, [p for row in old.values() for p in _postings(*row)])
+        ids = [row[0] for row in old.values()]
+        titles: dict[int, str] = {}
+        for start in range(0, len(ids), 500):  # bounded statements
+            chunk = ids[start : start + 500]
+            for r in await tx.fetch(
+                f"SELECT id, title FROM search_docs WHERE id IN ({_Params().many(chunk)})",
+                *chunk,
+            ):
+                titles[int(r["id"])] = str(r["title"])
+        rows, postings = [], []
+        for key, (doc_id, _folded, scopes) in old.items():
+            text = texts[key]
+            folded = fold(titles[doc_id]) + SEPARATOR + fold(text)
+            rows.append((text, folded, now, doc_id))
+            postings += _postings(doc_id, folded, scopes)
+        await tx.executemany(
+            "UPDATE search_docs SET body = $1, folded = $2, indexed_at = $3 WHERE id = $4",
+            rows,
+        )
+        await self._insert_postings(tx, postings)
         return len(old)
 
     async def clear(self, kind: str | None = None) -> int:

@@ -395,3 +395,48 @@ async def test_retext_replaces_only_the_text(corpus: SqlSearchStore) -> None:
     docs.append(chat_doc("a1", "改為後日停電", "building:1", NOW))
     assert (await corpus.stats()).postings == sum(len(tokens(folded_of(d))) for d in docs)
     assert await corpus.retext({}, now=NOW) == 0
+
+
+async def test_a_message_indexed_after_its_change_keeps_the_change(store: SqlSearchStore) -> None:
+    """A crashed indexer's batch, reclaimed after later batches were applied, brings a message's
+    own publication after its edit or delete: the edit stays, the deleted message stays out, an
+    older change never replaces a newer one, and a redelivery of everything changes nothing."""
+    room = "building:1"
+    m1 = chat_doc("m1", "明天停水", room, NOW)
+    m2 = chat_doc("m2", "電梯維修", room, NOW)
+    m3 = chat_doc("m3", "管理費加價", room, NOW)
+    ref = {name: f"{room}/{name}" for name in ("m1", "m2", "m3")}
+    # In order: m1 indexed, then edited twice (the newest text wins even if the older edit's
+    # batch comes again afterwards).
+    assert await store.apply_chat([m1], {}, now=NOW) == 1
+    assert await store.apply_chat([], {ref["m1"]: (12, "後日停電")}, now=NOW) == 0
+    assert await store.apply_chat([], {ref["m1"]: (11, "改為停氣")}, now=NOW) == 0
+    assert await refs(store, "停水") == []
+    assert await refs(store, "停氣") == []
+    assert await refs(store, "停電") == ["m1"]
+    # Out of order: m2's edit and m3's delete are applied before the messages themselves.
+    assert (
+        await store.apply_chat(
+            [], {ref["m2"]: (20, "升降機已修好"), ref["m3"]: (21, None)}, now=NOW
+        )
+        == 0
+    )
+    assert await store.apply_chat([m2, m3], {}, now=NOW) == 1
+    assert await refs(store, "電梯") == []
+    assert await refs(store, "升降機") == ["m2"]
+    assert await refs(store, "管理費") == []
+    # m1's own publication again (the reclaimed batch): the edit is kept.
+    assert await store.apply_chat([m1, m2, m3], {}, now=NOW) == 2
+    assert sorted(await refs(store, "停電") + await refs(store, "升降機")) == ["m1", "m2"]
+    assert await refs(store, "停水") == []
+    # A delete after the edit takes the message out, and its own publication cannot bring it
+    # back; the postings are exactly the remaining document's.
+    assert await store.apply_chat([], {ref["m1"]: (30, None)}, now=NOW) == 0
+    assert await store.apply_chat([m1], {ref["m1"]: (12, "後日停電")}, now=NOW) == 0
+    assert await refs(store, "停電") == []
+    from persistence.search.sql import folded_of
+    from persistence.search.text import tokens
+
+    kept = chat_doc("m2", "升降機已修好", room, NOW)
+    stats = await store.stats()
+    assert (stats.documents, stats.postings) == (1, len(tokens(folded_of(kept))))
