@@ -21,7 +21,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from gateway.wire import MAX_TEXT_CHARS
 from linli.catalogue import DEFAULT_LOCALE, LOCALES, messages_of
@@ -31,6 +30,7 @@ from linli.roles import Can, may
 from linli.types import Role
 from web.api import current_user, user_json
 from web.passwords import MIN_PASSWORD_CHARS
+from web.static_assets import static_app, static_url
 
 WEB_DIR = Path(__file__).resolve().parent
 GUIDE_DIR = WEB_DIR.parent / "docs" / "guide"
@@ -112,6 +112,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.globals["static"] = static_url
 
 
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
@@ -361,5 +362,5 @@ PAGE_ROUTES = [
     Route("/groups", groups_page),
     Route("/groups/{slug}", group_page),
     Route("/help", help_page),
-    Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"),
+    Mount("/static", app=static_app(), name="static"),
 ]
