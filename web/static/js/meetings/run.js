@@ -216,6 +216,15 @@ async function tick(byProxy) {
 
 byId("tick-person").addEventListener("click", () => tick(false));
 byId("tick-proxy").addEventListener("click", () => tick(true));
+// An owner leaving tells the desk: the ticked units are checked out (votes cast stay cast).
+byId("tick-out").addEventListener("click", async () => {
+  const ids = [...byId("roll-body").querySelectorAll("input[type=checkbox]:checked")].map((el) =>
+    Number(/** @type {HTMLInputElement} */ (el).value),
+  );
+  if (!ids.length) return;
+  await post("/checkout/staff", { unit_ids: ids });
+  await loadRoll();
+});
 for (const [id, path] of [["convene", "/convene"], ["open-meeting", "/open"], ["close-meeting", "/close"]]) {
   byId(id).addEventListener("click", async () => {
     await post(path);
