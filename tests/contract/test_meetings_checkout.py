@@ -90,9 +90,7 @@ async def test_check_out_drops_the_figures_and_keeps_the_stay(store: Store) -> N
 
     # Owner 0 leaves with the unit they hold by proxy; unit 2 leaves after voting; unit 3 too.
     version = (await meetings.get_meeting(mid)).version  # type: ignore[union-attr]
-    ended = await meetings.check_out(
-        mid, [units[0], units[1]], recorded_by=users[0], now=NOW + 20
-    )
+    ended = await meetings.check_out(mid, [units[0], units[1]], recorded_by=users[0], now=NOW + 20)
     assert [(s.unit_id, s.proxy_key, s.at, s.out_at, s.out_by) for s in ended] == [
         (units[0], None, NOW + 10, NOW + 20, users[0]),
         (units[1], f"user:{users[0]}", NOW + 10, NOW + 20, users[0]),

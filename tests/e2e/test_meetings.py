@@ -921,3 +921,16 @@ async def test_owners_check_out_and_the_figures_drop(deployment: Deployment) -> 
         await staff.post(f"/api/meetings/{mid}/close")
         closed = await refusal("o0004", path, 409)
         assert closed["code"] == "meeting_not_in_session" and "不在進行中" in closed["message"]
+        # The signature book keeps every stay; the minutes say who left before the end (o0003:
+        # o0001 and o0002 came back), and the A4 print shows when they came and left.
+        rows = {r["unit_id"]: r for r in (await staff.get(f"/api/meetings/{mid}/roll"))["roll"]}
+        assert rows[unit["U3"]]["present"] is False
+        assert [(s["out_by"], s["by_proxy"]) for s in rows[unit["U3"]]["stays"]] == [
+            (c.cookies["lam"][0], False)
+        ]
+        assert rows[unit["U1"]]["present"] is True
+        assert [s["by_proxy"] for s in rows[unit["U1"]]["stays"]] == [True]
+        text = (await staff.get(f"/api/meetings/{mid}/minutes/draft"))["text"]
+        assert "提前離席 1 戶" in text and "Left before the end: 1 units" in text
+        printed = await staff.client.get(f"/meetings/{mid}/print")
+        assert printed.status_code == 200 and printed.text.count(" 離席<br>") == 3

@@ -654,6 +654,17 @@ async def roll(request: Request) -> Response:
     checkins = {c.unit_id: c for c in snapshot.checkins}
     proxies = {p.unit_id: p for p in snapshot.proxies}
     labels = {r.unit_id: r.label for r in snapshot.roll}
+    stays: dict[int, list[dict[str, Any]]] = {}
+    for stay in snapshot.checkouts:
+        stays.setdefault(stay.unit_id, []).append(
+            {
+                "at": stay.at,
+                "out_at": stay.out_at,
+                "out_by": stay.out_by,
+                "by_proxy": stay.proxy_key is not None,
+                "route": str(stay.route),
+            }
+        )
     return JSONResponse(
         {
             "roll": [
@@ -666,6 +677,8 @@ async def roll(request: Request) -> Response:
                     "checked_in_at": checkins[r.unit_id].at if r.unit_id in checkins else None,
                     "by_proxy": r.unit_id in checkins and checkins[r.unit_id].proxy_key is not None,
                     "route": str(checkins[r.unit_id].route) if r.unit_id in checkins else None,
+                    #: Stays that ended (checked out), oldest first.
+                    "stays": stays.get(r.unit_id, []),
                     "proxy": None
                     if r.unit_id not in proxies
                     else {

@@ -95,7 +95,9 @@ async function loadRoll() {
     tr.append(td, node("td", "", r.label), node("td", "", r.owners), node("td", "", String(r.share)));
     const present = r.present
       ? t(r.by_proxy ? "meetings.roll.yes_proxy" : "meetings.roll.yes", { at: when(r.checked_in_at) })
-      : t("meetings.roll.no");
+      : r.stays?.length
+        ? t("meetings.roll.left", { at: when(r.stays[r.stays.length - 1].out_at) })
+        : t("meetings.roll.no");
     tr.append(node("td", "", present));
     tr.append(node("td", "", r.proxy ? `${r.proxy.name} (${t(`meetings.route.${r.proxy.route}`)} ${r.proxy.reference})` : ""));
     const paper = node("td");
