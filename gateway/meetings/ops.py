@@ -1,7 +1,11 @@
 """Who may watch a ``meeting:<id>`` channel: any signed-in person (owners and residents watch
 the figures; only owners and their proxies count, which the HTTP API decides), and the
 meeting's projector feed. Nobody publishes to it over the wire: the figures come from the
-meetings' actions (``web/meetings/actions.py``)."""
+meetings' actions (``web/meetings/actions.py``).
+
+And the owner's own attendance: ``AttendanceChanged`` (a control command the actions send on
+every check-in and check-out) becomes the push ``meeting_attendance`` to the connections of the
+users it names, and nobody else's."""
 
 from __future__ import annotations
 
