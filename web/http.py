@@ -76,6 +76,8 @@ class HttpCode(enum.StrEnum):
     MEETING_ALREADY_VOTED = "meeting_already_voted"
     MEETING_OBJECTION_CLOSED = "meeting_objection_closed"
     MEETING_VOTE_NOT_FOUND = "meeting_vote_not_found"
+    MEETING_NOT_IN_SESSION = "meeting_not_in_session"
+    MEETING_CHECKOUT_ABSENT = "meeting_checkout_absent"
     TOO_MANY_FILES = "too_many_files"
     # -- forum
     TOPIC_CLOSED = "topic_closed"

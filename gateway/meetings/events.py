@@ -28,6 +28,7 @@ import msgpack
 
 from channels.broker import Broker
 from channels.names import meeting_channel
+from gateway.control import ControlCommand
 from persistence.meetings import PUBLIC_QUESTIONS, Item, ItemState, MeetingStore, Snapshot
 from persistence.meetings.rules import (
     DEFAULT_THRESHOLDS,
@@ -43,6 +44,18 @@ from persistence.meetings.rules import (
     quorum,
     tally,
 )
+
+
+class AttendanceChanged(ControlCommand, frozen=True, tag="meeting_attendance"):
+    """Units of these users were checked in or out: every gateway pushes each of them
+    ``{"push": "meeting_attendance", "meeting_id", "present"}`` (``gateway/meetings/ops.py``),
+    so the owner's own page says at once whether they are checked in. ``present``: user id ->
+    the units they hold (own or entrusted) that are checked in now. At most once, like all
+    control: the page reads ``GET /api/meetings/<id>`` again when it (re)connects."""
+
+    meeting_id: int
+    present: dict[int, list[int]]
+
 
 #: The timer job kinds (``workers/timers.py``).
 REMINDER_TIMER = "meetings.reminder"
@@ -136,16 +149,25 @@ def tally_json(t: ItemTally) -> dict[str, Any]:
     }
 
 
+def item_present(snapshot: Snapshot, item: Item) -> dict[int, str | None]:
+    """Who an item's figures count as present: while open, those present now; once closed,
+    those present at the close (later arrivals did not take part, and those who had checked out
+    had left). A unit that voted on the item counts too, with the stay it voted in, even if it
+    checked out before the close: a vote cast stays cast (design 0022, session 6)."""
+    at = item.closed_at
+    present = snapshot.present if at is None else snapshot.present_at(at)
+    for vote in snapshot.votes:
+        if vote.item_id == item.id and vote.unit_id not in present:
+            present[vote.unit_id] = snapshot.stay_key(vote.unit_id, vote.cast_at)
+    return present
+
+
 def item_tally(snapshot: Snapshot, item: Item) -> ItemTally:
-    """The item's figures from the rows: while open, against those present now; once closed,
-    against those who had checked in by the close (later arrivals did not take part)."""
+    """The item's figures from the rows, against ``item_present``."""
     roll = [r.member for r in snapshot.roll]
-    present = {
-        c.unit_id: c.proxy_key
-        for c in snapshot.checkins
-        if item.closed_at is None or c.at <= item.closed_at
-    }
-    return tally(roll, present, snapshot.votes_of(item.id), item.draft.threshold)
+    return tally(
+        roll, item_present(snapshot, item), snapshot.votes_of(item.id), item.draft.threshold
+    )
 
 
 def item_result(item: Item, t: ItemTally) -> str | None:
@@ -239,4 +261,4 @@ async def publish_figures(broker: Broker, store: MeetingStore, meeting_id: int) 
     return snapshot.meeting.version
 
 
-__all__ = ["Choice", "figures_body", "publish_figures"]
+__all__ = ["AttendanceChanged", "Choice", "figures_body", "publish_figures"]

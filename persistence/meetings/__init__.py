@@ -9,6 +9,10 @@ Guarantees (``tests/contract/test_meetings_store.py`` runs them against SQLite a
 * **One check-in, one proxy, one vote per unit** (primary keys): a retried check-in or vote
   changes nothing; a second vote of the same unit on an item is refused (``AlreadyVoted``),
   whoever sends it (the owner, their proxy, staff).
+* **A check-out ends a stay, and keeps it**: the unit's check-in row moves to
+  ``meeting_checkouts`` with when and by whom, in one transaction on an open meeting; the unit
+  may check in again (a new stay). Stays of a unit never overlap, so who was present at any
+  moment is a count of rows (``Snapshot.present_at``). Votes already cast are not touched.
 * **A vote counts only from a present unit on an open item** of an open meeting, checked in
   the vote's own transaction: a vote after the close is refused (``ItemNotOpen``).
 * **Every change bumps the meeting's ``version``** in its own transaction, and ``snapshot``
@@ -217,6 +221,19 @@ class CheckIn:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckOut:
+    """A stay that ended: the check-in it began with, and the check-out."""
+
+    unit_id: int
+    proxy_key: str | None
+    route: Route
+    recorded_by: UserId
+    at: Millis
+    out_at: Millis
+    out_by: UserId
+
+
+@dataclass(frozen=True, slots=True)
 class StoredVote:
     item_id: int
     unit_id: int
@@ -271,10 +288,28 @@ class Snapshot:
     objections: Mapping[int, tuple[int, ...]]
     questions: tuple[Question, ...] = ()
     corrections: tuple[VoteCorrection, ...] = ()
+    #: The stays that ended (check-outs), oldest first.
+    checkouts: tuple[CheckOut, ...] = ()
 
     @property
     def present(self) -> dict[int, str | None]:
         return {c.unit_id: c.proxy_key for c in self.checkins}
+
+    def present_at(self, at: Millis) -> dict[int, str | None]:
+        """The units present at ``at`` (unit -> the proxy's key, or None in person): the stays
+        begun by then and not ended by then (one who checked out at ``at`` has left)."""
+        found = {c.unit_id: c.proxy_key for c in self.checkouts if c.at <= at < c.out_at}
+        found.update({c.unit_id: c.proxy_key for c in self.checkins if c.at <= at})
+        return found
+
+    def stay_key(self, unit_id: int, at: Millis) -> str | None:
+        """The proxy key of the unit's stay under way at ``at`` (a vote's time): its check-in
+        now, else the latest ended stay begun by then."""
+        now = next((c for c in self.checkins if c.unit_id == unit_id and c.at <= at), None)
+        if now is not None:
+            return now.proxy_key
+        ended = [c for c in self.checkouts if c.unit_id == unit_id and c.at <= at]
+        return max(ended, key=lambda c: (c.at, c.out_at)).proxy_key if ended else None
 
     def votes_of(self, item_id: int) -> dict[int, Choice]:
         return {v.unit_id: v.choice for v in self.votes if v.item_id == item_id}
@@ -294,6 +329,8 @@ class Held:
     present: tuple[int, ...]
     #: Of those, the units that voted on the item asked about.
     voted: tuple[int, ...]
+    #: Of ``units``, those checked in now, whoever brought them (the owner's page shows them).
+    checked_in: tuple[int, ...] = ()
 
     @property
     def units(self) -> tuple[int, ...]:
@@ -370,6 +407,17 @@ class MeetingStore(Protocol):
     ) -> list[int]:
         """Check units in (unit id, the proxy's key or None in person) on an open meeting;
         the units this call checked in (a unit in already is left as it is)."""
+
+    async def check_out(
+        self, meeting_id: int, unit_ids: Sequence[int], *, recorded_by: UserId, now: Millis
+    ) -> list[CheckOut]:
+        """End the stays of these units on an open meeting (NotInSession otherwise), all or
+        nothing: each on the roll (NotOnRoll) and checked in now (NotCheckedIn). The stays
+        ended, in ``unit_ids``' order; the units may check in again."""
+
+    async def holders(self, meeting_id: int, unit_ids: Sequence[int]) -> list[UserId]:
+        """The accounts whose meeting page shows these units: each one's voice, and the
+        proxy entrusted with it (if an account)."""
 
     async def owner_token(
         self, meeting_id: int, user_id: UserId, token: str, *, now: Millis
@@ -492,6 +540,18 @@ class NotOnRoll(StoreError):
 
 class CheckedInAlready(StoreError):
     """The unit checked in already; its proxy can no longer change."""
+
+
+class NotInSession(MeetingStateError):
+    """The meeting is not under way (not open): nobody checks out of it."""
+
+
+class NotCheckedIn(StoreError):
+    """A check-out of a unit that is not checked in now."""
+
+    def __init__(self, unit_ids: Sequence[int]) -> None:
+        super().__init__(f"units {list(unit_ids)} are not checked in")
+        self.unit_ids = list(unit_ids)
 
 
 class ItemNotOpen(StoreError):

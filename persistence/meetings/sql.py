@@ -25,6 +25,7 @@ from persistence.meetings import (
     Ballot,
     CheckedInAlready,
     CheckIn,
+    CheckOut,
     EmptyRegister,
     Held,
     Item,
@@ -39,6 +40,8 @@ from persistence.meetings import (
     MeetingState,
     MeetingStateError,
     MinutesState,
+    NotCheckedIn,
+    NotInSession,
     NotOnRoll,
     NotPresent,
     ObjectionClosed,
@@ -519,6 +522,87 @@ class SqlMeetingStore:
                 raise MeetingStateError(f"meeting {meeting_id} closed meanwhile")
             return added
 
+    async def check_out(
+        self, meeting_id: int, unit_ids: Sequence[int], *, recorded_by: UserId, now: Millis
+    ) -> list[CheckOut]:
+        # The check-in rows exclusively (PostgreSQL): a vote reading one for share waits, and
+        # then finds the unit absent; the meeting's row last, as every writer takes it.
+        lock = " FOR UPDATE" if self._db.dialect == "postgres" else ""
+        async with self._db.transaction() as tx:
+            state = await tx.fetchval("SELECT state FROM meetings WHERE id = $1", meeting_id)
+            if state is None:
+                raise MeetingNotFound(f"meeting {meeting_id}")
+            if state != MeetingState.OPEN:
+                raise NotInSession(f"meeting {meeting_id} is {state}, not under way")
+            ended: list[CheckOut] = []
+            absent: list[int] = []
+            for unit_id in dict.fromkeys(unit_ids):
+                if not await tx.fetchval(
+                    "SELECT count(*) FROM meeting_members WHERE meeting_id = $1 AND unit_id = $2",
+                    meeting_id,
+                    unit_id,
+                ):
+                    raise NotOnRoll(f"unit {unit_id}")
+                row = await tx.fetchrow(
+                    "SELECT proxy_key, route, recorded_by, at FROM meeting_checkins "
+                    f"WHERE meeting_id = $1 AND unit_id = $2{lock}",
+                    meeting_id,
+                    unit_id,
+                )
+                if row is None:
+                    absent.append(unit_id)
+                    continue
+                ended.append(
+                    CheckOut(
+                        unit_id=unit_id,
+                        proxy_key=row["proxy_key"],
+                        route=Route(row["route"]),
+                        recorded_by=int(row["recorded_by"]),
+                        at=int(row["at"]),
+                        out_at=now,
+                        out_by=recorded_by,
+                    )
+                )
+            if absent:
+                raise NotCheckedIn(absent)
+            for stay in ended:
+                await tx.execute(
+                    "INSERT INTO meeting_checkouts (meeting_id, unit_id, proxy_key, route, "
+                    "recorded_by, at, out_at, out_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    meeting_id,
+                    stay.unit_id,
+                    stay.proxy_key,
+                    str(stay.route),
+                    stay.recorded_by,
+                    stay.at,
+                    stay.out_at,
+                    stay.out_by,
+                )
+                await tx.execute(
+                    "DELETE FROM meeting_checkins WHERE meeting_id = $1 AND unit_id = $2",
+                    meeting_id,
+                    stay.unit_id,
+                )
+            if ended and not await tx.execute(
+                "UPDATE meetings SET version = version + 1 WHERE id = $1 AND state = $2",
+                meeting_id,
+                str(MeetingState.OPEN),
+            ):
+                raise NotInSession(f"meeting {meeting_id} closed meanwhile")
+            return ended
+
+    async def holders(self, meeting_id: int, unit_ids: Sequence[int]) -> list[UserId]:
+        found: set[int] = set()
+        for unit_id in dict.fromkeys(unit_ids):
+            for sql in (
+                "SELECT user_id FROM meeting_members WHERE meeting_id = $1 AND unit_id = $2",
+                "SELECT proxy_user_id FROM meeting_proxies WHERE meeting_id = $1 AND unit_id = $2",
+            ):
+                user_id = await self._db.fetchval(sql, meeting_id, unit_id)
+                if user_id is not None:
+                    found.add(int(user_id))
+        return sorted(found)
+
     async def open_item(self, meeting_id: int, item_id: int, *, now: Millis) -> Meeting:
         async with self._db.transaction() as tx:
             await self._state(tx, meeting_id, MeetingState.OPEN)
@@ -581,14 +665,18 @@ class SqlMeetingStore:
                 raise ItemNotOpen(f"item {item_id}")
             meeting_id = int(item["meeting_id"])
             units = [b.unit_id for b in ballots]
+            # For share: a check-out under way waits for this vote, or this vote for it (and
+            # then finds the unit absent). Never a vote from a unit that has just left.
             missing = [
                 u
                 for u in units
-                if not await tx.fetchval(
-                    "SELECT count(*) FROM meeting_checkins WHERE meeting_id = $1 AND unit_id = $2",
+                if await tx.fetchval(
+                    "SELECT unit_id FROM meeting_checkins WHERE meeting_id = $1 "
+                    f"AND unit_id = $2{lock}",
                     meeting_id,
                     u,
                 )
+                is None
             ]
             if missing:
                 raise NotPresent(f"units {missing} have not checked in")
@@ -690,6 +778,7 @@ class SqlMeetingStore:
         units = own + entrusted
         present: list[int] = []
         voted: list[int] = []
+        checked_in: list[int] = []
         mine = f"user:{user_id}"
         for unit in units:
             checkin = await self._db.fetchrow(
@@ -697,6 +786,8 @@ class SqlMeetingStore:
                 meeting_id,
                 unit,
             )
+            if checkin is not None:
+                checked_in.append(unit)
             # A unit's vote is theirs who brought it in: the owner in person, or the proxy.
             if checkin is not None and (
                 (checkin["proxy_key"] is None and unit in own) or checkin["proxy_key"] == mine
@@ -708,7 +799,7 @@ class SqlMeetingStore:
                 unit,
             ):
                 voted.append(unit)
-        return Held(tuple(own), tuple(entrusted), tuple(present), tuple(voted))
+        return Held(tuple(own), tuple(entrusted), tuple(present), tuple(voted), tuple(checked_in))
 
     async def proxy_keys(self, meeting_id: int, unit_ids: Sequence[int]) -> dict[int, str]:
         wanted = set(unit_ids)
@@ -826,6 +917,21 @@ class SqlMeetingStore:
                     meeting_id,
                 )
             ]
+            checkouts = [
+                CheckOut(
+                    unit_id=int(r["unit_id"]),
+                    proxy_key=r["proxy_key"],
+                    route=Route(r["route"]),
+                    recorded_by=int(r["recorded_by"]),
+                    at=int(r["at"]),
+                    out_at=int(r["out_at"]),
+                    out_by=int(r["out_by"]),
+                )
+                for r in await tx.fetch(
+                    "SELECT * FROM meeting_checkouts WHERE meeting_id = $1 ORDER BY out_at, id",
+                    meeting_id,
+                )
+            ]
             votes = [
                 StoredVote(
                     item_id=r["item_id"],
@@ -877,6 +983,7 @@ class SqlMeetingStore:
             objections={k: tuple(v) for k, v in objections.items()},
             questions=tuple(questions),
             corrections=tuple(corrections),
+            checkouts=tuple(checkouts),
         )
 
     # -- after -----------------------------------------------------------------------------

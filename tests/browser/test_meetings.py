@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -243,7 +244,8 @@ async def test_the_desk_scans_an_owners_qr_and_checks_them_in(
     await owner.goto(f"/meetings/{night.meeting_id}")
     qr = owner.locator("#my-qr-img")
     await expect(qr).to_be_visible()
-    assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Decoded, not merely visible (the SVG may still be on its way when the box shows).
+    assert await qr.evaluate("img => img.decode().then(() => img.naturalWidth > 0)")
     assert await serious_violations(owner) == []
     api = night.api("o0003")
     try:
@@ -261,10 +263,90 @@ async def test_the_desk_scans_an_owners_qr_and_checks_them_in(
     await desk.get_by_role("button", name=ZH["meetings.desk.checkin"]).click()
     await expect(desk.locator("#desk-units li")).to_have_text(re.compile("已報到$"))
     await expect(desk.get_by_role("button", name=ZH["meetings.desk.checkin"])).to_be_hidden()
-    # The owner's page learns of it at its next load (the live figures carry no one's presence:
-    # a page per waiting owner refetching on every check-in would be the rush's load again).
-    await owner.reload()
+    # The owner's page learns of it at once, without a reload: a push to the owner's own
+    # connections (the public figures carry no one's presence).
     await expect(owner.locator("#me-status")).to_contain_text("已報到")
     await expect(owner.locator("#my-qr")).to_be_hidden()
     for page in (owner, desk):
         assert page.errors == []  # type: ignore[attr-defined]
+
+
+def _pct(part: int, whole: int) -> str:
+    """Per cent with one decimal, rounded half up, counted here (not by rules.percent)."""
+    tenths = int(Fraction(part * 1000, whole) + Fraction(1, 2))
+    return f"{tenths // 10}.{tenths % 10}"
+
+
+async def test_the_owners_page_says_checked_in_live_and_checks_out(
+    browser: Browser,  # noqa: F811
+    night: Night,
+) -> None:
+    """o0004's page at 360 px, open on the phone: the desk ticks o0004 on the printed list and
+    the page says checked in without a reload, and the quorum is reached; o0004 taps check out:
+    the page says not checked in, the attendance and the quorum drop; back, o0004 checks in
+    with the code, then the desk checks them out and the page says so, live. The quorum
+    (Art. 31: 2/3 of the heads and of the shares) is counted here from the shares."""
+    shares = night.community.shares  # o0000..o0007: 1, 2, 3, 1, 2, 3, 1, 2 (15)
+    total = sum(shares.values())
+    roll = (await night.staff.get(f"/api/meetings/{night.meeting_id}/roll"))["roll"]
+    unit = {r["label"].split()[-1].split("-")[-1]: r["unit_id"] for r in roll}
+    first = ["o0000", "o0001", "o0002", "o0003", "o0005"]  # 5 of 8 heads, 10 of 15 shares
+    await night.staff.post(
+        f"/api/meetings/{night.meeting_id}/checkin/staff",
+        unit_ids=[unit[f"U{int(n[1:])}"] for n in first],
+    )
+
+    def shown(names: list[str]) -> tuple[str, bool]:
+        heads, share = len(names), sum(shares[n] for n in names)
+        text = (
+            f"出席 {heads}/{OWNERS} 戶（{_pct(heads, OWNERS)} %）、"
+            f"區分所有權 {_pct(share, total)} %"
+        )
+        return text, 3 * heads >= 2 * OWNERS and 3 * share >= 2 * total
+
+    page = await _page(
+        browser, night.server, night.community.cookies["o0004"][1], width=360, locale="zh-HK"
+    )
+    await page.goto(f"/meetings/{night.meeting_id}")
+    status, attendance = page.locator("#me-status"), page.locator(".mt-attendance")
+    quorum = page.locator(".mt-quorum")
+    await expect(status).to_contain_text("尚未報到")
+    text, met = shown(first)
+    assert not met  # 5/8 < 2/3 of the heads
+    await expect(attendance).to_have_text(text)
+    await expect(quorum).to_have_text(ZH["meetings.fig.quorum_not_yet"])
+    leave = page.get_by_role("button", name=ZH["meetings.checkout.submit"])
+    await expect(leave).to_be_hidden()
+
+    # The desk ticks o0004: the page says so, live.
+    await night.staff.post(f"/api/meetings/{night.meeting_id}/checkin/staff", unit_ids=[unit["U4"]])
+    await expect(status).to_contain_text("已報到")
+    await expect(status).to_have_attribute("data-present", "1")
+    text, met = shown([*first, "o0004"])
+    assert met  # 6/8 and 12/15
+    await expect(attendance).to_have_text(text)
+    await expect(quorum).to_have_text(ZH["meetings.fig.quorum_met"])
+    await expect(page.locator("#my-qr")).to_be_hidden()
+
+    # o0004 leaves: checked out, the figures drop back.
+    await leave.click()
+    await expect(status).to_contain_text("尚未報到")
+    await expect(status).to_have_attribute("data-present", "0")
+    text, _ = shown(first)
+    await expect(attendance).to_have_text(text)
+    await expect(quorum).to_have_text(ZH["meetings.fig.quorum_not_yet"])
+    await expect(leave).to_be_hidden()
+
+    # Back: the code again (the form is there again); then the desk checks o0004 out.
+    await page.locator("#code").fill(night.code)
+    await page.get_by_role("button", name=ZH["meetings.checkin.submit"]).click()
+    await expect(status).to_have_attribute("data-present", "1")
+    await expect(quorum).to_have_text(ZH["meetings.fig.quorum_met"])
+    await night.staff.post(
+        f"/api/meetings/{night.meeting_id}/checkout/staff", unit_ids=[unit["U4"]]
+    )
+    await expect(status).to_have_attribute("data-present", "0")
+    await expect(status).to_contain_text("尚未報到")
+    await expect(quorum).to_have_text(ZH["meetings.fig.quorum_not_yet"])
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -760,3 +760,177 @@ async def test_agenda_items_take_checked_files(deployment: Deployment) -> None:
         finally:
             for api in (staff, tenant, admin):
                 await api.aclose()
+
+
+async def attendance_push(client: Client, meeting_id: int, timeout: float = 30) -> list[int]:
+    """The next ``meeting_attendance`` push of that meeting (answering pings meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        push = await asyncio.wait_for(client.pushes.get(), max(0.1, deadline - time.monotonic()))
+        if push.get("push") == "ping":
+            await client.ws.send(client.encode({"op": "pong"}))
+        elif push.get("push") == "meeting_attendance" and push["meeting_id"] == meeting_id:
+            return sorted(push["present"])
+
+
+async def test_owners_check_out_and_the_figures_drop(deployment: Deployment) -> None:
+    """Ten owners; o0002 holds o0001's proxy. The desk scans o0002's QR and o0002's own
+    connection (on the other gateway when scaled) is told at once; six more check in, one
+    votes. Then o0002 leaves (both units), staff check o0003 out for them after their vote:
+    the attendance and the Art. 31 quorum drop to what a count made here from the shares says,
+    o0003's vote stays cast and counted for the item, each check-out is in the audit log (who,
+    when, by whom), o0002 checks in again; bad input gets its code and a message in both
+    languages."""
+    c = await make_community(deployment, 10)
+    async with contextlib.AsyncExitStack() as stack:
+        one = await stack.enter_async_context(running(deployment))
+        two = (
+            await stack.enter_async_context(running(deployment))
+            if deployment.mode == "scaled"
+            else one
+        )
+        names = ("lam", "root", "tenant", *(f"o{i:04d}" for i in range(10)))
+        api = {n: Api(one, c.cookies[n][1]) for n in names}
+        for a in api.values():
+            stack.push_async_callback(a.aclose)
+        staff = api["lam"]
+        await api["root"].post("/api/meetings/register", csv=register_csv(c))
+        draft = {
+            "kind": "regular", "title": "Night", "place": "Lobby",
+            "starts_at": int(time.time() * 1000) + 11 * DAY,
+            "items": [{"title": "Repaint", "threshold": "art31"}],
+        }  # fmt: skip
+        mid = (await staff.post("/api/meetings", 201, **draft))["meeting"]["id"]
+        await staff.post(f"/api/meetings/{mid}/convene")
+        meeting = (await staff.get(f"/api/meetings/{mid}"))["meeting"]
+        item_id, code = meeting["items"][0]["id"], meeting["checkin_code"]
+        await api["o0001"].post(f"/api/meetings/{mid}/proxies", username="o0002")
+        link = (await api["o0002"].get(f"/api/meetings/{mid}"))["me"]["checkin_link"]
+        path = f"/api/meetings/{mid}/checkout"
+        # Not under way yet: nobody checks out.
+        refused = await api["o0002"].client.post(path, json={})
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "meeting_not_in_session"
+        await staff.post(f"/api/meetings/{mid}/open")
+        roll = (await staff.get(f"/api/meetings/{mid}/roll"))["roll"]
+        unit = {r["label"].split()[-1].split("-")[-1]: r["unit_id"] for r in roll}
+        share = {unit[f"U{i}"]: c.shares[f"o{i:04d}"] for i in range(10)}
+        total = sum(share.values())
+
+        # o0002's own page's connection, on the other gateway when scaled.
+        mine = await Client.connect(two, c.cookies["o0002"][1], ping_interval=None)
+        stack.push_async_callback(mine.close)
+        await mine.ok("subscribe", channel=f"meeting:{mid}")
+        await staff.post(f"/api/meetings/{mid}/checkin/qr", token=link.split("?t=", 1)[1])
+        assert await attendance_push(mine, mid) == sorted([unit["U1"], unit["U2"]])
+        for i in range(3, 9):
+            await api[f"o{i:04d}"].post(f"/api/meetings/{mid}/checkin", code=code)
+        await staff.post(f"/api/meetings/{mid}/items/{item_id}/open")
+        await api["o0003"].post(f"/api/meetings/{mid}/items/{item_id}/vote", choice="for")
+
+        # Bad input: the code, and a message in 繁體中文 and English; nothing changes.
+        async def refusal(who: str, url: str, status: int, **body: Any) -> dict[str, Any]:
+            response = await api[who].client.post(url, json=body)
+            assert response.status_code == status, response.text
+            return response.json()["error"]  # type: ignore[no-any-return]
+
+        absent = await refusal("o0009", path, 409)
+        assert absent["code"] == "meeting_checkout_absent"
+        assert "尚未報到" in absent["message"] and "Not checked in" in absent["message"]
+        assert (await refusal("tenant", path, 403))["code"] == "meeting_not_owner"
+        staff_path = f"{path}/staff"
+        assert (await refusal("o0003", staff_path, 403, unit_ids=[unit["U3"]]))["code"] == (
+            "forbidden"
+        )
+        gone = await refusal("lam", staff_path, 409, unit_ids=[unit["U4"], unit["U9"]])
+        assert gone["code"] == "meeting_checkout_absent" and gone["unit_ids"] == [unit["U9"]]
+        assert (await refusal("lam", staff_path, 400, unit_ids=[999_999]))["code"] == (
+            "meeting_not_on_roll"
+        )
+        counted = await stored(deployment, mid, item_id)
+        assert counted["present_heads"] == 8
+
+        # o0002 leaves with o0001's unit; staff check o0003 out after their vote.
+        left = await api["o0002"].post(path)
+        assert sorted(left["checked_out"]) == sorted([unit["U1"], unit["U2"]])
+        assert await attendance_push(mine, mid) == []
+        assert (await staff.post(staff_path, unit_ids=[unit["U3"]]))["checked_out"] == [unit["U3"]]
+        here = [unit[f"U{i}"] for i in range(4, 9)]  # o0004..o0008, counted here
+        counted = await stored(deployment, mid, item_id)
+        assert counted["present_heads"] == len(here)
+        assert counted["present_share"] == sum(share[u] for u in here)
+        figures = (await staff.get(f"/api/meetings/{mid}"))["figures"]
+        att = figures["attendance"]
+        assert att["present_units"] == 5 and att["heads"] == [5, 1]
+        assert att["share"] == [sum(share[u] for u in here), 1]
+        assert att["proxy_units"] == 0 and att["in_person_units"] == 5
+        quorum = 3 * len(here) >= 2 * 10 and 3 * sum(share[u] for u in here) >= 2 * total
+        assert figures["quorum"]["art31"]["met"] is quorum is False  # 5 of 10 < 2/3
+        # The vote cast stays cast and counted: for the item, o0003 counts as present.
+        tally = figures["item"]["tally"]
+        assert counted["votes"] == 1 and tally["votes"] == 1
+        assert tally["present_units"] == 6
+        assert tally["counted"]["for"]["share"] == [share[unit["U3"]], 1]
+        owner_view = (await api["o0002"].get(f"/api/meetings/{mid}"))["me"]
+        assert owner_view["present"] == [] and owner_view["voted"] == {str(item_id): []}
+        # Gone, o0003 cannot vote again; o0002 cannot vote until back.
+        assert (
+            await api["o0002"].error(f"/api/meetings/{mid}/items/{item_id}/vote", 409, choice="for")
+            == "meeting_not_checked_in"
+        )
+
+        # Every check-out in the audit log: who (units, owner), when, by whom.
+        store = await deployment.store()
+        try:
+            audited = await store.database.fetch(
+                "SELECT action, actor_id, at, detail FROM audit_log WHERE feature = 'meetings' "
+                "AND action LIKE 'checkout%' ORDER BY id"
+            )
+            stays = await store.database.fetch(
+                "SELECT unit_id, out_by FROM meeting_checkouts WHERE meeting_id = $1 ORDER BY id",
+                mid,
+            )
+        finally:
+            await store.close()
+        assert [(r["action"], r["actor_id"]) for r in audited] == [
+            ("checkout", c.cookies["o0002"][0]),
+            ("checkout_staff", c.cookies["lam"][0]),
+        ]
+        details = [r["detail"] if isinstance(r["detail"], dict) else orjson.loads(r["detail"])
+                   for r in audited]  # fmt: skip
+        assert sorted(details[0]["units"]) == sorted([unit["U1"], unit["U2"]])
+        assert details[0]["owner"] == c.cookies["o0002"][0]
+        assert details[1]["units"] == [unit["U3"]]
+        assert all(r["at"] > 0 for r in audited)
+        assert sorted((int(r["unit_id"]), int(r["out_by"])) for r in stays) == sorted(
+            [
+                (unit["U1"], c.cookies["o0002"][0]),
+                (unit["U2"], c.cookies["o0002"][0]),
+                (unit["U3"], c.cookies["lam"][0]),
+            ]
+        )
+
+        # o0002 comes back: checked in again (both units), told again, and votes.
+        back = await api["o0002"].post(f"/api/meetings/{mid}/checkin", code=code)
+        assert sorted(back["checked_in"]) == sorted([unit["U1"], unit["U2"]])
+        assert await attendance_push(mine, mid) == sorted([unit["U1"], unit["U2"]])
+        await api["o0002"].post(f"/api/meetings/{mid}/items/{item_id}/vote", choice="for")
+        counted = await stored(deployment, mid, item_id)
+        assert counted["present_heads"] == 7 and counted["votes"] == 3
+        await staff.post(f"/api/meetings/{mid}/items/{item_id}/close")
+        await staff.post(f"/api/meetings/{mid}/close")
+        closed = await refusal("o0004", path, 409)
+        assert closed["code"] == "meeting_not_in_session" and "不在進行中" in closed["message"]
+        # The signature book keeps every stay; the minutes say who left before the end (o0003:
+        # o0001 and o0002 came back), and the A4 print shows when they came and left.
+        rows = {r["unit_id"]: r for r in (await staff.get(f"/api/meetings/{mid}/roll"))["roll"]}
+        assert rows[unit["U3"]]["present"] is False
+        assert [(s["out_by"], s["by_proxy"]) for s in rows[unit["U3"]]["stays"]] == [
+            (c.cookies["lam"][0], False)
+        ]
+        assert rows[unit["U1"]]["present"] is True
+        assert [s["by_proxy"] for s in rows[unit["U1"]]["stays"]] == [True]
+        text = (await staff.get(f"/api/meetings/{mid}/minutes/draft"))["text"]
+        assert "提前離席 1 戶" in text and "Left before the end: 1 units" in text
+        printed = await staff.client.get(f"/meetings/{mid}/print")
+        assert printed.status_code == 200 and printed.text.count(" 離席<br>") == 3

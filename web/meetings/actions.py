@@ -23,9 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.control import send_control
 from gateway.meetings.events import (
     OBJECTIONS_TIMER,
     REMINDER_TIMER,
+    AttendanceChanged,
     item_result,
     item_tally,
     publish_figures,
@@ -40,6 +42,7 @@ from persistence.db import IntegrityViolation
 from persistence.meetings import (
     AlreadyVoted,
     Ballot,
+    CheckOut,
     Item,
     ItemFile,
     ItemState,
@@ -50,6 +53,7 @@ from persistence.meetings import (
     MeetingState,
     MeetingStateError,
     MinutesState,
+    NotCheckedIn,
     NotPresent,
     OwnerEntry,
     Proxy,
@@ -457,6 +461,7 @@ async def check_in_self(services: Services, meeting_id: int, *, user_id: UserId)
     )
     if added:
         publisher(services).touch(meeting_id)
+        await tell_holders(services, meeting_id, added)
     return added
 
 
@@ -501,6 +506,7 @@ async def check_in_by_token(
             services, "checkin_qr", actor_id, meeting_id, {"units": added, "owner": user_id}
         )
         publisher(services).touch(meeting_id)
+        await tell_holders(services, meeting_id, added)
     return user_id, added
 
 
@@ -524,7 +530,77 @@ async def check_in_by_staff(
             services, "checkin_staff", actor_id, meeting_id, {"units": added, "by_proxy": by_proxy}
         )
         publisher(services).touch(meeting_id)
+        await tell_holders(services, meeting_id, added)
     return added
+
+
+async def tell_holders(services: Services, meeting_id: int, unit_ids: Sequence[int]) -> None:
+    """The owners' own pages learn at once that these units came or left: each account that
+    holds one (its voice, its proxy) gets the units of theirs checked in now, over the control
+    channel to whichever gateway they are on. Only they: the public figures name nobody, and a
+    page per waiting owner refetching on every check-in would be the rush's load again."""
+    store = meetings_store(services)
+    users = await store.holders(meeting_id, unit_ids)
+    if not users:
+        return
+    present = {u: list((await store.held(meeting_id, u)).checked_in) for u in users}
+    await send_control(services.broker, AttendanceChanged(meeting_id=meeting_id, present=present))
+
+
+async def _checked_out(
+    services: Services,
+    meeting_id: int,
+    ended: Sequence[CheckOut],
+    *,
+    action: str,
+    actor_id: UserId,
+    owner: UserId | None,
+) -> list[int]:
+    units = [stay.unit_id for stay in ended]
+    detail: dict[str, object] = {
+        "units": units,
+        "since": {str(stay.unit_id): stay.at for stay in ended},
+        "by_proxy": [stay.unit_id for stay in ended if stay.proxy_key is not None],
+    }
+    if owner is not None:
+        detail["owner"] = owner
+    await _audit(services, action, actor_id, meeting_id, detail)
+    publisher(services).touch(meeting_id)
+    await tell_holders(services, meeting_id, units)
+    return units
+
+
+async def check_out_self(services: Services, meeting_id: int, *, user_id: UserId) -> list[int]:
+    """The owner (or proxy) leaves: every unit they brought in ends its stay (their own in
+    person, the entrusted they brought as the proxy); audited ``checkout`` (who: the units and
+    the owner; when; by whom: themselves). Votes already cast stay cast. Raises NotAnOwner,
+    NotCheckedIn (none of theirs is in), NotInSession. The units checked out."""
+    store = meetings_store(services)
+    held = await store.held(meeting_id, user_id)
+    if not held.units:
+        raise NotAnOwner
+    # Asked even with nothing to end: a meeting not under way says so first.
+    ended = await store.check_out(
+        meeting_id, held.present, recorded_by=user_id, now=services.clock.now_ms()
+    )
+    if not ended:
+        raise NotCheckedIn(list(held.units))
+    return await _checked_out(
+        services, meeting_id, ended, action="checkout", actor_id=user_id, owner=user_id
+    )
+
+
+async def check_out_by_staff(
+    services: Services, meeting_id: int, unit_ids: Sequence[int], *, actor_id: UserId
+) -> list[int]:
+    """Staff at the door check units out (an owner leaving who tells the desk), all or nothing;
+    audited ``checkout_staff``. Raises NotOnRoll, NotCheckedIn, NotInSession."""
+    ended = await meetings_store(services).check_out(
+        meeting_id, unit_ids, recorded_by=actor_id, now=services.clock.now_ms()
+    )
+    return await _checked_out(
+        services, meeting_id, ended, action="checkout_staff", actor_id=actor_id, owner=None
+    )
 
 
 # -- votes -----------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ from persistence.meetings import (
     MeetingState,
     MeetingStateError,
     MinutesState,
+    NotCheckedIn,
+    NotInSession,
     NotOnRoll,
     NotPresent,
     ObjectionClosed,
@@ -138,6 +140,19 @@ def refusals() -> Iterator[None]:
         raise ApiError(
             409, "meeting_objection_closed", "This item takes no objections now."
         ) from None
+    except NotInSession:
+        raise ApiError(
+            409,
+            HttpCode.MEETING_NOT_IN_SESSION,
+            "會議不在進行中，無法退場。The meeting is not under way: nobody checks out of it.",
+        ) from None
+    except NotCheckedIn as exc:
+        raise ApiError(
+            409,
+            HttpCode.MEETING_CHECKOUT_ABSENT,
+            "尚未報到，無須退場。Not checked in, so there is nothing to check out.",
+            unit_ids=exc.unit_ids,
+        ) from None
     except MeetingStateError as exc:
         raise ApiError(409, "meeting_wrong_state", str(exc)) from None
 
@@ -225,6 +240,10 @@ class CodeBody(msgspec.Struct, frozen=True):
 class StaffCheckInBody(msgspec.Struct, frozen=True):
     unit_ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=2000)]
     by_proxy: bool = False
+
+
+class StaffCheckOutBody(msgspec.Struct, frozen=True):
+    unit_ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=2000)]
 
 
 class ProxyBody(msgspec.Struct, frozen=True):
@@ -499,6 +518,25 @@ async def check_in_staff(request: Request) -> Response:
     return JSONResponse({"checked_in": added})
 
 
+async def check_out(request: Request) -> Response:
+    """The owner (or proxy) leaves: every unit they brought in is checked out."""
+    meeting, user = await _meeting(request)
+    await decode_body(request, Empty)
+    with refusals():
+        ended = await actions.check_out_self(services_of(request), meeting.id, user_id=user.id)
+    return JSONResponse({"checked_out": ended})
+
+
+async def check_out_staff(request: Request) -> Response:
+    meeting, user = await _meeting(request, staff=True)
+    body = await decode_body(request, StaffCheckOutBody)
+    with refusals():
+        ended = await actions.check_out_by_staff(
+            services_of(request), meeting.id, body.unit_ids, actor_id=user.id
+        )
+    return JSONResponse({"checked_out": ended})
+
+
 async def set_proxy(request: Request) -> Response:
     meeting, user = await _meeting(request)
     body = await decode_body(request, ProxyBody)
@@ -616,6 +654,17 @@ async def roll(request: Request) -> Response:
     checkins = {c.unit_id: c for c in snapshot.checkins}
     proxies = {p.unit_id: p for p in snapshot.proxies}
     labels = {r.unit_id: r.label for r in snapshot.roll}
+    stays: dict[int, list[dict[str, Any]]] = {}
+    for stay in snapshot.checkouts:
+        stays.setdefault(stay.unit_id, []).append(
+            {
+                "at": stay.at,
+                "out_at": stay.out_at,
+                "out_by": stay.out_by,
+                "by_proxy": stay.proxy_key is not None,
+                "route": str(stay.route),
+            }
+        )
     return JSONResponse(
         {
             "roll": [
@@ -628,6 +677,8 @@ async def roll(request: Request) -> Response:
                     "checked_in_at": checkins[r.unit_id].at if r.unit_id in checkins else None,
                     "by_proxy": r.unit_id in checkins and checkins[r.unit_id].proxy_key is not None,
                     "route": str(checkins[r.unit_id].route) if r.unit_id in checkins else None,
+                    #: Stays that ended (checked out), oldest first.
+                    "stays": stays.get(r.unit_id, []),
                     "proxy": None
                     if r.unit_id not in proxies
                     else {
@@ -989,6 +1040,8 @@ ROUTES = [
     Route("/api/meetings/{meeting_id:int}/checkin", check_in, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/checkin/staff", check_in_staff, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/checkin/qr", check_in_qr, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/checkout", check_out, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/checkout/staff", check_out_staff, methods=["POST"]),
     Route("/api/meetings/{meeting_id:int}/desk", desk_preview, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/my-qr.svg", my_qr, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/proxies", set_proxy, methods=["POST"]),

@@ -83,6 +83,11 @@ def draft(snapshot: Snapshot, zone: Any) -> str:
         f"{heads_pct} %), ownership share {share_pct} %",
         f"- In person {att.in_person_units}, by proxy {att.proxy_units}",
     ]
+    # Who left before the end (checked out, not back by the close): their votes cast count.
+    left = {c.unit_id for c in snapshot.checkouts} - set(snapshot.present)
+    if left:
+        zh.append(f"- 提前離席 {len(left)} 戶（離席前已投的票照計）")
+        en.append(f"- Left before the end: {len(left)} units (votes cast before leaving count)")
     if att.caps:
         zh.append("- 代理或持有超過五分之一的部分不計入（第二十七條）：")
         en.append("- Beyond one fifth, not counted (Art. 27):")

@@ -100,6 +100,9 @@ async def print_page(request: Request) -> Response:
     text = snapshot.meeting.minutes or minutes.draft(snapshot, zone)
     checkins = {c.unit_id: c for c in snapshot.checkins}
     proxies = {p.unit_id: p for p in snapshot.proxies}
+    stays: dict[int, list[tuple[int, int]]] = {}
+    for stay in snapshot.checkouts:
+        stays.setdefault(stay.unit_id, []).append((stay.at, stay.out_at))
 
     def when(ms: int | None) -> str:
         return (
@@ -124,6 +127,10 @@ async def print_page(request: Request) -> Response:
                 "proxy": proxies[r.unit_id].proxy_name if r.unit_id in proxies else "",
                 "reference": proxies[r.unit_id].reference if r.unit_id in proxies else "",
                 "by_proxy": r.unit_id in checkins and checkins[r.unit_id].proxy_key is not None,
+                # Earlier stays (checked out): the signature book says when they came and left.
+                "stays": [
+                    {"at": when(at), "out": when(out)} for at, out in stays.get(r.unit_id, [])
+                ],
             }
             for r in snapshot.roll
         ],

@@ -90,7 +90,8 @@ export class LinliClient {
    * @param {Partial<ClientCallbacks>} on   callbacks: state(state), pub(channel, pub),
    *   subscribed(channel, reply, {reload}), subscribeFailed(channel, error), reset(channel),
    *   presence(kind, channel, user), unsubscribed(channel, reason), ack(cmid, ack, entry),
-   *   publishFailed(cmid, error, entry), ended(code), inbox(push), read(push), moderation(push)
+   *   publishFailed(cmid, error, entry), ended(code), inbox(push), read(push), moderation(push),
+   *   meetingAttendance(push)
    */
   constructor(url, on = {}) {
     this.url = url;
@@ -343,6 +344,9 @@ export class LinliClient {
         break;
       case "read":
         this.on.read(msg);
+        break;
+      case "meeting_attendance":
+        this.on.meetingAttendance(msg);
         break;
       default:
         break; // "error" pushes answer frames we never send; unknown pushes are for newer clients

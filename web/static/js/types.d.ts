@@ -209,9 +209,18 @@ export type PushFrame =
   | { push: "unsubscribed"; channel: string; user_id: number; reason: string }
   | InboxPush
   | ReadPush
-  | ModerationPush;
+  | ModerationPush
+  | MeetingAttendancePush;
 
 export type PubPush = Extract<PushFrame, { push: "pub" }>;
+
+/** The user's own units in a meeting were checked in or out (gateway/meetings/ops.py):
+ * `present` is those of theirs checked in now. */
+export interface MeetingAttendancePush {
+  push: "meeting_attendance";
+  meeting_id: number;
+  present: number[];
+}
 
 /** The user's unread count changed (gateway/notifications/ops.py); `latest` is the newest
  * notification when one was just created (absent when some were read). */
@@ -261,6 +270,8 @@ export interface ClientCallbacks {
   moderation(push: ModerationPush): void;
   /** The user's read position in a room moved (on any device or gateway). */
   read(push: ReadPush): void;
+  /** The user's own units in a meeting were checked in or out (on any device or gateway). */
+  meetingAttendance(push: MeetingAttendancePush): void;
 }
 
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "ended" | "stopped";

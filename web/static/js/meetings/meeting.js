@@ -37,10 +37,13 @@ function showMe() {
     status.textContent = t("meetings.me.watch_only");
   } else {
     const names = units.map((/** @type {any} */ u) => u.label).join("、");
+    const here = units.filter((/** @type {any} */ u) => present.has(u.unit_id));
     status.textContent = present.size
-      ? t("meetings.me.present", { units: names })
-      : t("meetings.me.holds", { units: names });
+      ? t("meetings.me.present", { units: here.map((/** @type {any} */ u) => u.label).join("、") })
+      : t(meeting.state === "open" ? "meetings.me.not_present" : "meetings.me.holds", { units: names });
+    status.dataset.present = String(present.size);
   }
+  byId("checkout-box").hidden = !present.size || meeting.state !== "open";
   checkinForm.hidden = !units.length || present.size === units.length || meeting.state !== "open";
   // The personal QR for the desk: while the owner has units not yet present.
   const qr = byId("my-qr");
@@ -145,6 +148,23 @@ askForm.addEventListener("submit", async (event) => {
 follow(meetingId, (figures) => {
   const before = view.current?.item?.state;
   if (view.apply(figures) && (figures.item?.state !== before || figures.state !== data?.meeting.state)) load();
+}, {
+  // Checked in at the desk (QR, the printed list) or out: say so at once, then read the rest.
+  attendance: (present) => {
+    if (!data) return;
+    data.me.present = present;
+    showMe();
+    load();
+  },
+  reopened: () => load(),
+});
+
+byId("checkout-button").addEventListener("click", async () => {
+  const error = byId("checkout-error");
+  error.hidden = true;
+  const result = await api("POST", `/api/meetings/${meetingId}/checkout`, {});
+  if (!result.ok) return showError(error, result.error);
+  await load();
 });
 
 checkinForm.addEventListener("submit", async (event) => {

@@ -95,7 +95,9 @@ async function loadRoll() {
     tr.append(td, node("td", "", r.label), node("td", "", r.owners), node("td", "", String(r.share)));
     const present = r.present
       ? t(r.by_proxy ? "meetings.roll.yes_proxy" : "meetings.roll.yes", { at: when(r.checked_in_at) })
-      : t("meetings.roll.no");
+      : r.stays?.length
+        ? t("meetings.roll.left", { at: when(r.stays[r.stays.length - 1].out_at) })
+        : t("meetings.roll.no");
     tr.append(node("td", "", present));
     tr.append(node("td", "", r.proxy ? `${r.proxy.name} (${t(`meetings.route.${r.proxy.route}`)} ${r.proxy.reference})` : ""));
     const paper = node("td");
@@ -216,6 +218,15 @@ async function tick(byProxy) {
 
 byId("tick-person").addEventListener("click", () => tick(false));
 byId("tick-proxy").addEventListener("click", () => tick(true));
+// An owner leaving tells the desk: the ticked units are checked out (votes cast stay cast).
+byId("tick-out").addEventListener("click", async () => {
+  const ids = [...byId("roll-body").querySelectorAll("input[type=checkbox]:checked")].map((el) =>
+    Number(/** @type {HTMLInputElement} */ (el).value),
+  );
+  if (!ids.length) return;
+  await post("/checkout/staff", { unit_ids: ids });
+  await loadRoll();
+});
 for (const [id, path] of [["convene", "/convene"], ["open-meeting", "/open"], ["close-meeting", "/close"]]) {
   byId(id).addEventListener("click", async () => {
     await post(path);
