@@ -263,7 +263,14 @@ async def queue(request: Request) -> Response:
     held = await mod.list_held(state=HeldState.HELD)
     if prefix:
         held = [h for h in held if h.channel == prefix or h.channel.startswith(prefix + ":")]
-    names = await _place_names(request, [m.channel for m in messages] + [h.channel for h in held])
+    appeals = await mod.appeals(state=AppealState.OPEN)
+    decisions = [await actions.appeal_decision(services, a) for a in appeals]
+    names = await _place_names(
+        request,
+        [m.channel for m in messages]
+        + [h.channel for h in held]
+        + [d["channel"] for d in decisions if d is not None and d["channel"] is not None],
+    )
     now = services.clock.now_ms()
     statuses: dict[int, dict[str, Any]] = {}
     items = []
@@ -302,10 +309,21 @@ async def queue(request: Request) -> Response:
                 }
                 for h in held
             ],
-            # The authors' appeals (web/moderation/actions.appeal), open ones.
-            "appeals": [actions.appeal_json(a) for a in await mod.appeals(state=AppealState.OPEN)],
+            # The authors' appeals (web/moderation/actions.appeal), open ones, each with the
+            # decision it is against in words (actions.appeal_decision; the room by name).
+            "appeals": [
+                {**actions.appeal_json(a), "decision": _decision_json(d, names)}
+                for a, d in zip(appeals, decisions, strict=True)
+            ],
         }
     )
+
+
+def _decision_json(decision: dict[str, Any] | None, names: dict[str, str]) -> Any:
+    if decision is None:
+        return None
+    channel = decision["channel"]
+    return {**decision, "room": None if channel is None else room_name(names, channel)}
 
 
 async def context(request: Request) -> Response:

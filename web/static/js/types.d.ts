@@ -639,6 +639,23 @@ export interface Appeal {
   handled_by: number | null;
   handled_at: number | null;
   answer: string;
+  /** The queue's: the decision appealed against, in words (null: no longer on record). */
+  decision?: AppealDecision | null;
+}
+
+/** What an appeal is against (`GET /api/mod/queue`, web/moderation/actions.appeal_decision). */
+export interface AppealDecision {
+  kind: "warning" | "mute" | "ban" | "hidden" | "deleted" | "visible";
+  /** The room it applies to or happened in (null: every room), and its name. */
+  channel: string | null;
+  room: string | null;
+  user: { id: number; name: string; building: string | null } | null;
+  reason: string;
+  at: number | null;
+  /** A mute's or ban's end (null: until lifted). */
+  until?: number | null;
+  /** A message's text (moderators see deleted text too). */
+  text?: string;
 }
 
 /** `GET /api/moderation/mine`. */
