@@ -25,6 +25,7 @@ ZH = messages_of("zh-Hant")
 EN = messages_of("en")
 #: Markup in a moderator's words must arrive as text, never as elements.
 BAN_REASON = "屢勸不改 <b>廣告</b>"
+ANSWER = "停用維持至下月 <img src=x>"
 
 
 async def _add_user(site: Site, username: str, role: Role) -> None:
@@ -196,11 +197,51 @@ async def test_warning_mute_and_ban_are_told_with_their_reason(
         EN["modres.decision_until_lifted"]
     )
 
+    # Before the answer, ann (still banned) reads that her appeal waits; the form is not offered.
+    await log_in_banned(ann)
+    state = ann.locator("#ban-appealed-state")
+    await expect(state).to_contain_text(ZH["modres.my_appeal_open"].split("{time}")[0])
+    await expect(ann.locator("#ban-appealed-note")).to_have_text(
+        ZH["modres.my_appeal_note"].format(note="我會守規矩，請再考慮")
+    )
+    await expect(ann.locator("#ban-appeal")).to_be_hidden()
+    # The moderator answers on the page ...
+    await ban_item.locator("input.mod-reason").fill(ANSWER)
+    await ban_item.get_by_role("button", name=ZH["modres.queue_close"]).click()
+    await expect(items).to_have_count(1)
+    # ... and ann reads the answer where the ban left her (no session: she stays banned).
+    await log_in_banned(ann)
+    await expect(ann.locator("#form-error")).to_have_text(ZH["errors.banned"])
+    await expect(state).to_contain_text(ZH["modres.my_appeal_closed"].split("{time}")[0])
+    await expect(ann.locator("#ban-appealed-answer")).to_have_text(ANSWER)
+    assert await ann.locator("#ban-appealed img").count() == 0
+    await expect(ann.locator("#ban-appeal")).to_be_hidden()
+    await _no_violations(ann)
+    await ann.goto("/")
+    await ann.wait_for_url("**/login**")
     # The English page says it in English.
     english = await new_page(locale="en-GB")
     await english.goto("/login?ended=banned")
     await expect(english.locator("#login-banned")).to_contain_text(EN["modres.login_banned"])
+    await log_in_banned(english)
+    await expect(english.locator("#ban-appealed-state")).to_contain_text(
+        EN["modres.my_appeal_closed"].split("{time}")[0]
+    )
+    await expect(english.locator("#ban-appealed-answer")).to_have_text(ANSWER)
+    # Someone else who knows only the username reads nothing of it.
+    await english.fill("#password", "not-her-password")
+    await english.click("#login-form button[type=submit]")
+    await expect(english.locator("#form-error")).to_have_text(EN["errors.wrong_credentials"])
+    await expect(english.locator("#ban-appealed")).to_be_hidden()
     await mo.close()
+
+
+async def log_in_banned(page: Page) -> None:
+    """ann's login on the login page (refused: she is banned)."""
+    await page.fill("#username", "ann")
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#form-error")).to_be_visible()
 
 
 async def test_the_author_of_a_hidden_message_is_told_why_and_appeals_once(

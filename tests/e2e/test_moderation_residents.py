@@ -241,6 +241,41 @@ async def test_the_resident_is_told_and_appeals_once(deployment: Deployment) -> 
             None,
         )
 
+        # The banned appellant reads the appeal's state, then the answer, where the ban leaves
+        # them: the login refusal after the right password (no session, no inbox).
+        async def refusal(username: str, password: str = PASSWORD) -> Any:
+            async with httpx.AsyncClient(base_url=server.http) as anon:
+                response = await anon.post(
+                    "/api/login", json={"username": username, "password": password}
+                )
+                assert "linli_session" not in response.cookies
+                return response.status_code, response.json()["error"]
+
+        status, error = await refusal("ann")
+        assert (status, error["appealed"]["state"], error["appealed"]["answer"]) == (
+            403,
+            "open",
+            "",
+        )
+        assert error["appealed"]["note"] == "我會守規矩"
+        await mo.post(
+            f"/api/mod/appeals/{appeals[ban_subject]['id']}/close", reason="停用維持至下月"
+        )
+        status, error = await refusal("ann")
+        assert (status, error["code"], error["reason"]) == (403, "banned", "屢勸不改")
+        assert (error["appealed"]["state"], error["appealed"]["answer"]) == (
+            "closed",
+            "停用維持至下月",
+        )
+        assert "handled_by" not in error["appealed"]  # the appellant is not told who
+        # Only the appellant: not without the password, nor to another banned resident.
+        status, error = await refusal("ann", "nope")
+        assert status == 401 and "appealed" not in error and "reason" not in error
+        await mo.post(f"/api/mod/users/{hood.users['bob']}/ban", reason="另一個原因")
+        status, error = await refusal("bob")
+        assert (status, error["reason"], error["appealed"]) == (403, "另一個原因", None)
+        # The ban holds otherwise: ann's old session stays ended.
+        await ann_http.get("/api/moderation/mine", 401)
         for c in (ann, amy):
             await c.close()
         for h in (mo, ann_http, amy_http):

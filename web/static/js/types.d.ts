@@ -297,6 +297,18 @@ export interface ApiError {
   reason?: string;
   /** The ban's appeal token (403 `banned`): `POST /api/moderation/ban-appeal`. */
   appeal?: string;
+  /** The ban's appeal once sent (403 `banned`): its state and the moderators' answer. */
+  appealed?: OwnAppeal | null;
+}
+
+/** A banned resident's own appeal, as the login refusal carries it (web/moderation/api.py). */
+export interface OwnAppeal {
+  id: number;
+  note: string;
+  state: "open" | "closed";
+  created_at: number;
+  handled_at: number | null;
+  answer: string;
 }
 
 /** What `api()` resolves to. `data` is the body as sent; callers that rely on its shape say so
