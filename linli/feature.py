@@ -86,9 +86,10 @@ class Runnable(Protocol):
 
 class LoginRefused(Exception):
     """Raised by a login check to refuse a login whose password was right (a banned account);
-    the web layer answers 403 with ``code``, ``message`` and ``extra`` (a ban's ``reason``)."""
+    the web layer answers 403 with ``code``, ``message`` and ``extra`` (a ban's ``reason``, its
+    appeal's token and, once appealed, the appeal)."""
 
-    def __init__(self, code: str, message: str, **extra: str) -> None:
+    def __init__(self, code: str, message: str, **extra: object) -> None:
         super().__init__(message)
         self.code, self.message, self.extra = code, message, extra
 

@@ -7,6 +7,7 @@ its badge; a pin shows at the top of the room for another resident, live. axe on
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from playwright.async_api import Page, expect
@@ -22,6 +23,9 @@ pytestmark = pytest.mark.timeout(180)
 
 ZH = messages_of("zh-Hant")
 EN = messages_of("en")
+#: Markup in a moderator's words must arrive as text, never as elements.
+BAN_REASON = "屢勸不改 <b>廣告</b>"
+ANSWER = "停用維持至下月 <img src=x>"
 
 
 async def _add_user(site: Site, username: str, role: Role) -> None:
@@ -110,18 +114,24 @@ async def test_warning_mute_and_ban_are_told_with_their_reason(
     await open_room(ann)
     await expect(why.locator(".mute-text")).to_have_text(expected)
     await expect(ann.locator("#composer-text")).to_be_disabled()
+    # Appealed (the queue shows it below, in words).
+    ann_http = await Http.login(site, "ann")
+    await ann_http.post(
+        "/api/moderation/appeals", 201, kind="mute", id=made["sanction"]["id"], note="唔係洗版"
+    )
+    await ann_http.close()
     # Lifted: the composer comes back, live.
     await mo.post(f"/api/mod/users/{ann_id}/unmute", reason="夠鐘")
     await expect(ann.locator("#composer-text")).to_be_enabled()
     await expect(why).to_be_hidden()
 
     # A ban: the page says why, then the login page repeats it (both languages' catalogue).
-    await mo.post(f"/api/mod/users/{ann_id}/ban", reason="屢勸不改")
+    await mo.post(f"/api/mod/users/{ann_id}/ban", reason=BAN_REASON)
     await ann.wait_for_url("**/login?ended=banned")
     banned = ann.locator("#login-banned")
     await expect(banned).to_contain_text(ZH["modres.login_banned"])
     await expect(ann.locator("#login-banned-reason")).to_have_text(
-        ZH["modres.reason"].format(reason="屢勸不改")
+        ZH["modres.reason"].format(reason=BAN_REASON)
     )
     await _no_violations(ann)
     # Trying again: the refusal names the reason too.
@@ -130,7 +140,7 @@ async def test_warning_mute_and_ban_are_told_with_their_reason(
     await ann.click("#login-form button[type=submit]")
     await expect(ann.locator("#form-error")).to_have_text(ZH["errors.banned"])
     await expect(ann.locator("#login-refused-reason")).to_have_text(
-        ZH["modres.reason"].format(reason="屢勸不改")
+        ZH["modres.reason"].format(reason=BAN_REASON)
     )
     # ... and offers the one appeal: a note is needed, then it reaches the moderators' queue.
     appeal = ann.locator("#ban-appeal")
@@ -140,14 +150,98 @@ async def test_warning_mute_and_ban_are_told_with_their_reason(
     await expect(ann.locator("#ban-appeal-error")).to_have_text(ZH["modres.appeal_need_note"])
     await ann.get_by_label(ZH["modres.appeal_note"]).fill("我會守規矩，請再考慮")
     await appeal.get_by_role("button", name=ZH["modres.appeal_send"]).click()
+    # (visible, not only its text: the hidden element holds the text from the start)
+    await expect(ann.locator("#ban-appeal-done")).to_be_visible()
     await expect(ann.locator("#ban-appeal-done")).to_have_text(ZH["modres.appeal_done"])
     queue = await mo.get("/api/mod/queue")
-    assert [a["note"] for a in queue["appeals"]] == ["我會守規矩，請再考慮"]
+    assert [a["note"] for a in queue["appeals"]] == ["我會守規矩，請再考慮", "唔係洗版"]
+
+    # The moderators' queue says what each appeal is against, in words, never "sanction:<id>":
+    # a ban or a mute, the rooms, whom it concerns (and their building), the reason and the end.
+    mod_page = await new_page()
+    await log_in_to(mod_page, "mo", "/mod")
+    items = mod_page.locator("#mod-appeals .mod-appeal-item")
+    await expect(items).to_have_count(2)
+    ban_item, mute_item = items.nth(0), items.nth(1)
+    whom = ZH["modres.decision_user_of"].format(name="Ann", building="Block A")
+    for item, kind in ((ban_item, "ban"), (mute_item, "mute")):
+        d = item.locator(".mod-decision")
+        await expect(d.locator(".mod-decision-kind")).to_have_text(
+            ZH[f"modres.decision_kind.{kind}"]
+        )
+        await expect(d.locator(".mod-decision-room")).to_have_text(ZH["modres.decision_everywhere"])
+        await expect(d.locator(".mod-decision-user")).to_have_text(whom)
+        await expect(d.locator("dt")).to_contain_text(
+            [ZH["modres.decision_reason"], ZH["modres.decision_until"]]
+        )
+    await expect(ban_item.locator(".mod-decision-reason")).to_have_text(BAN_REASON)
+    assert await ban_item.locator(".mod-decision b").count() == 0
+    await expect(ban_item.locator(".mod-decision-until")).to_have_text(
+        ZH["modres.decision_until_lifted"]
+    )
+    await expect(mute_item.locator(".mod-decision-reason")).to_have_text("洗版")
+    ends = mute_item.locator(".mod-decision-until time")
+    await expect(ends).to_have_attribute("datetime", _iso(until))
+    await expect(ends).not_to_be_empty()
+    assert "sanction:" not in await mod_page.locator("#mod-appeals").inner_text()
+    await _no_violations(mod_page)
+    # The English page says it in English.
+    mod_en = await new_page(locale="en-GB")
+    await log_in_to(mod_en, "mo", "/mod")
+    ban_en = mod_en.locator("#mod-appeals .mod-appeal-item").first
+    await expect(ban_en.locator(".mod-decision-kind")).to_have_text(EN["modres.decision_kind.ban"])
+    await expect(ban_en.locator(".mod-decision-room")).to_have_text(
+        EN["modres.decision_everywhere"]
+    )
+    await expect(ban_en.locator(".mod-decision-until")).to_have_text(
+        EN["modres.decision_until_lifted"]
+    )
+
+    # Before the answer, ann (still banned) reads that her appeal waits; the form is not offered.
+    await log_in_banned(ann)
+    state = ann.locator("#ban-appealed-state")
+    await expect(state).to_contain_text(ZH["modres.my_appeal_open"].split("{time}")[0])
+    await expect(ann.locator("#ban-appealed-note")).to_have_text(
+        ZH["modres.my_appeal_note"].format(note="我會守規矩，請再考慮")
+    )
+    await expect(ann.locator("#ban-appeal")).to_be_hidden()
+    # The moderator answers on the page ...
+    await ban_item.locator("input.mod-reason").fill(ANSWER)
+    await ban_item.get_by_role("button", name=ZH["modres.queue_close"]).click()
+    await expect(items).to_have_count(1)
+    # ... and ann reads the answer where the ban left her (no session: she stays banned).
+    await log_in_banned(ann)
+    await expect(ann.locator("#form-error")).to_have_text(ZH["errors.banned"])
+    await expect(state).to_contain_text(ZH["modres.my_appeal_closed"].split("{time}")[0])
+    await expect(ann.locator("#ban-appealed-answer")).to_have_text(ANSWER)
+    assert await ann.locator("#ban-appealed img").count() == 0
+    await expect(ann.locator("#ban-appeal")).to_be_hidden()
+    await _no_violations(ann)
+    await ann.goto("/")
+    await ann.wait_for_url("**/login**")
     # The English page says it in English.
     english = await new_page(locale="en-GB")
     await english.goto("/login?ended=banned")
     await expect(english.locator("#login-banned")).to_contain_text(EN["modres.login_banned"])
+    await log_in_banned(english)
+    await expect(english.locator("#ban-appealed-state")).to_contain_text(
+        EN["modres.my_appeal_closed"].split("{time}")[0]
+    )
+    await expect(english.locator("#ban-appealed-answer")).to_have_text(ANSWER)
+    # Someone else who knows only the username reads nothing of it.
+    await english.fill("#password", "not-her-password")
+    await english.click("#login-form button[type=submit]")
+    await expect(english.locator("#form-error")).to_have_text(EN["errors.wrong_credentials"])
+    await expect(english.locator("#ban-appealed")).to_be_hidden()
     await mo.close()
+
+
+async def log_in_banned(page: Page) -> None:
+    """ann's login on the login page (refused: she is banned)."""
+    await page.fill("#username", "ann")
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#form-error")).to_be_visible()
 
 
 async def test_the_author_of_a_hidden_message_is_told_why_and_appeals_once(
@@ -295,3 +389,9 @@ async def test_official_post_and_pin_reach_residents_live(site: Site, new_page: 
     await open_room(amy)
     await expect(amy.locator("#messages .message")).to_have_count(1)
     await expect(pinned).to_be_hidden()
+
+
+def _iso(ms: int) -> str:
+    """``ms`` as a ``<time datetime>`` carries it (JavaScript's toISOString)."""
+    at = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

@@ -134,6 +134,32 @@ async def test_the_resident_is_told_and_appeals_once(deployment: Deployment) -> 
         )
         summaries = {a["subject"]: a["summary"] for a in queue["appeals"]}
         assert summaries[f"message:{room}:1"] == "商業廣告"
+        # Each in words for the moderators: what, where (by name), whom, why and until when.
+        decisions = {a["subject"]: a["decision"] for a in queue["appeals"]}
+        concerns = {"id": ann_id, "name": "Ann", "building": "Block A"}
+        assert decisions[f"sanction:{sanction['id']}"] == {
+            "kind": "mute",
+            "channel": None,
+            "room": None,
+            "user": concerns,
+            "reason": "洗版",
+            "at": decisions[f"sanction:{sanction['id']}"]["at"],
+            "until": sanction["expires_at"],
+        }
+        warned = decisions[f"warning:{made['audit_id']}"]
+        assert (warned["kind"], warned["user"], warned["reason"]) == (
+            "warning",
+            concerns,
+            "請勿賣廣告",
+        )
+        hid = decisions[f"message:{room}:1"]
+        assert (hid["kind"], hid["channel"], hid["room"], hid["user"]) == (
+            "hidden",
+            room,
+            "Block A",
+            concerns,
+        )
+        assert (hid["text"], hid["reason"]) == ("平價手袋，私訊我", "商業廣告")
         assert all(a["note"] == "我唔知有呢條規則" for a in queue["appeals"])
         # Residents cannot close appeals; a moderator can, once; the author's list shows it.
         appeal_id = queue["appeals"][0]["id"]
@@ -145,6 +171,30 @@ async def test_the_resident_is_told_and_appeals_once(deployment: Deployment) -> 
             a["id"]: a["state"] for a in (await ann_http.get("/api/moderation/mine"))["appeals"]
         }
         assert states[appeal_id] == "closed" and len(states) == 3
+
+        # A mute in one room: its appeal names the room.
+        here = (
+            await mo.post(
+                f"/api/mod/users/{ann_id}/mute",
+                seconds=60,
+                reason="喺呢度洗版",
+                channel=room,
+                offset=1,
+                channel_only=True,
+            )
+        )["sanction"]
+        await ann_http.post("/api/moderation/appeals", 201, kind="mute", id=here["id"], note="一次")
+        [in_room] = [
+            a["decision"]
+            for a in (await mo.get("/api/mod/queue"))["appeals"]
+            if a["subject"] == f"sanction:{here['id']}"
+        ]
+        assert (in_room["kind"], in_room["channel"], in_room["room"], in_room["until"]) == (
+            "mute",
+            room,
+            "Block A",
+            here["expires_at"],
+        )
 
         # A ban: the socket is told why before it closes; the login says so too.
         await mo.post(f"/api/mod/users/{ann_id}/ban", reason="屢勸不改")
@@ -182,6 +232,50 @@ async def test_the_resident_is_told_and_appeals_once(deployment: Deployment) -> 
         assert ban_subject.startswith("sanction:") and ban_subject != f"sanction:{sanction['id']}"
         assert appeals[ban_subject]["note"] == "我會守規矩"
         assert appeals[ban_subject]["user"]["id"] == ann_id
+        ban = appeals[ban_subject]["decision"]
+        assert (ban["kind"], ban["room"], ban["user"], ban["reason"], ban["until"]) == (
+            "ban",
+            None,
+            concerns,
+            "屢勸不改",
+            None,
+        )
+
+        # The banned appellant reads the appeal's state, then the answer, where the ban leaves
+        # them: the login refusal after the right password (no session, no inbox).
+        async def refusal(username: str, password: str = PASSWORD) -> Any:
+            async with httpx.AsyncClient(base_url=server.http) as anon:
+                response = await anon.post(
+                    "/api/login", json={"username": username, "password": password}
+                )
+                assert "linli_session" not in response.cookies
+                return response.status_code, response.json()["error"]
+
+        status, error = await refusal("ann")
+        assert (status, error["appealed"]["state"], error["appealed"]["answer"]) == (
+            403,
+            "open",
+            "",
+        )
+        assert error["appealed"]["note"] == "我會守規矩"
+        await mo.post(
+            f"/api/mod/appeals/{appeals[ban_subject]['id']}/close", reason="停用維持至下月"
+        )
+        status, error = await refusal("ann")
+        assert (status, error["code"], error["reason"]) == (403, "banned", "屢勸不改")
+        assert (error["appealed"]["state"], error["appealed"]["answer"]) == (
+            "closed",
+            "停用維持至下月",
+        )
+        assert "handled_by" not in error["appealed"]  # the appellant is not told who
+        # Only the appellant: not without the password, nor to another banned resident.
+        status, error = await refusal("ann", "nope")
+        assert status == 401 and "appealed" not in error and "reason" not in error
+        await mo.post(f"/api/mod/users/{hood.users['bob']}/ban", reason="另一個原因")
+        status, error = await refusal("bob")
+        assert (status, error["reason"], error["appealed"]) == (403, "另一個原因", None)
+        # The ban holds otherwise: ann's old session stays ended.
+        await ann_http.get("/api/moderation/mine", 401)
         for c in (ann, amy):
             await c.close()
         for h in (mo, ann_http, amy_http):

@@ -597,6 +597,64 @@ def appeal_json(a: Appeal) -> dict[str, Any]:
     }
 
 
+async def appeal_decision(services: Services, a: Appeal) -> dict[str, Any] | None:
+    """What an appeal is against, for a volunteer moderator reading the queue: the kind of
+    decision (warning, mute, ban, hidden or deleted message), its room (``channel``; None:
+    every room), who it concerns (with their building), its reason and when it ends (None: until
+    lifted). None when the decision is no longer on record (the page shows the raw subject)."""
+    mod = moderation_store(services)
+    kind, _, ref = a.subject.partition(":")
+    decision: dict[str, Any]
+    if kind == "sanction" and ref.isdigit():
+        sanction = await mod.get_sanction(int(ref))
+        if sanction is None:
+            return None
+        decision = {
+            "kind": str(sanction.kind),
+            "channel": sanction.channel,
+            "user_id": sanction.user_id,
+            "reason": sanction.reason,
+            "at": sanction.created_at,
+            "until": sanction.expires_at,
+        }
+    elif kind == "warning" and ref.isdigit():
+        entry = await mod.get_warning(int(ref))
+        if entry is None:
+            return None
+        decision = {
+            "kind": "warning",
+            "channel": entry.channel,
+            "user_id": entry.target_user_id,
+            "reason": entry.reason,
+            "at": entry.at,
+        }
+    elif kind == "message" and ":" in ref and ref.rpartition(":")[2].isdigit():
+        channel, _, offset = ref.rpartition(":")
+        message = await mod.get_message(channel, int(offset))
+        if message is None:
+            return None
+        decision = {
+            "kind": str(message.visibility),
+            "channel": channel,
+            "user_id": message.author_id,
+            "reason": a.summary,
+            "at": message.first_action_at,
+            "text": message.body,
+        }
+    else:
+        return None
+    user_id = decision.pop("user_id")
+    user = None if user_id is None else await services.store.get_user(user_id)
+    building = None
+    if user is not None and user.building_id is not None:
+        found = await services.store.get_building(user.building_id)
+        building = None if found is None else found.name
+    decision["user"] = (
+        None if user is None else {"id": user.id, "name": user.display_name, "building": building}
+    )
+    return decision
+
+
 # -- retention of deleted text -------------------------------------------------------------------
 
 #: The timers' job (``Feature.recurring``): once a day, deleted messages' text older than

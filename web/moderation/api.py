@@ -23,6 +23,7 @@ from linli.catalogue import LOCALES
 from linli.feature import LoginRefused, Services
 from persistence.audit import AuditEntry
 from persistence.moderation import (
+    Appeal,
     AppealState,
     HeldState,
     MessageAction,
@@ -132,17 +133,37 @@ async def my_flags(request: Request) -> Response:
 
 
 async def refuse_banned(services: Services, user: User) -> None:
-    """The feature's login check: a banned account cannot log in."""
-    for sanction in await moderation_store(services).active_sanctions(
-        user.id, now=services.clock.now_ms()
-    ):
+    """The feature's login check: a banned account cannot log in. The refusal (after the right
+    password only, so to the account's owner alone) says why, carries the token of the one
+    appeal, and, once appealed, the appeal's state and the moderators' answer: a banned resident
+    has no session, hence no inbox, and this is where they can read it."""
+    mod = moderation_store(services)
+    for sanction in await mod.active_sanctions(user.id, now=services.clock.now_ms()):
         if sanction.kind is SanctionKind.BAN:
+            subject = f"sanction:{sanction.id}"
+            appealed = [
+                a for a in await mod.appeals(state=None, user_id=user.id) if a.subject == subject
+            ]
             raise LoginRefused(
                 "banned",
                 "This account is banned by the moderators.",
                 reason=sanction.reason,
                 appeal=await actions.ban_appeal_token(services, user.id, sanction.id),
+                appealed=None if not appealed else _own_appeal_json(appealed[0]),
             )
+
+
+def _own_appeal_json(a: Appeal) -> dict[str, Any]:
+    """An appeal as its author reads it: their note, its state and the moderators' answer (not
+    who answered)."""
+    return {
+        "id": a.id,
+        "note": a.note,
+        "state": str(a.state),
+        "created_at": a.created_at,
+        "handled_at": a.handled_at,
+        "answer": a.answer,
+    }
 
 
 #: How long a warning is shown on the resident's page (until dismissed): ``/api/moderation/mine``.
@@ -263,7 +284,14 @@ async def queue(request: Request) -> Response:
     held = await mod.list_held(state=HeldState.HELD)
     if prefix:
         held = [h for h in held if h.channel == prefix or h.channel.startswith(prefix + ":")]
-    names = await _place_names(request, [m.channel for m in messages] + [h.channel for h in held])
+    appeals = await mod.appeals(state=AppealState.OPEN)
+    decisions = [await actions.appeal_decision(services, a) for a in appeals]
+    names = await _place_names(
+        request,
+        [m.channel for m in messages]
+        + [h.channel for h in held]
+        + [d["channel"] for d in decisions if d is not None and d["channel"] is not None],
+    )
     now = services.clock.now_ms()
     statuses: dict[int, dict[str, Any]] = {}
     items = []
@@ -302,10 +330,21 @@ async def queue(request: Request) -> Response:
                 }
                 for h in held
             ],
-            # The authors' appeals (web/moderation/actions.appeal), open ones.
-            "appeals": [actions.appeal_json(a) for a in await mod.appeals(state=AppealState.OPEN)],
+            # The authors' appeals (web/moderation/actions.appeal), open ones, each with the
+            # decision it is against in words (actions.appeal_decision; the room by name).
+            "appeals": [
+                {**actions.appeal_json(a), "decision": _decision_json(d, names)}
+                for a, d in zip(appeals, decisions, strict=True)
+            ],
         }
     )
+
+
+def _decision_json(decision: dict[str, Any] | None, names: dict[str, str]) -> Any:
+    if decision is None:
+        return None
+    channel = decision["channel"]
+    return {**decision, "room": None if channel is None else room_name(names, channel)}
 
 
 async def context(request: Request) -> Response:

@@ -1,6 +1,6 @@
 // @ts-check
 import { api, busy, showFormError } from "./common.js";
-import { errorText, t } from "./i18n.js";
+import { errorText, formatFullTime, t } from "./i18n.js";
 import { byId, part } from "./lib/dom.js";
 
 const form = byId("login-form", HTMLFormElement);
@@ -41,10 +41,31 @@ form.addEventListener("submit", async (event) => {
   const refused = byId("login-refused-reason");
   refused.textContent = result.error.reason ? t("modres.reason", { reason: result.error.reason }) : "";
   refused.hidden = !result.error.reason;
-  // ... and may be appealed once, with the token the refusal carries (the right password).
+  // ... and may be appealed once, with the token the refusal carries (the right password);
+  // once appealed, the refusal carries the appeal instead: its state and the answer.
+  const appealed = result.error.appealed ?? null;
+  showAppealed(appealed);
   appealToken = result.error.appeal ?? "";
-  appealForm.hidden = !appealToken;
+  appealForm.hidden = !appealToken || appealed !== null;
 });
+
+/**
+ * The banned resident's own appeal (or none): waiting, or answered with the answer. The texts
+ * go in through textContent only.
+ * @param {import("./types.js").OwnAppeal | null} appealed
+ */
+function showAppealed(appealed) {
+  const box = byId("ban-appealed");
+  box.hidden = appealed === null;
+  if (appealed === null) return;
+  const closed = appealed.state === "closed";
+  const time = formatFullTime(closed && appealed.handled_at ? appealed.handled_at : appealed.created_at);
+  byId("ban-appealed-state").textContent = t(closed ? "modres.my_appeal_closed" : "modres.my_appeal_open", { time });
+  const answer = byId("ban-appealed-answer");
+  answer.textContent = closed ? appealed.answer : "";
+  answer.hidden = !closed;
+  byId("ban-appealed-note").textContent = t("modres.my_appeal_note", { note: appealed.note });
+}
 
 // -- a banned account's appeal ---------------------------------------------------------------
 

@@ -1,13 +1,15 @@
 // @ts-check
 // The authors' appeals as items of the moderators' queue (GET /api/mod/queue `appeals`; the page
 // reloads on every `mod:flags` event, an `appeal` one included). Each shows who appeals, the
-// decision (its reason) and the author's note; a moderator answers and closes it (the author
+// decision in words (what it was, its room by name, whom it concerns, its reason and end) and
+// the author's note; a moderator answers and closes it (the author
 // finds the answer in the inbox). User text goes in through textContent only.
 import { api, showText } from "./common.js";
 import { errorText, formatFullTime, t } from "./i18n.js";
 import { node } from "./lib/dom.js";
 
 /** @typedef {import("./types.js").Appeal} Appeal */
+/** @typedef {import("./types.js").AppealDecision} AppealDecision */
 
 /**
  * @param {HTMLElement} list  the <ul>
@@ -38,8 +40,11 @@ function appealItem(appeal, typed, reload) {
   const time = node("time", "", formatFullTime(appeal.created_at));
   time.dateTime = new Date(appeal.created_at).toISOString();
   head.append(time);
-  const decision = node("blockquote", "mod-message");
-  decision.append(node("p", "mod-subject", appeal.subject), node("p", "text", t("modres.reason", { reason: appeal.summary })));
+  const decision = appeal.decision ? decisionList(appeal.decision) : node("blockquote", "mod-message");
+  if (!appeal.decision) {
+    // No longer on record: the subject as stored, and the reason the author saw.
+    decision.append(node("p", "mod-subject", appeal.subject), node("p", "text", t("modres.reason", { reason: appeal.summary })));
+  }
   const note = node("p", "mod-appeal-note", appeal.note);
   const reason = node("input", "mod-reason");
   reason.id = `appeal-reason-${appeal.id}`;
@@ -65,4 +70,43 @@ function appealItem(appeal, typed, reload) {
   row.append(close);
   li.append(head, decision, note, label, reason, row, status);
   return li;
+}
+
+/**
+ * The decision appealed against, as a volunteer reads it: a list of what, where, who, why and
+ * until when (the server's `decision`, web/moderation/actions.appeal_decision).
+ * @param {AppealDecision} d
+ */
+function decisionList(d) {
+  const list = node("dl", "mod-decision");
+  /** @param {string} term @param {string} value @param {string} [cls] */
+  const row = (term, value, cls) => {
+    const dd = node("dd", cls ?? "", value);
+    list.append(node("dt", "", term), dd);
+    return dd;
+  };
+  row(t("modres.decision"), t(`modres.decision_kind.${d.kind}`), "mod-decision-kind");
+  row(t("modres.decision_room"), d.room ?? t("modres.decision_everywhere"), "mod-decision-room");
+  if (d.user) {
+    const who = d.user.building ? t("modres.decision_user_of", { name: d.user.name, building: d.user.building }) : d.user.name;
+    row(t("modres.decision_user"), who, "mod-decision-user");
+  }
+  if (d.text !== undefined) row(t("modres.decision_text"), d.text, "mod-decision-text");
+  row(t("modres.decision_reason"), d.reason, "mod-decision-reason");
+  if (d.at) {
+    const when = row(t("modres.decision_at"), "", "mod-decision-at");
+    when.append(timeNode(d.at));
+  }
+  if (d.kind === "mute" || d.kind === "ban") {
+    const ends = row(t("modres.decision_until"), d.until ? "" : t("modres.decision_until_lifted"), "mod-decision-until");
+    if (d.until) ends.append(timeNode(d.until));
+  }
+  return list;
+}
+
+/** @param {number} ms */
+function timeNode(ms) {
+  const time = node("time", "", formatFullTime(ms));
+  time.dateTime = new Date(ms).toISOString();
+  return time;
 }

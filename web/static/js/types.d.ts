@@ -308,6 +308,18 @@ export interface ApiError {
   reason?: string;
   /** The ban's appeal token (403 `banned`): `POST /api/moderation/ban-appeal`. */
   appeal?: string;
+  /** The ban's appeal once sent (403 `banned`): its state and the moderators' answer. */
+  appealed?: OwnAppeal | null;
+}
+
+/** A banned resident's own appeal, as the login refusal carries it (web/moderation/api.py). */
+export interface OwnAppeal {
+  id: number;
+  note: string;
+  state: "open" | "closed";
+  created_at: number;
+  handled_at: number | null;
+  answer: string;
 }
 
 /** What `api()` resolves to. `data` is the body as sent; callers that rely on its shape say so
@@ -650,6 +662,23 @@ export interface Appeal {
   handled_by: number | null;
   handled_at: number | null;
   answer: string;
+  /** The queue's: the decision appealed against, in words (null: no longer on record). */
+  decision?: AppealDecision | null;
+}
+
+/** What an appeal is against (`GET /api/mod/queue`, web/moderation/actions.appeal_decision). */
+export interface AppealDecision {
+  kind: "warning" | "mute" | "ban" | "hidden" | "deleted" | "visible";
+  /** The room it applies to or happened in (null: every room), and its name. */
+  channel: string | null;
+  room: string | null;
+  user: { id: number; name: string; building: string | null } | null;
+  reason: string;
+  at: number | null;
+  /** A mute's or ban's end (null: until lifted). */
+  until?: number | null;
+  /** A message's text (moderators see deleted text too). */
+  text?: string;
 }
 
 /** `GET /api/moderation/mine`. */
