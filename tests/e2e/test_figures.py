@@ -1,7 +1,9 @@
 """The community's figures end to end, in both modes: a login, a page and a WebSocket connection
 reach the activity rollup through the metrics worker (a task when embedded, ``linli worker
 metrics`` with the scaled mode's workers), and show on /figures for the committee; residents are
-refused the page and the API; bad queries get their codes."""
+refused the page and the API; bad queries get their codes. New residents registered from
+posters, invite codes, the desk and by hand, and posts of every kind, give the sources' rows and
+the posts figure that a count made here from the stored rows gives, on the page and in the CSV."""
 
 from __future__ import annotations
 

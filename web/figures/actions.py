@@ -11,6 +11,10 @@ Definitions (written on the page too, ``figures.*_def`` in the catalogue):
   days; the plan's goal is 50 % of residents;
 * **login rate**: residents who logged in (or registered) during the period ÷ residents;
 * **visits**: runs of a resident's activity without a 30-minute gap;
+* **posts**: chat messages + forum topics + forum replies + notices published, the sum of those
+  rows as the page shows them (``posts_figure``);
+* **new residents by source**: onboarding's rows (``web/onboard/figures.py``), one per poster
+  and invite code, the desk and the rest, adding up to the new residents;
 * **cohorts**: of the residents who registered in a month, those active in the 7 days ending on
   day 30, 60, 90 and 180 after their registration.
 
