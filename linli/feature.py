@@ -137,6 +137,10 @@ class Figure:
     people: int | None = None
     #: The section of the page it belongs to (a catalogue key), e.g. ``figures.section.requests``.
     section: str = ""
+    #: Values for ``label``'s placeholders, for rows named by what they count (one row per
+    #: invite poster: ``(("code", "K7QM2X9A"), ("building", "Block A"))``). The definition's
+    #: term is the catalogue's ``<label>_term`` when it has one.
+    args: tuple[tuple[str, str], ...] = ()
 
 
 #: A feature's figures for ``[period.start, period.end)`` in one building (None: everywhere).

@@ -74,6 +74,7 @@ from web.notifications import pages as notifications_pages
 from web.notifications import push_api, unsubscribe
 from web.onboard import actions as onboard_actions
 from web.onboard import api as onboard_api
+from web.onboard import figures as onboard_figures
 from web.onboard import pages as onboard_pages
 from web.pages import PAGE_ROUTES
 from web.polls import actions as polls_actions
@@ -368,6 +369,8 @@ ONBOARD = Feature(
     ],
     routes=[*onboard_api.ROUTES, *onboard_pages.ROUTES],
     login_checks=[onboard_actions.refuse_first_login],
+    # New registrations by source (issue 19): each poster and invite code, the desk, the rest.
+    figures=onboard_figures.figure_source,
 )
 
 PRIVACY = Feature(

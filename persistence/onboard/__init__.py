@@ -52,6 +52,24 @@ class SourceCount:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceRegistrations:
+    """Residents who registered in a period from one source (the community figures' new
+    registrations by source, ``web/onboard/figures.py``)."""
+
+    #: ``poster`` (a code a building's poster carries), ``invite`` (any other invite code),
+    #: ``desk`` (registered by staff at the management desk) or ``other`` (none of these: made
+    #: with ``linli user create``, or registered before invite codes' uses were recorded).
+    kind: str
+    #: The invite code (poster and invite), else None.
+    code: str | None
+    #: The code's building (poster and invite), else None.
+    building_id: BuildingId | None
+    #: The unit an admin console's invite registers into, if it is for one.
+    unit_label: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeskRegistration:
     user_id: UserId
     by_user_id: UserId | None
@@ -91,6 +109,19 @@ class OnboardStore(Protocol):
 
     async def sources(self) -> list[SourceCount]:
         """Registrations per building by source, for every building that has any."""
+
+    async def registrations(
+        self, *, start: Millis, end: Millis, building: BuildingId | None
+    ) -> list[SourceRegistrations]:
+        """Residents (role resident) registered in ``[start, end)`` (``users.created_at``) in
+        the building (None: everywhere), by source: one row per poster code and per other
+        invite code used, then the desk, then the rest (kinds with none are absent). Each
+        resident counts once, so the counts add up to the period's registrations; a resident
+        registered at the desk counts as the desk's."""
+
+    async def poster_codes(self, building: BuildingId | None) -> list[tuple[str, BuildingId]]:
+        """Every poster code made for the building (None: every building) and its building,
+        used or not, by building and code."""
 
     async def unit_exists(self, building_id: BuildingId, label: str) -> bool:
         """Whether the building has a unit of that label (compared as registration compares)."""

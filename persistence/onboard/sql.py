@@ -7,7 +7,14 @@ from persistence.audit import NewEntry
 from persistence.audit.sql import write_entry
 from persistence.db import Database, Row
 from persistence.errors import NotFound
-from persistence.onboard import ActRow, DeskRegistration, FirstLogin, HelperRow, SourceCount
+from persistence.onboard import (
+    ActRow,
+    DeskRegistration,
+    FirstLogin,
+    HelperRow,
+    SourceCount,
+    SourceRegistrations,
+)
 from persistence.store_sql import label_key
 
 _HELPER = (
@@ -94,6 +101,52 @@ class SqlOnboardStore:
             SourceCount(BuildingId(b), poster, invite, by_desk)
             for b, (poster, invite, by_desk) in sorted(counts.items())
         ]
+
+    async def registrations(
+        self, *, start: Millis, end: Millis, building: BuildingId | None
+    ) -> list[SourceRegistrations]:
+        # One row per resident: the desk's row first, else the code it registered with
+        # (admin_invite_uses, web/api.py records it), else none. A building id is never
+        # negative, so -1 stands for "everywhere" (PostgreSQL could not type "$3 IS NULL").
+        rows = await self._db.fetch(
+            "SELECT CASE WHEN d.user_id IS NOT NULL THEN 'desk' "
+            "WHEN x.code IS NULL THEN 'other' "
+            "WHEN p.invite_code IS NOT NULL THEN 'poster' ELSE 'invite' END, "
+            "x.code, i.building_id, n.label, count(*) "
+            "FROM users u LEFT JOIN onboard_desk d ON d.user_id = u.id "
+            "LEFT JOIN (SELECT user_id, min(code) AS code FROM admin_invite_uses "
+            "GROUP BY user_id) x ON x.user_id = u.id AND d.user_id IS NULL "
+            "LEFT JOIN onboard_posters p ON p.invite_code = x.code "
+            "LEFT JOIN invites i ON i.code = x.code "
+            "LEFT JOIN admin_invites a ON a.code = x.code "
+            "LEFT JOIN units n ON n.id = a.unit_id "
+            "WHERE u.role = 'resident' AND u.created_at >= $1 AND u.created_at < $2 "
+            "AND ($3 = -1 OR u.building_id = $3) "
+            "GROUP BY 1, 2, 3, 4",
+            start,
+            end,
+            -1 if building is None else building,
+        )
+        order = {"poster": 0, "invite": 1, "desk": 2, "other": 3}
+        found = [
+            SourceRegistrations(
+                str(r[0]),
+                None if r[1] is None else str(r[1]),
+                None if r[2] is None else BuildingId(int(r[2])),
+                None if r[3] is None else str(r[3]),
+                int(r[4]),
+            )
+            for r in rows
+        ]
+        return sorted(found, key=lambda s: (order[s.kind], s.building_id or 0, s.code or ""))
+
+    async def poster_codes(self, building: BuildingId | None) -> list[tuple[str, BuildingId]]:
+        rows = await self._db.fetch(
+            "SELECT invite_code, building_id FROM onboard_posters "
+            "WHERE ($1 = -1 OR building_id = $1) ORDER BY building_id, invite_code",
+            -1 if building is None else building,
+        )
+        return [(str(r[0]), BuildingId(int(r[1]))) for r in rows]
 
     async def unit_exists(self, building_id: BuildingId, label: str) -> bool:
         found = await self._db.fetchval(

@@ -174,3 +174,76 @@ async def test_deleting_an_account_ends_its_helpers(store: Store) -> None:  # no
     assert await onboard.helpers_of(ann) == [] and await onboard.helping(ann) == []
     assert [h.helper_id for h in await onboard.helpers_of(bob)] == [amy]
     assert not await onboard.tour_seen(ann)
+
+
+async def test_registrations_by_source_in_a_period_and_place(store: Store) -> None:  # noqa: F811
+    """Each resident of the period counts once (the desk before any code), staff never; the
+    period is [start, end); one building's count has only its residents."""
+    from persistence.admin.sql import SqlAdminStore
+    from persistence.onboard import SourceRegistrations as S
+
+    onboard, admin = SqlOnboardStore(store.database), SqlAdminStore(store.database)
+    a = (await store.create_building("A", now=NOW)).id
+    b = (await store.create_building("B", now=NOW)).id
+    for code, building in (("POSTA", a), ("POSTB", b), ("FLAT", a), ("PLAIN", b), ("NEVER", a)):
+        await store.create_invite(building, code, uses=9, expires_at=NOW * 2, now=NOW)
+    await onboard.record_poster("POSTA", a, entry("poster_code"))
+    await onboard.record_poster("NEVER", a, entry("poster_code"))
+    await onboard.record_poster("POSTB", b, entry("poster_code"))
+    unit = await store.database.fetchval(
+        "INSERT INTO units (building_id, label, label_key) VALUES ($1, '7F', '7F') RETURNING id", a
+    )
+    await admin.record_invite("FLAT", unit_id=int(unit), uses=9, audit=entry("invite_create"))
+    made = 0
+
+    async def person(code: str | None, building: int, at: int, role: Role = Role.RESIDENT) -> int:
+        nonlocal made
+        made += 1
+        user = await store.create_user(
+            username=f"u{made}", display_name="U", password_hash="h", role=role,
+            building_id=building, unit_label="1A", now=at,
+        )  # fmt: skip
+        if code == "desk":
+            await onboard.record_desk(
+                user.id, mode="password", consent_how="paper_form", notice_version="v1",
+                code_hash=None, expires_at=None, now=at, audit=entry("desk_register"),
+            )  # fmt: skip
+        elif code is not None:
+            await admin.record_invite_use(code, user.id, now=at)
+        return user.id
+
+    start, end = NOW, NOW + 10
+    sources: tuple[tuple[str | None, int], ...] = (
+        ("POSTA", a), ("POSTA", a), ("POSTB", b), ("FLAT", a), ("PLAIN", b), ("desk", a),
+        ("desk", b), (None, a),
+    )  # fmt: skip
+    for source, building in sources:
+        await person(source, building, start + made % 10)
+    await person("POSTA", a, end)  # the next period
+    await person("POSTA", a, start - 1)  # the one before
+    await person("POSTA", a, start, Role.MANAGEMENT)  # staff
+    # A desk registration that also has a code counts as the desk's, once.
+    both = await person("desk", b, start + 5)
+    await admin.record_invite_use("PLAIN", both, now=start + 5)
+
+    got = await onboard.registrations(start=start, end=end, building=None)
+    assert got == [
+        S("poster", "POSTA", a, None, 2), S("poster", "POSTB", b, None, 1),
+        S("invite", "FLAT", a, "7F", 1), S("invite", "PLAIN", b, None, 1),
+        S("desk", None, None, None, 3), S("other", None, None, None, 1),
+    ]  # fmt: skip
+    in_b = await onboard.registrations(start=start, end=end, building=b)
+    assert in_b == [
+        S("poster", "POSTB", b, None, 1), S("invite", "PLAIN", b, None, 1),
+        S("desk", None, None, None, 2),
+    ]  # fmt: skip
+    # The same residents as the figures' "new residents" of the period.
+    total = await store.database.fetchval(
+        "SELECT count(*) FROM users WHERE role = 'resident' AND created_at >= $1 "
+        "AND created_at < $2",
+        start,
+        end,
+    )
+    assert sum(s.count for s in got) == total == 9
+    assert await onboard.poster_codes(None) == [("NEVER", a), ("POSTA", a), ("POSTB", b)]
+    assert await onboard.poster_codes(b) == [("POSTB", b)]

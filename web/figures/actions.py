@@ -11,6 +11,10 @@ Definitions (written on the page too, ``figures.*_def`` in the catalogue):
   days; the plan's goal is 50 % of residents;
 * **login rate**: residents who logged in (or registered) during the period ÷ residents;
 * **visits**: runs of a resident's activity without a 30-minute gap;
+* **posts**: chat messages + forum topics + forum replies + notices published, the sum of those
+  rows as the page shows them (``posts_figure``);
+* **new residents by source**: onboarding's rows (``web/onboard/figures.py``), one per poster
+  and invite code, the desk and the rest, adding up to the new residents;
 * **cohorts**: of the residents who registered in a month, those active in the 7 days ending on
   day 30, 60, 90 and 180 after their registration.
 
@@ -99,8 +103,26 @@ def shown(figure: Figure) -> Figure:
         return figure
     return Figure(
         figure.key, figure.label, figure.definition, None, unit="few", target=figure.target,
-        people=figure.people, section=figure.section,
+        people=figure.people, section=figure.section, args=figure.args,
     )  # fmt: skip
+
+
+#: The plan's "posts (chat, forum, notices)" as one figure: the sum of these figures as the page
+#: shows them (those of features that are installed), so it always equals their rows.
+POSTS_PARTS: Final = ("chat_posts", "forum.topics", "forum.replies", "notices.published")
+
+
+def posts_figure(found: Sequence[Figure]) -> Figure:
+    """Chat messages, forum topics and replies, and notices published in the period."""
+    by_key = {f.key: f for f in found}
+    total = sum(int(by_key[k].value or 0) for k in POSTS_PARTS if k in by_key)
+    return Figure("posts", "figures.posts", "figures.posts_def", total, section=SECTION_ACTIVITY)
+
+
+def label_of(figure: Figure, words: dict[str, str]) -> str:
+    """A figure's name as the page and the CSV write it, its placeholders filled."""
+    text = words.get(figure.label, figure.label)
+    return text.format(**dict(figure.args)) if figure.args else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +161,16 @@ async def table(
         found = core_figures(await store.core(span, building), span)
         for source in sources:
             found.extend(await source(services, period, building))
+        # Right after the chat messages it sums (the first of its parts).
+        found.insert(next(i for i, f in enumerate(found) if f.key == "chat_posts"),
+                     posts_figure(found))  # fmt: skip
         columns.append(Column(period, {f.key: shown(f) if private else f for f in found}))
-    rows = list(columns[-1].figures.values()) if columns else []
-    return Table(rows, columns)
+    # The newest period's rows, then any only older periods have (a source's rows may differ).
+    rows: dict[str, Figure] = {}
+    for column in reversed(columns):
+        for key, figure in column.figures.items():
+            rows.setdefault(key, figure)
+    return Table(list(rows.values()), columns)
 
 
 async def daily_active_series(

@@ -20,7 +20,7 @@ from linli.feature import FigureSource
 from linli.roles import Can, roles_that
 from linli.types import BuildingId
 from web.api import require_user
-from web.figures.actions import PERIOD_KINDS, Table, cohorts, period_count, table
+from web.figures.actions import PERIOD_KINDS, Table, cohorts, label_of, period_count, table
 from web.http import ApiError, services_of
 from web.pages import catalogue, locale_of
 
@@ -74,6 +74,8 @@ async def figures_json(request: Request) -> Response:
         {
             "key": row.key,
             "section": row.section,
+            # The label's placeholders (an invite poster's code and building), when it has any.
+            "args": dict(row.args),
             "unit": row.unit,
             "target": row.target,
             "values": [_cell(column.figures.get(row.key)) for column in found.columns],
@@ -125,7 +127,7 @@ async def figures_csv(request: Request) -> Response:
     )
     for row in found.rows:
         writer.writerow(
-            [row.key, words.get(row.label, row.label)]
+            [row.key, label_of(row, words)]
             + ["" if (v := _cell(c.figures.get(row.key))) is None else v for c in found.columns]
         )
     # A BOM so that Excel opens the Chinese labels as UTF-8.

@@ -20,6 +20,7 @@ from web.figures.actions import (
     MIN_PEOPLE,
     cohorts,
     daily_active_series,
+    label_of,
     period_count,
     table,
 )
@@ -51,6 +52,11 @@ def formatted(figure: Figure | None, words: dict[str, str]) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+#: Sections in this order first (new registrations' sources under the reach they add to), then
+#: the others as the features list gives them.
+SECTION_ORDER = ("figures.section.reach", "figures.section.sources", "figures.section.activity")
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     key: str
@@ -58,6 +64,9 @@ class Row:
     definition: str
     target: str
     cells: list[str]
+    #: The definition's term: "" when an earlier row of the section has the same definition
+    #: (one per invite poster: the definition is written once).
+    term: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,7 @@ async def figures_page(request: Request) -> Response:
         building=query.building,
     )
     sections: dict[str, Section] = {}
+    defined: set[str] = set()
     for row in found.rows:
         key = row.section or "figures.section.other"
         section = sections.setdefault(key, Section(key, words.get(key, key), []))
@@ -110,15 +120,23 @@ async def figures_page(request: Request) -> Response:
                 words,
             )
         )
+        label = label_of(row, words)
+        term = "" if row.definition in defined else words.get(f"{row.label}_term", label)
+        defined.add(row.definition)
         section.rows.append(
             Row(
                 row.key,
-                words.get(row.label, row.label),
+                label,
                 words.get(row.definition, ""),
                 target,
                 [formatted(c.figures.get(row.key), words) for c in found.columns],
+                term,
             )
         )
+    ordered = sorted(
+        sections.values(),
+        key=lambda s: SECTION_ORDER.index(s.key) if s.key in SECTION_ORDER else len(SECTION_ORDER),
+    )
     series = await daily_active_series(services, 30, query.building)
     chart = bars(
         [
@@ -150,7 +168,7 @@ async def figures_page(request: Request) -> Response:
         building=query.building,
         buildings=buildings,
         labels=[c.period.label for c in found.columns],
-        sections=list(sections.values()),
+        sections=ordered,
         chart=chart,
         cohort_days=COHORT_DAYS,
         cohorts=cohort_rows,
