@@ -78,6 +78,8 @@ class HttpCode(enum.StrEnum):
     MEETING_VOTE_NOT_FOUND = "meeting_vote_not_found"
     MEETING_NOT_IN_SESSION = "meeting_not_in_session"
     MEETING_CHECKOUT_ABSENT = "meeting_checkout_absent"
+    MEETING_PROXY_SCAN_REQUIRED = "meeting_proxy_scan_required"
+    MEETING_NOT_PAPER_PROXY = "meeting_not_paper_proxy"
     TOO_MANY_FILES = "too_many_files"
     # -- forum
     TOPIC_CLOSED = "topic_closed"

@@ -209,6 +209,29 @@ class Proxy:
     reference: str
     recorded_by: UserId
     created_at: Millis
+    #: A paper proxy typed without its scan, the scan promised for later (design 0022).
+    scan_to_follow: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFile:
+    """A checked upload stored as a blob, to attach to paper proxies."""
+
+    blob_id: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyScan:
+    """The scan of a unit's paper proxy form (委託書); its bytes are a blob."""
+
+    unit_id: int
+    file: ScanFile
+    added_by: UserId
+    added_at: Millis
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +417,24 @@ class MeetingStore(Protocol):
         """Record (or replace) a unit's proxy; before the unit checks in only (CheckedInAlready),
         on a convened or open meeting, for a unit on the roll (NotOnRoll)."""
 
-    async def remove_proxy(self, meeting_id: int, unit_id: int) -> bool: ...
+    async def set_proxies(
+        self, meeting_id: int, proxies: Sequence[Proxy], scan: ScanFile | None = None
+    ) -> Meeting:
+        """``set_proxy`` for several units in one transaction, all or nothing, each with
+        ``scan`` (one paper form covering them): no proxy row is written without its scan."""
+
+    async def remove_proxy(self, meeting_id: int, unit_id: int) -> bool:
+        """Remove the unit's proxy and its scan's row (a new proxy is a new form)."""
+
+    async def set_proxy_scan(
+        self, meeting_id: int, unit_id: int, scan: ScanFile, *, by: UserId, now: Millis
+    ) -> ProxyScan | None:
+        """Attach (or replace) the scan of the unit's paper proxy, in any state after the
+        draft (the scan may come after the night); clears its "scan to follow". Raises
+        NotPaperProxy when the unit has no proxy or not a paper one. The scan it replaced."""
+
+    async def proxy_scans(self, meeting_id: int) -> list[ProxyScan]:
+        """The meeting's proxy scans, by unit."""
 
     async def check_in(
         self,
@@ -540,6 +580,10 @@ class NotOnRoll(StoreError):
 
 class CheckedInAlready(StoreError):
     """The unit checked in already; its proxy can no longer change."""
+
+
+class NotPaperProxy(StoreError):
+    """The unit has no proxy typed from a paper form (none, or appointed on the phone)."""
 
 
 class NotInSession(MeetingStateError):

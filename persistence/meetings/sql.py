@@ -43,16 +43,19 @@ from persistence.meetings import (
     NotCheckedIn,
     NotInSession,
     NotOnRoll,
+    NotPaperProxy,
     NotPresent,
     ObjectionClosed,
     OwnerEntry,
     Proxy,
+    ProxyScan,
     Question,
     QuestionState,
     RegisteredUnit,
     RegisterEntry,
     RollEntry,
     Route,
+    ScanFile,
     Snapshot,
     StoredVote,
     TooManyFiles,
@@ -428,41 +431,117 @@ class SqlMeetingStore:
         ]
 
     async def set_proxy(self, meeting_id: int, proxy: Proxy) -> Meeting:
+        return await self.set_proxies(meeting_id, [proxy])
+
+    async def set_proxies(
+        self, meeting_id: int, proxies: Sequence[Proxy], scan: ScanFile | None = None
+    ) -> Meeting:
         async with self._db.transaction() as tx:
             await self._state(tx, meeting_id, MeetingState.CONVENED, MeetingState.OPEN)
-            if not await tx.fetchval(
-                "SELECT count(*) FROM meeting_members WHERE meeting_id = $1 AND unit_id = $2",
-                meeting_id,
-                proxy.unit_id,
-            ):
-                raise NotOnRoll(f"unit {proxy.unit_id}")
-            if await tx.fetchval(
-                "SELECT count(*) FROM meeting_checkins WHERE meeting_id = $1 AND unit_id = $2",
-                meeting_id,
-                proxy.unit_id,
-            ):
-                raise CheckedInAlready(f"unit {proxy.unit_id}")
-            await tx.execute(
-                "DELETE FROM meeting_proxies WHERE meeting_id = $1 AND unit_id = $2",
-                meeting_id,
-                proxy.unit_id,
-            )
-            await tx.execute(
-                "INSERT INTO meeting_proxies (meeting_id, unit_id, proxy_key, proxy_user_id, "
-                "proxy_name, route, reference, recorded_by, created_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                meeting_id,
-                proxy.unit_id,
-                proxy.proxy_key,
-                proxy.proxy_user_id,
-                proxy.proxy_name,
-                str(proxy.route),
-                proxy.reference,
-                proxy.recorded_by,
-                proxy.created_at,
-            )
+            for proxy in proxies:
+                await self._set_proxy(tx, meeting_id, proxy, scan)
             await self._bump(tx, meeting_id)
             return await self._fetch(tx, meeting_id)
+
+    async def _set_proxy(
+        self, tx: Executor, meeting_id: int, proxy: Proxy, scan: ScanFile | None
+    ) -> None:
+        if not await tx.fetchval(
+            "SELECT count(*) FROM meeting_members WHERE meeting_id = $1 AND unit_id = $2",
+            meeting_id,
+            proxy.unit_id,
+        ):
+            raise NotOnRoll(f"unit {proxy.unit_id}")
+        if await tx.fetchval(
+            "SELECT count(*) FROM meeting_checkins WHERE meeting_id = $1 AND unit_id = $2",
+            meeting_id,
+            proxy.unit_id,
+        ):
+            raise CheckedInAlready(f"unit {proxy.unit_id}")
+        for table in ("meeting_proxies", "meeting_proxy_scans"):
+            await tx.execute(
+                f"DELETE FROM {table} WHERE meeting_id = $1 AND unit_id = $2",
+                meeting_id,
+                proxy.unit_id,
+            )
+        await tx.execute(
+            "INSERT INTO meeting_proxies (meeting_id, unit_id, proxy_key, proxy_user_id, "
+            "proxy_name, route, reference, recorded_by, created_at, scan_to_follow) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            meeting_id,
+            proxy.unit_id,
+            proxy.proxy_key,
+            proxy.proxy_user_id,
+            proxy.proxy_name,
+            str(proxy.route),
+            proxy.reference,
+            proxy.recorded_by,
+            proxy.created_at,
+            1 if proxy.scan_to_follow and scan is None else 0,
+        )
+        if scan is not None:
+            await self._put_scan(
+                tx, meeting_id, proxy.unit_id, scan, proxy.recorded_by, proxy.created_at
+            )
+
+    async def _put_scan(
+        self, tx: Executor, meeting_id: int, unit_id: int, scan: ScanFile, by: UserId, now: Millis
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO meeting_proxy_scans (meeting_id, unit_id, blob_id, filename, "
+            "media_type, size, sha256, added_by, added_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            meeting_id,
+            unit_id,
+            scan.blob_id,
+            scan.filename,
+            scan.media_type,
+            scan.size,
+            scan.sha256,
+            by,
+            now,
+        )
+
+    async def set_proxy_scan(
+        self, meeting_id: int, unit_id: int, scan: ScanFile, *, by: UserId, now: Millis
+    ) -> ProxyScan | None:
+        async with self._db.transaction() as tx:
+            await self._state(
+                tx, meeting_id, MeetingState.CONVENED, MeetingState.OPEN, MeetingState.CLOSED
+            )
+            route = await tx.fetchval(
+                "SELECT route FROM meeting_proxies WHERE meeting_id = $1 AND unit_id = $2",
+                meeting_id,
+                unit_id,
+            )
+            if route != str(Route.PAPER):
+                raise NotPaperProxy(f"unit {unit_id}")
+            old = await tx.fetchrow(
+                "SELECT * FROM meeting_proxy_scans WHERE meeting_id = $1 AND unit_id = $2",
+                meeting_id,
+                unit_id,
+            )
+            await tx.execute(
+                "DELETE FROM meeting_proxy_scans WHERE meeting_id = $1 AND unit_id = $2",
+                meeting_id,
+                unit_id,
+            )
+            await self._put_scan(tx, meeting_id, unit_id, scan, by, now)
+            await tx.execute(
+                "UPDATE meeting_proxies SET scan_to_follow = 0 "
+                "WHERE meeting_id = $1 AND unit_id = $2",
+                meeting_id,
+                unit_id,
+            )
+            await self._bump(tx, meeting_id)
+            return None if old is None else _scan(old)
+
+    async def proxy_scans(self, meeting_id: int) -> list[ProxyScan]:
+        rows = await self._db.fetch(
+            "SELECT * FROM meeting_proxy_scans WHERE meeting_id = $1 ORDER BY unit_id",
+            meeting_id,
+        )
+        return [_scan(r) for r in rows]
 
     async def remove_proxy(self, meeting_id: int, unit_id: int) -> bool:
         async with self._db.transaction() as tx:
@@ -474,6 +553,11 @@ class SqlMeetingStore:
                 raise CheckedInAlready(f"unit {unit_id}")
             removed = await tx.execute(
                 "DELETE FROM meeting_proxies WHERE meeting_id = $1 AND unit_id = $2",
+                meeting_id,
+                unit_id,
+            )
+            await tx.execute(
+                "DELETE FROM meeting_proxy_scans WHERE meeting_id = $1 AND unit_id = $2",
                 meeting_id,
                 unit_id,
             )
@@ -898,6 +982,7 @@ class SqlMeetingStore:
                     reference=r["reference"],
                     recorded_by=r["recorded_by"],
                     created_at=r["created_at"],
+                    scan_to_follow=bool(r["scan_to_follow"]),
                 )
                 for r in await tx.fetch(
                     "SELECT * FROM meeting_proxies WHERE meeting_id = $1 ORDER BY unit_id",
@@ -1155,3 +1240,18 @@ class SqlMeetingStore:
             if done:
                 await self._bump(tx, int(meeting_id))
             return done > 0
+
+
+def _scan(r: Row) -> ProxyScan:
+    return ProxyScan(
+        unit_id=int(r["unit_id"]),
+        file=ScanFile(
+            blob_id=r["blob_id"],
+            filename=r["filename"],
+            media_type=r["media_type"],
+            size=int(r["size"]),
+            sha256=r["sha256"],
+        ),
+        added_by=int(r["added_by"]),
+        added_at=int(r["added_at"]),
+    )

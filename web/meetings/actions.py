@@ -57,9 +57,11 @@ from persistence.meetings import (
     NotPresent,
     OwnerEntry,
     Proxy,
+    ProxyScan,
     QuestionState,
     RegisterEntry,
     Route,
+    ScanFile,
     Snapshot,
     VoteCorrection,
 )
@@ -388,34 +390,114 @@ async def set_proxy(
     route: Route,
     reference: str,
     actor_id: UserId,
+    scan: CheckedUpload | None = None,
+    scan_to_follow: bool = False,
 ) -> Meeting:
+    """Record the proxy of ``unit_ids`` in one transaction (all or nothing). A paper form's
+    ``scan`` (checked already) goes into the blob store first and its rows are written with the
+    proxies, so a failure leaves no proxy without its scan (at most an unreferenced blob, which
+    is deleted); audited ``proxy_set`` with the scan's hash or ``scan_to_follow``."""
     store = meetings_store(services)
     key = f"user:{proxy_user_id}" if proxy_user_id is not None else f"name:{proxy_name}"
-    meeting = None
-    for unit_id in unit_ids:
-        meeting = await store.set_proxy(
-            meeting_id,
-            Proxy(
-                unit_id=unit_id,
-                proxy_key=key,
-                proxy_user_id=proxy_user_id,
-                proxy_name=proxy_name,
-                route=route,
-                reference=reference,
-                recorded_by=actor_id,
-                created_at=services.clock.now_ms(),
-            ),
+    now = services.clock.now_ms()
+    proxies = [
+        Proxy(
+            unit_id=unit_id,
+            proxy_key=key,
+            proxy_user_id=proxy_user_id,
+            proxy_name=proxy_name,
+            route=route,
+            reference=reference,
+            recorded_by=actor_id,
+            created_at=now,
+            scan_to_follow=scan_to_follow and scan is None,
         )
-    assert meeting is not None
-    await _audit(
-        services,
-        "proxy_set",
-        actor_id,
-        meeting_id,
-        {"units": list(unit_ids), "proxy": key, "route": str(route), "reference": reference},
-    )
+        for unit_id in unit_ids
+    ]
+    blobs = blob_store(services.settings, services.database)
+    stored = None if scan is None else await _put_scan(services, scan)
+    try:
+        meeting = await store.set_proxies(meeting_id, proxies, stored)
+    except BaseException:
+        if stored is not None:
+            await blobs.delete(stored.blob_id)
+        raise
+    detail: dict[str, object] = {
+        "units": list(unit_ids), "proxy": key, "route": str(route), "reference": reference,
+    }  # fmt: skip
+    if route is Route.PAPER:
+        detail["scan"] = None if stored is None else _scan_detail(stored)
+        detail["scan_to_follow"] = stored is None and scan_to_follow
+    await _audit(services, "proxy_set", actor_id, meeting_id, detail)
     publisher(services).touch(meeting_id)
     return meeting
+
+
+async def _put_scan(services: Services, upload: CheckedUpload) -> ScanFile:
+    blobs = blob_store(services.settings, services.database)
+    stored = await blobs.put(upload.data, now=services.clock.now_ms())
+    return ScanFile(
+        blob_id=stored.id,
+        filename=upload.filename,
+        media_type=upload.kind.media_type,
+        size=stored.size,
+        sha256=stored.sha256,
+    )
+
+
+def _scan_detail(scan: ScanFile) -> dict[str, object]:
+    return {"filename": scan.filename, "sha256": scan.sha256, "size": scan.size}
+
+
+async def attach_proxy_scan(
+    services: Services, meeting_id: int, unit_id: int, upload: CheckedUpload, *, actor_id: UserId
+) -> ProxyScan:
+    """The scan of a unit's paper proxy, added later or replaced (before, on or after the
+    night): blob first, then the row; audited ``proxy_scan`` (the first) or
+    ``proxy_scan_replace`` (with the replaced scan's hash; its blob is kept)."""
+    store = meetings_store(services)
+    stored = await _put_scan(services, upload)
+    now = services.clock.now_ms()
+    try:
+        old = await store.set_proxy_scan(meeting_id, unit_id, stored, by=actor_id, now=now)
+    except BaseException:
+        await blob_store(services.settings, services.database).delete(stored.blob_id)
+        raise
+    detail: dict[str, object] = {"unit": unit_id, "scan": _scan_detail(stored)}
+    if old is not None:
+        detail["replaced"] = _scan_detail(old.file)
+    await _audit(
+        services,
+        "proxy_scan" if old is None else "proxy_scan_replace",
+        actor_id,
+        meeting_id,
+        detail,
+    )
+    return ProxyScan(unit_id, stored, actor_id, now)
+
+
+async def view_proxy_scan(
+    services: Services, meeting_id: int, unit_id: int, *, actor_id: UserId
+) -> tuple[ProxyScan, bytes] | None:
+    """The scan and its bytes for staff, audited ``proxy_scan_view`` (a 委託書 carries the
+    owner's signature and seal: who looked at it is on record); None when there is none."""
+    found = next(
+        (s for s in await meetings_store(services).proxy_scans(meeting_id) if s.unit_id == unit_id),
+        None,
+    )
+    if found is None:
+        return None
+    data = await blob_store(services.settings, services.database).get(found.file.blob_id)
+    if data is None:
+        return None
+    await _audit(
+        services,
+        "proxy_scan_view",
+        actor_id,
+        meeting_id,
+        {"unit": unit_id, "sha256": found.file.sha256},
+    )
+    return found, data
 
 
 async def remove_proxy(

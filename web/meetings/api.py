@@ -48,8 +48,10 @@ from persistence.meetings import (
     NotCheckedIn,
     NotInSession,
     NotOnRoll,
+    NotPaperProxy,
     NotPresent,
     ObjectionClosed,
+    ProxyScan,
     QuestionState,
     TooManyFiles,
     VoteCorrection,
@@ -80,7 +82,13 @@ from web.http import (
 )
 from web.meetings import actions, minutes
 from web.meetings.actions import holdings, meetings_store, minutes_due
-from web.uploads import UploadRefused, accept_upload, file_response, read_upload
+from web.uploads import (
+    CheckedUpload,
+    UploadRefused,
+    accept_upload,
+    file_response,
+    read_upload,
+)
 
 STAFF = roles_that(Can.RUN_MEETINGS)
 ADMINS = roles_that(Can.ADMINISTER)
@@ -118,6 +126,12 @@ def refusals() -> Iterator[None]:
         ) from None
     except NotOnRoll:
         raise ApiError(400, "meeting_not_on_roll", "That unit is not on the roll.") from None
+    except NotPaperProxy:
+        raise ApiError(
+            409,
+            "meeting_not_paper_proxy",
+            "That unit has no proxy recorded from a paper form: only a 委託書 has a scan.",
+        ) from None
     except CheckedInAlready:
         raise ApiError(
             409, "meeting_checked_in", "The unit has checked in; its proxy cannot change."
@@ -253,6 +267,9 @@ class ProxyBody(msgspec.Struct, frozen=True):
     username: str = ""
     name: str = ""
     reference: str = ""
+    #: Staff: the paper form is typed without its scan, the scan to follow (design 0022);
+    #: otherwise a paper proxy comes with its scan (``POST .../proxies/paper``).
+    scan_to_follow: bool = False
 
     def __post_init__(self) -> None:
         set_field(self, "name", line(self.name, "name", min_len=0, max_len=100))
@@ -312,6 +329,17 @@ def file_json(meeting_id: int, f: ItemFile) -> dict[str, Any]:
         "media_type": f.media_type,
         "size": f.size,
         "url": f"/api/meetings/{meeting_id}/items/{f.item_id}/files/{f.id}",
+    }
+
+
+def scan_json(meeting_id: int, scan: ProxyScan) -> dict[str, Any]:
+    return {
+        "filename": scan.file.filename,
+        "media_type": scan.file.media_type,
+        "size": scan.file.size,
+        "sha256": scan.file.sha256,
+        "added_at": scan.added_at,
+        "url": f"/api/meetings/{meeting_id}/proxies/{scan.unit_id}/scan",
     }
 
 
@@ -550,6 +578,8 @@ async def set_proxy(request: Request) -> Response:
     if body.unit_ids:  # staff typing a paper form
         if not _staff(user):
             raise ApiError(403, "forbidden", "Only staff record paper proxies.")
+        if not body.scan_to_follow:
+            raise _scan_required()
         units, route, reference = body.unit_ids, Via.PAPER, body.reference
     else:  # the owner, signed in: their own units
         snapshot = await meetings_store(services).snapshot(meeting.id)
@@ -570,8 +600,94 @@ async def set_proxy(request: Request) -> Response:
             route=route,
             reference=reference,
             actor_id=user.id,
+            scan_to_follow=body.scan_to_follow,
         )
     return JSONResponse({"units": units, "proxy": name})
+
+
+def _scan_required() -> ApiError:
+    return ApiError(
+        400,
+        "meeting_proxy_scan_required",
+        "Attach the scan of the paper form, or mark it as to follow.",
+        field="scan",
+    )
+
+
+def _query_units(request: Request) -> list[int]:
+    raw = request.query_params.getlist("unit")
+    if not raw or len(raw) > 50 or not all(u.isdigit() and len(u) < 19 for u in raw):
+        raise ApiError(400, "bad_request", "Name the form's units (?unit=).", field="unit")
+    return [int(u) for u in raw]
+
+
+async def _checked_scan(request: Request) -> CheckedUpload:
+    limit = services_of(request).settings.upload_max_bytes
+    data = await read_upload(request, limit)
+    try:
+        return await accept_upload(data, request.query_params.get("filename", ""), max_bytes=limit)
+    except UploadRefused as refused:
+        raise refused.api_error() from None
+
+
+async def paper_proxy(request: Request) -> Response:
+    """Staff type a 委託書 with its scan in one request: the scan's bytes as the body (PDF,
+    JPEG, PNG, WebP, checked by content), the form in the query (``unit`` repeated, ``name``
+    or ``username``, ``reference``, ``filename``). Checked before anything is written; the
+    proxies and their scan are written together or not at all."""
+    meeting, user = await _meeting(request, staff=True)
+    query = request.query_params
+    units = _query_units(request)
+    form = ProxyBody(
+        unit_ids=units,
+        username=query.get("username", "").strip()[:40],
+        name=query.get("name", ""),
+        reference=query.get("reference", ""),
+    )
+    services = services_of(request)
+    proxy_user = None
+    if form.username:
+        proxy_user = await services.store.get_user_by_username(form.username)
+        if proxy_user is None:
+            raise ApiError(400, "bad_request", "No account has that username.", field="username")
+    scan = await _checked_scan(request)
+    name = proxy_user.display_name if proxy_user is not None else form.name
+    with refusals():
+        await actions.set_proxy(
+            services, meeting.id, units,
+            proxy_user_id=None if proxy_user is None else proxy_user.id, proxy_name=name,
+            route=Via.PAPER, reference=form.reference, actor_id=user.id, scan=scan,
+        )  # fmt: skip
+    return JSONResponse(
+        {"units": units, "proxy": name, "scan": {"filename": scan.filename, "size": scan.size}},
+        status_code=201,
+    )
+
+
+async def add_proxy_scan(request: Request) -> Response:
+    """The scan of a unit's paper proxy, added later or replaced: the bytes as the body, the
+    file's name in ``?filename=``."""
+    meeting, user = await _meeting(request, staff=True)
+    unit_id: int = request.path_params["unit_id"]
+    scan = await _checked_scan(request)
+    with refusals():
+        added = await actions.attach_proxy_scan(
+            services_of(request), meeting.id, unit_id, scan, actor_id=user.id
+        )
+    return JSONResponse({"scan": scan_json(meeting.id, added)}, status_code=201)
+
+
+async def get_proxy_scan(request: Request) -> Response:
+    """Staff only (the meetings duty, the chair among them); audited ``proxy_scan_view``."""
+    meeting, user = await _meeting(request, staff=True)
+    with refusals():
+        found = await actions.view_proxy_scan(
+            services_of(request), meeting.id, request.path_params["unit_id"], actor_id=user.id
+        )
+    if found is None:
+        raise ApiError(404, "not_found", "No such file.")
+    scan, data = found
+    return file_response(data, media_type=scan.file.media_type, filename=scan.file.filename)
 
 
 async def remove_proxy(request: Request) -> Response:
@@ -649,10 +765,12 @@ def correction_json(c: VoteCorrection, label: str = "") -> dict[str, Any]:
 async def roll(request: Request) -> Response:
     """The signature book: every unit, its owners, its share, check-in, proxy and votes."""
     meeting, _ = await _meeting(request, staff=True)
-    snapshot = await meetings_store(services_of(request)).snapshot(meeting.id)
+    store = meetings_store(services_of(request))
+    snapshot = await store.snapshot(meeting.id)
     assert snapshot is not None
     checkins = {c.unit_id: c for c in snapshot.checkins}
     proxies = {p.unit_id: p for p in snapshot.proxies}
+    scans = {s.unit_id: scan_json(meeting.id, s) for s in await store.proxy_scans(meeting.id)}
     labels = {r.unit_id: r.label for r in snapshot.roll}
     stays: dict[int, list[dict[str, Any]]] = {}
     for stay in snapshot.checkouts:
@@ -685,6 +803,9 @@ async def roll(request: Request) -> Response:
                         "name": proxies[r.unit_id].proxy_name,
                         "route": str(proxies[r.unit_id].route),
                         "reference": proxies[r.unit_id].reference,
+                        #: A paper form's scan (staff follow its url), or None.
+                        "scan": scans.get(r.unit_id),
+                        "scan_to_follow": proxies[r.unit_id].scan_to_follow,
                     },
                     "votes": {
                         str(v.item_id): {"choice": str(v.choice), "route": str(v.route)}
@@ -1045,6 +1166,17 @@ ROUTES = [
     Route("/api/meetings/{meeting_id:int}/desk", desk_preview, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/my-qr.svg", my_qr, methods=["GET"]),
     Route("/api/meetings/{meeting_id:int}/proxies", set_proxy, methods=["POST"]),
+    Route("/api/meetings/{meeting_id:int}/proxies/paper", paper_proxy, methods=["POST"]),
+    Route(
+        "/api/meetings/{meeting_id:int}/proxies/{unit_id:int}/scan",
+        add_proxy_scan,
+        methods=["POST"],
+    ),
+    Route(
+        "/api/meetings/{meeting_id:int}/proxies/{unit_id:int}/scan",
+        get_proxy_scan,
+        methods=["GET"],
+    ),
     Route(
         "/api/meetings/{meeting_id:int}/proxies/{unit_id:int}/remove",
         remove_proxy,

@@ -102,6 +102,7 @@ async def seed_demo(demo: Demo) -> None:
             "委託書 #1",
             staff,
             now - 301 * DAY,
+            scan_to_follow=True,
         ),
     )
     absent = {r.unit_id for r in roll[-3:]}

@@ -100,6 +100,11 @@ async def print_page(request: Request) -> Response:
     text = snapshot.meeting.minutes or minutes.draft(snapshot, zone)
     checkins = {c.unit_id: c for c in snapshot.checkins}
     proxies = {p.unit_id: p for p in snapshot.proxies}
+    staff = may(user.role, Can.RUN_MEETINGS)
+    # Art. 34: the proxy forms are kept with the minutes; the print lists every paper form's
+    # scan (its fingerprint), linked for staff only (design 0022, "Proxy scans").
+    scans = {s.unit_id: s for s in await meetings_store(services).proxy_scans(snapshot.meeting.id)}
+    labels = {r.unit_id: r.label for r in snapshot.roll}
     stays: dict[int, list[tuple[int, int]]] = {}
     for stay in snapshot.checkouts:
         stays.setdefault(stay.unit_id, []).append((stay.at, stay.out_at))
@@ -118,6 +123,20 @@ async def print_page(request: Request) -> Response:
         meeting=snapshot.meeting,
         minutes_html=render_markdown(text),
         due=when(due),
+        staff=staff,
+        forms=[
+            {
+                "label": labels.get(p.unit_id, ""),
+                "proxy": p.proxy_name,
+                "reference": p.reference,
+                "filename": scans[p.unit_id].file.filename if p.unit_id in scans else "",
+                "sha256": scans[p.unit_id].file.sha256 if p.unit_id in scans else "",
+                "url": f"/api/meetings/{snapshot.meeting.id}/proxies/{p.unit_id}/scan",
+                "added": when(scans[p.unit_id].added_at) if p.unit_id in scans else "",
+            }
+            for p in snapshot.proxies
+            if p.route.value == "paper"
+        ],
         rows=[
             {
                 "label": r.label,
@@ -126,6 +145,11 @@ async def print_page(request: Request) -> Response:
                 "at": when(checkins[r.unit_id].at) if r.unit_id in checkins else "",
                 "proxy": proxies[r.unit_id].proxy_name if r.unit_id in proxies else "",
                 "reference": proxies[r.unit_id].reference if r.unit_id in proxies else "",
+                "scan": "scan"
+                if r.unit_id in scans
+                else "to_follow"
+                if r.unit_id in proxies and proxies[r.unit_id].route.value == "paper"
+                else "",
                 "by_proxy": r.unit_id in checkins and checkins[r.unit_id].proxy_key is not None,
                 # Earlier stays (checked out): the signature book says when they came and left.
                 "stays": [

@@ -8,6 +8,7 @@ import { byId, control, node } from "../lib/dom.js";
 import { FiguresView } from "./figures.js";
 import { fileLinks, fileUpload } from "./files.js";
 import { follow, when } from "./live.js";
+import { scanCell, scanErrorText, sendFile } from "./scans.js";
 
 const meetingId = Number(byId("run").dataset.meetingId);
 const view = new FiguresView(byId("figures"));
@@ -99,7 +100,9 @@ async function loadRoll() {
         ? t("meetings.roll.left", { at: when(r.stays[r.stays.length - 1].out_at) })
         : t("meetings.roll.no");
     tr.append(node("td", "", present));
-    tr.append(node("td", "", r.proxy ? `${r.proxy.name} (${t(`meetings.route.${r.proxy.route}`)} ${r.proxy.reference})` : ""));
+    const proxyCell = node("td");
+    if (r.proxy) proxyCell.append(...scanCell(meetingId, r, () => { void loadRoll(); }));
+    tr.append(proxyCell);
     const paper = node("td");
     if (openItem && r.present) {
       const vote = r.votes[String(openItem.id)];
@@ -237,13 +240,35 @@ for (const [id, path] of [["convene", "/convene"], ["open-meeting", "/open"], ["
 const proxyForm = byId("paper-proxy", HTMLFormElement);
 proxyForm.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const result = await post("/proxies", {
-    unit_ids: [Number(control(proxyForm, "unit").value)],
-    name: control(proxyForm, "name").value,
-    username: control(proxyForm, "username").value.trim(),
-    reference: control(proxyForm, "reference").value,
-  }, byId("pp-error"));
-  if (result.ok) {
+  const errorEl = byId("pp-error");
+  errorEl.hidden = true;
+  const unit = control(proxyForm, "unit").value;
+  const name = control(proxyForm, "name").value;
+  const username = control(proxyForm, "username").value.trim();
+  const reference = control(proxyForm, "reference").value;
+  const file = byId("pp-scan", HTMLInputElement).files?.[0];
+  let ok = false;
+  if (file) {
+    // The form and its scan in one request: both are recorded, or neither.
+    const query = new URLSearchParams({ unit, name, username, reference, filename: file.name });
+    const code = await sendFile(`/api/meetings/${meetingId}/proxies/paper?${query}`, file);
+    if (code) {
+      errorEl.textContent = scanErrorText(code);
+      errorEl.hidden = false;
+    }
+    ok = !code;
+  } else {
+    const result = await api("POST", `/api/meetings/${meetingId}/proxies`, {
+      unit_ids: [Number(unit)], name, username, reference,
+      scan_to_follow: byId("pp-follow", HTMLInputElement).checked,
+    });
+    if (!result.ok) {
+      errorEl.textContent = scanErrorText(result.error?.code);
+      errorEl.hidden = false;
+    }
+    ok = result.ok;
+  }
+  if (ok) {
     proxyForm.reset();
     await loadRoll();
   }
