@@ -79,11 +79,15 @@ async function loadRoll() {
   const openItem = meeting?.items.find((/** @type {any} */ i) => i.state === "open");
   const body = byId("roll-body");
   const units = byId("pp-unit", HTMLSelectElement);
+  // The roll refreshes with the live figures: keep the unit staff are typing a form for (it
+  // used to jump back to the first unit, and a form could be recorded for the wrong one).
+  const chosen = units.value;
   units.replaceChildren(...result.data.roll.map((/** @type {any} */ r) => {
     const o = node("option", "", r.label);
     o.value = String(r.unit_id);
     return o;
   }));
+  if (chosen && result.data.roll.some((/** @type {any} */ r) => String(r.unit_id) === chosen)) units.value = chosen;
   body.replaceChildren(...result.data.roll.map((/** @type {any} */ r) => {
     const tr = node("tr");
     const pick = node("input");
