@@ -9,6 +9,10 @@ Guarantees (``tests/contract/test_meetings_store.py`` runs them against SQLite a
 * **One check-in, one proxy, one vote per unit** (primary keys): a retried check-in or vote
   changes nothing; a second vote of the same unit on an item is refused (``AlreadyVoted``),
   whoever sends it (the owner, their proxy, staff).
+* **A paper form and its scan are written together** (``set_proxies``): the proxies of the
+  form's units and their scan rows in one transaction, or nothing; a scan is only for a paper
+  proxy (``NotPaperProxy``), may follow later (``scan_to_follow``) and be replaced; a new
+  proxy or its removal drops the unit's scan row. Scans change nothing the figures count.
 * **A check-out ends a stay, and keeps it**: the unit's check-in row moves to
   ``meeting_checkouts`` with when and by whom, in one transaction on an open meeting; the unit
   may check in again (a new stay). Stays of a unit never overlap, so who was present at any

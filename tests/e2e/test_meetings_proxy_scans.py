@@ -203,6 +203,16 @@ async def test_paper_proxy_scans(deployment: Deployment) -> None:
             assert "委託書 7.pdf" in sheet and "IMG_0008.jpg" in sheet.replace(".JPG", ".jpg")
             assert scan1["url"] in sheet and scan1["sha256"][:16] in sheet
 
+            # Residents read the published print: whether a form's scan is on file, not the
+            # file's name nor a link.
+            await staff.post(f"/api/meetings/{mid}/close")
+            for state in ("approved", "published"):
+                await staff.post(f"/api/meetings/{mid}/minutes", text="紀錄 Minutes", state=state)
+            public = await tenant.client.get(f"/meetings/{mid}/print")
+            assert public.status_code == 200 and "已存掃描" in public.text
+            assert scan1["sha256"][:16] in public.text
+            assert "委託書 7.pdf" not in public.text and scan1["url"] not in public.text
+
             # Every upload, replacement and view is audited.
             audit = await rows(
                 deployment,
