@@ -20,6 +20,7 @@ from tests.e2e.harness import Deployment, running
 from tests.e2e.test_meetings import DAY, Api, make_community, register_csv
 
 pytestmark = pytest.mark.timeout(240)
+LIMIT = 256 * 1024
 
 #: A small, complete PDF (it ends in %%EOF, as web/uploads.py checks).
 PDF = (
@@ -66,7 +67,8 @@ def figures(body: dict[str, Any]) -> dict[str, Any]:
 async def test_paper_proxy_scans(deployment: Deployment) -> None:
     c = await make_community(deployment, 5)
     photo = jpeg()
-    async with running(deployment) as server:
+    # A small upload limit, so "too large" is cheap to send.
+    async with running(deployment, LINLI_UPLOAD_MAX_BYTES=str(LIMIT)) as server:
         staff, tenant = Api(server, c.cookies["lam"][1]), Api(server, c.cookies["tenant"][1])
         admin, giver = Api(server, c.cookies["root"][1]), Api(server, c.cookies["o0001"][1])
         owner = Api(server, c.cookies["o0000"][1])
@@ -106,6 +108,9 @@ async def test_paper_proxy_scans(deployment: Deployment) -> None:
             assert liar["error"]["code"] == "upload_name_mismatch"
             cut = await send(staff, paper, PDF[:-7], 400, unit=u1, name="W", filename="f.pdf")
             assert cut["error"]["code"] == "upload_damaged"
+            big = PDF[:-6] + b"\0" * LIMIT + b"%%EOF\n"
+            large = await send(staff, paper, big, 413, unit=u1, name="W", filename="f.pdf")
+            assert large["error"]["code"] == "upload_too_large"
             empty = await send(staff, paper, b"", 400, unit=u1, name="W", filename="f.pdf")
             assert empty["error"]["code"] == "upload_empty"
             # A form of a unit not on the roll: the scan is checked, then nothing is written.
