@@ -115,6 +115,25 @@ _env = Environment(
 _env.globals["static"] = static_url
 
 
+#: The community's name until an admin sets one (``web/admin/actions.py`` SETTINGS).
+DEFAULT_COMMUNITY = {"zh-Hant": "鄰里社區", "en": "Linli neighbourhood"}
+
+
+def community_of(request: Request, locale: str, fallback: str) -> tuple[str, str | None]:
+    """The community's name in ``locale`` (the other language's when that one is empty, then
+    ``fallback``) and its logo's address, as this process last heard them (``linli/live.py``)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    values = runtime.live.values if runtime is not None else {}
+    names = {
+        lang: values.get(f"community_name_{'zh' if lang == 'zh-Hant' else 'en'}", default)
+        for lang, default in DEFAULT_COMMUNITY.items()
+    }
+    other = "en" if locale == "zh-Hant" else "zh-Hant"
+    name = names.get(locale) or names.get(other) or fallback
+    blob = values.get("logo_blob", "")
+    return name, f"/community-logo/{blob}" if blob else None
+
+
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
     locale = locale_of(request)
     messages = catalogue(locale)
@@ -133,7 +152,10 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         role = Role(user.role) if not isinstance(user, dict) else Role(user["role"])
         return [i for i in nav if i.duty is None or may(role, Can(i.duty))]
 
+    community, logo = community_of(request, locale, messages.get("app.name", "Linli"))
     body = _env.get_template(template).render(
+        community_name=community,
+        community_logo=logo,
         nav_items=nav_items,
         ws_port=ws_port,
         lang=locale,
