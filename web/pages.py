@@ -100,10 +100,23 @@ def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
     return DEFAULT_LOCALE
 
 
+def offered_locales(request: Request) -> tuple[str, ...]:
+    """The languages the admins offer (the settings page's ``languages``), in ``LOCALES``
+    order; all of them until set."""
+    runtime = getattr(request.app.state, "runtime", None)
+    raw = runtime.live.values.get("languages", "") if runtime is not None else ""
+    chosen = raw.split(",")
+    return tuple(locale for locale in LOCALES if locale in chosen) or LOCALES
+
+
 def locale_of(request: Request) -> str:
-    return negotiate_locale(
+    """The reader's language (``negotiate_locale``) when it is offered, else the first
+    offered."""
+    locale = negotiate_locale(
         request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
     )
+    offered = offered_locales(request)
+    return locale if locale in offered else offered[0]
 
 
 _env = Environment(
@@ -156,6 +169,7 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
     body = _env.get_template(template).render(
         community_name=community,
         community_logo=logo,
+        offered_locales=offered_locales(request),
         nav_items=nav_items,
         ws_port=ws_port,
         lang=locale,

@@ -225,3 +225,36 @@ async def test_rate_limit_change_holds_back_a_live_publisher(deployment: Deploym
             }
         },
     )
+
+
+async def test_languages_offered(deployment: Deployment) -> None:
+    await seed(deployment)
+    await _admin_user(deployment)
+    async with _servers(deployment) as (one, two):
+        admin = Http(one, await login(one, "boss"))
+        ann = Http(two, await login(two, "ann"))
+        assert (await admin.get("/api/admin/settings"))["settings"]["languages"] == "zh-Hant,en"
+        assert 'id="lang-switch"' in await _page(ann.client, "zh-Hant")
+        for value in ("", "fr", "zh-Hant,fr"):
+            bad = await admin.post("/api/admin/settings", 400, languages=value)
+            assert bad["error"]["code"] == "bad_setting" and bad["error"]["field"] == "languages"
+
+        # English only: a reader who asks for Chinese (header or cookie) is shown English.
+        changed = await admin.post("/api/admin/settings", languages=" en ")
+        assert changed["settings"]["languages"] == "en"
+        page = await _eventually_page(ann.client, '<html lang="en">')
+        assert 'id="lang-switch"' not in page
+        ann.client.cookies.set("linli_lang", "zh-Hant")
+        assert '<html lang="en">' in await _page(ann.client, "zh-Hant")
+
+        # Both again, in LOCALES order whatever order they were sent in.
+        changed = await admin.post("/api/admin/settings", languages="en,zh-Hant")
+        assert changed["settings"]["languages"] == "zh-Hant,en"
+        page = await _eventually_page(ann.client, '<html lang="zh-Hant">')
+        assert 'id="lang-switch"' in page
+
+    audit = await _audit(deployment)
+    assert audit == [
+        ("settings_change", {"changed": {"languages": ["zh-Hant,en", "en"]}}),
+        ("settings_change", {"changed": {"languages": ["en", "zh-Hant,en"]}}),
+    ]

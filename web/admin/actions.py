@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 
 from gateway.admin.events import settings_changed
 from gateway.control import EndSession, PermissionsChanged, send_control
+from linli.catalogue import LOCALES
 from linli.feature import LoginRefused, Services
 from linli.types import BuildingId, Role, UserId
 from persistence.admin import InviteRow, UnitImport, UnitRow
@@ -511,7 +512,7 @@ def invite_state(invite: InviteRow, now: int) -> str:
 class Setting:
     key: str
     default: str
-    #: ``text`` or ``int``.
+    #: ``text``, ``int`` or ``languages`` (some of ``LOCALES``, comma-separated, at least one).
     kind: str = "text"
     max_len: int = 100
     low: int = 0
@@ -529,6 +530,8 @@ SETTINGS: tuple[Setting, ...] = (
     # every gateway as soon as it is changed (gateway/admin/ops.py).
     Setting("publish_rate", "", kind="int", low=1, high=50, env=True),
     Setting("publish_burst", "", kind="int", low=1, high=200, env=True),
+    # The UI languages offered (the language switch, and what a reader is shown): at least one.
+    Setting("languages", ",".join(LOCALES), kind="languages"),
 )
 #: The stored keys of the community's logo (set by ``set_logo``, not by ``change_settings``):
 #: its blob and its media type.
@@ -590,6 +593,15 @@ async def change_settings(
                     field=key,
                 )
             value = str(int(value))
+        elif setting.kind == "languages":
+            chosen = {part.strip() for part in value.split(",") if part.strip()}
+            if not chosen or not chosen <= set(LOCALES):
+                raise AdminError(
+                    "bad_setting",
+                    f"'{key}' is one or more of {', '.join(LOCALES)}, comma-separated.",
+                    field=key,
+                )
+            value = ",".join(locale for locale in LOCALES if locale in chosen)
         elif len(value) > setting.max_len:
             raise AdminError(
                 "bad_setting", f"'{key}' is at most {setting.max_len} characters.", field=key

@@ -18,6 +18,13 @@ async function load() {
   for (const [key, value] of Object.entries(result.data.settings)) {
     const input = form.elements.namedItem(key);
     if (input instanceof HTMLInputElement) input.value = value;
+    else if (input instanceof RadioNodeList) {
+      // Check boxes (the languages): the value is their comma-separated list.
+      const chosen = value.split(",");
+      for (const box of form.querySelectorAll(`input[name="${key}"]`)) {
+        if (box instanceof HTMLInputElement) box.checked = chosen.includes(box.value);
+      }
+    }
   }
 }
 
@@ -25,7 +32,13 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   /** @type {Record<string, string>} */
   const values = {};
-  for (const input of form.querySelectorAll("input")) values[input.name] = input.value;
+  for (const input of form.querySelectorAll("input")) {
+    if (input.type !== "checkbox") values[input.name] = input.value;
+    else if (!(input.name in values)) values[input.name] = "";
+    if (input.type === "checkbox" && input.checked) {
+      values[input.name] = values[input.name] ? `${values[input.name]},${input.value}` : input.value;
+    }
+  }
   const result = await api("POST", "/api/admin/settings", values);
   showFormError(form, result.ok ? null : result.error);
   showText(byId("settings-saved"), result.ok ? byId("settings-saved").dataset.text ?? "" : "");
