@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import msgpack
@@ -215,6 +215,11 @@ class Gateway:
                 self.presence_sync.run(self.connections, self.hubs), name="presence"
             )
         )
+
+    def add_task(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coroutine`` for the gateway's life (a feature's cache refresh); cancelled at
+        shutdown."""
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
 
     async def shutdown(self, grace: float = 3.0) -> None:
         """Close every connection with ``SHUTDOWN`` (clients reconnect elsewhere or after the

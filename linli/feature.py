@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gateway.gateway import Gateway
     from linli.clock import Clock
     from linli.config import Settings
+    from linli.live import LiveSettings
     from linli.periods import Period
     from linli.types import BuildingId, Millis
     from persistence.audit import AuditLog
@@ -70,6 +71,10 @@ class Services(Protocol):
     @property
     def audit(self) -> AuditLog:
         """The one audit log of staff actions."""
+
+    @property
+    def live(self) -> LiveSettings:
+        """The admin's run-time settings as this process last heard them."""
 
 
 class Runnable(Protocol):

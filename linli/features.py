@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
+from gateway.admin import ops as admin_ops
 from gateway.events import ops as events_ops
 from gateway.forum import ops as forum_ops
 from gateway.meetings import ops as meetings_ops
@@ -37,6 +38,7 @@ from web import metrics_api
 from web.admin import actions as admin_actions
 from web.admin import api as admin_api
 from web.admin import pages as admin_pages
+from web.admin.demo import seed_admin
 from web.api import ROUTES as CORE_API_ROUTES
 from web.events import actions as events_actions
 from web.events import api as events_api
@@ -356,6 +358,8 @@ NOTICES = Feature(
 
 ADMIN = Feature(
     name="admin",
+    install=admin_ops.install,
+    demo=seed_admin,
     nav=[NavItem("/admin", "admin.nav", admin_pages.PAGES, order=95, duty=Can.ADMINISTER.value)],
     routes=[*admin_api.ROUTES, *admin_pages.ROUTES],
     login_checks=[admin_actions.refuse_disabled],

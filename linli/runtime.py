@@ -13,6 +13,7 @@ from channels.broker import Broker
 from channels.workqueue import WorkQueue
 from linli.clock import Clock, system_clock
 from linli.config import Settings
+from linli.live import LiveSettings
 from persistence.audit import AuditLog
 from persistence.audit.sql import SqlAuditLog
 from persistence.db import Database
@@ -44,6 +45,8 @@ class Runtime:
     clock: Clock = system_clock
     audit: AuditLog = field(init=False)
     timers: TimerStore = field(init=False)
+    #: The admin's run-time settings as this process last heard them (``linli/live.py``).
+    live: LiveSettings = field(default_factory=LiveSettings)
 
     def __post_init__(self) -> None:
         self.audit = SqlAuditLog(self.database)

@@ -100,10 +100,23 @@ def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
     return DEFAULT_LOCALE
 
 
+def offered_locales(request: Request) -> tuple[str, ...]:
+    """The languages the admins offer (the settings page's ``languages``), in ``LOCALES``
+    order; all of them until set."""
+    runtime = getattr(request.app.state, "runtime", None)
+    raw = runtime.live.values.get("languages", "") if runtime is not None else ""
+    chosen = raw.split(",")
+    return tuple(locale for locale in LOCALES if locale in chosen) or LOCALES
+
+
 def locale_of(request: Request) -> str:
-    return negotiate_locale(
+    """The reader's language (``negotiate_locale``) when it is offered, else the first
+    offered."""
+    locale = negotiate_locale(
         request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
     )
+    offered = offered_locales(request)
+    return locale if locale in offered else offered[0]
 
 
 _env = Environment(
@@ -113,6 +126,25 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.globals["static"] = static_url
+
+
+#: The community's name until an admin sets one (``web/admin/actions.py`` SETTINGS).
+DEFAULT_COMMUNITY = {"zh-Hant": "鄰里社區", "en": "Linli neighbourhood"}
+
+
+def community_of(request: Request, locale: str, fallback: str) -> tuple[str, str | None]:
+    """The community's name in ``locale`` (the other language's when that one is empty, then
+    ``fallback``) and its logo's address, as this process last heard them (``linli/live.py``)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    values = runtime.live.values if runtime is not None else {}
+    names = {
+        lang: values.get(f"community_name_{'zh' if lang == 'zh-Hant' else 'en'}", default)
+        for lang, default in DEFAULT_COMMUNITY.items()
+    }
+    other = "en" if locale == "zh-Hant" else "zh-Hant"
+    name = names.get(locale) or names.get(other) or fallback
+    blob = values.get("logo_blob", "")
+    return name, f"/community-logo/{blob}" if blob else None
 
 
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
@@ -133,7 +165,11 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         role = Role(user.role) if not isinstance(user, dict) else Role(user["role"])
         return [i for i in nav if i.duty is None or may(role, Can(i.duty))]
 
+    community, logo = community_of(request, locale, messages.get("app.name", "Linli"))
     body = _env.get_template(template).render(
+        community_name=community,
+        community_logo=logo,
+        offered_locales=offered_locales(request),
         nav_items=nav_items,
         ws_port=ws_port,
         lang=locale,

@@ -19,20 +19,25 @@ import hashlib
 import io
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from gateway.admin.events import settings_changed
 from gateway.control import EndSession, PermissionsChanged, send_control
+from linli.catalogue import LOCALES
 from linli.feature import LoginRefused, Services
 from linli.types import BuildingId, Role, UserId
 from persistence.admin import InviteRow, UnitImport, UnitRow
 from persistence.admin.sql import SqlAdminStore
 from persistence.audit import NewEntry
+from persistence.blobs import blob_store
 from persistence.errors import NotFound
 from persistence.store import Invite, User
 from persistence.store_sql import label_key, normalise_label
 from web import actions as core_actions
 from web import passwords
+from web.uploads import CheckedUpload
 
 FEATURE = "admin"
 HOUR_MS = 3_600_000
@@ -507,11 +512,13 @@ def invite_state(invite: InviteRow, now: int) -> str:
 class Setting:
     key: str
     default: str
-    #: ``text`` or ``int``.
+    #: ``text``, ``int`` or ``languages`` (some of ``LOCALES``, comma-separated, at least one).
     kind: str = "text"
     max_len: int = 100
     low: int = 0
     high: int = 0
+    #: The default is the environment's ``LINLI_<KEY>`` (a setting that moved to the page).
+    env: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -519,7 +526,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("community_name_en", "Linli neighbourhood", max_len=60),
     Setting("help_desk", "", max_len=200),
     Setting("reset_code_hours", "72", kind="int", low=1, high=336),
+    # The gateway's per-user publish limit (a token bucket, gateway/ratelimit.py), applied on
+    # every gateway as soon as it is changed (gateway/admin/ops.py).
+    Setting("publish_rate", "", kind="int", low=1, high=50, env=True),
+    Setting("publish_burst", "", kind="int", low=1, high=200, env=True),
+    # The UI languages offered (the language switch, and what a reader is shown): at least one.
+    Setting("languages", ",".join(LOCALES), kind="languages"),
 )
+#: The stored keys of the community's logo (set by ``set_logo``, not by ``change_settings``):
+#: its blob and its media type.
+LOGO_BLOB, LOGO_TYPE = "logo_blob", "logo_type"
 #: The environment's settings shown read-only on the settings page, with their documentation.
 READ_ONLY = (
     "time_zone",
@@ -530,22 +546,34 @@ READ_ONLY = (
     "notification_days",
     "request_reopen_days",
     "upload_max_bytes",
-    "publish_rate",
-    "publish_burst",
 )
 _SETTING_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _default(services: Services, setting: Setting) -> str:
+    if not setting.env:
+        return setting.default
+    value = getattr(services.settings, setting.key)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 async def current_settings(services: Services) -> dict[str, str]:
     stored = await admin_store(services).settings()
-    return {s.key: stored.get(s.key, s.default) for s in SETTINGS}
+    return {s.key: stored.get(s.key, _default(services, s)) for s in SETTINGS}
+
+
+async def _changed(services: Services) -> None:
+    """Every process (this one first, in case the broker is away) takes the stored settings."""
+    values = await admin_store(services).settings()
+    services.live.replace(values)
+    await settings_changed(services.broker, values)
 
 
 async def change_settings(
     services: Services, values: dict[str, str], *, actor: User | None
 ) -> dict[str, str]:
-    """Check and store the changed settings (one audit entry naming them); the settings after.
-    Raises AdminError naming the first bad one."""
+    """Check and store the changed settings (one audit entry naming them, old and new), then
+    tell every process; the settings after. Raises AdminError naming the first bad one."""
     known = {s.key: s for s in SETTINGS}
     clean: dict[str, str] = {}
     for key, raw in values.items():
@@ -565,6 +593,15 @@ async def change_settings(
                     field=key,
                 )
             value = str(int(value))
+        elif setting.kind == "languages":
+            chosen = {part.strip() for part in value.split(",") if part.strip()}
+            if not chosen or not chosen <= set(LOCALES):
+                raise AdminError(
+                    "bad_setting",
+                    f"'{key}' is one or more of {', '.join(LOCALES)}, comma-separated.",
+                    field=key,
+                )
+            value = ",".join(locale for locale in LOCALES if locale in chosen)
         elif len(value) > setting.max_len:
             raise AdminError(
                 "bad_setting", f"'{key}' is at most {setting.max_len} characters.", field=key
@@ -584,4 +621,60 @@ async def change_settings(
                 detail={"changed": {k: [before.get(k), v] for k, v in changed.items()}},
             ),
         )
+        await _changed(services)
     return await current_settings(services)
+
+
+# -- the community's logo ------------------------------------------------------------------------
+
+
+def logo_url(values: Mapping[str, str]) -> str | None:
+    """Where the current logo is served (its blob id in the path: a new logo is a new address,
+    so the old one may be cached for a year), or None when there is none."""
+    blob = values.get(LOGO_BLOB, "")
+    return f"/community-logo/{blob}" if blob else None
+
+
+async def set_logo(
+    services: Services, upload: CheckedUpload | None, *, actor: User | None
+) -> str | None:
+    """Make ``upload`` (checked by ``web.uploads``, an image) the community's logo, or remove
+    the logo (None); the old one's blob goes. Audited (old → new blob), every process told.
+    The new logo's address."""
+    store = admin_store(services)
+    blobs = blob_store(services.settings, services.database)
+    before = await store.settings()
+    old = before.get(LOGO_BLOB, "")
+    now = services.clock.now_ms()
+    new = ""
+    if upload is not None:
+        new = (await blobs.put(upload.data, now=now)).id
+    if old == new:
+        return logo_url(before)
+    await store.set_settings(
+        {LOGO_BLOB: new, LOGO_TYPE: upload.kind.media_type if upload else ""},
+        by=None if actor is None else actor.id,
+        now=now,
+        audit=_entry(
+            services,
+            "logo_set" if upload is not None else "logo_remove",
+            actor,
+            detail={"changed": {LOGO_BLOB: [old or None, new or None]}},
+        ),
+    )
+    if old:
+        await blobs.delete(old)
+    await _changed(services)
+    return logo_url({LOGO_BLOB: new})
+
+
+async def logo(services: Services, blob_id: str) -> tuple[bytes, str] | None:
+    """The logo's bytes and media type when ``blob_id`` is the current logo's (no other blob
+    is ever served by this address), else None."""
+    stored = await admin_store(services).settings()
+    if not blob_id or stored.get(LOGO_BLOB) != blob_id:
+        return None
+    data = await blob_store(services.settings, services.database).get(blob_id)
+    if data is None:
+        return None
+    return data, stored.get(LOGO_TYPE) or "application/octet-stream"

@@ -31,6 +31,7 @@ from web.http import (
     services_of,
     set_field,
 )
+from web.uploads import IMAGE_KINDS, UploadRefused, accept_upload, read_upload
 
 #: A CSV import is larger than other bodies: some thousand lines of a few dozen bytes.
 MAX_IMPORT_BYTES = 512 * 1024
@@ -499,8 +500,50 @@ async def settings(request: Request) -> Response:
     return JSONResponse(
         {
             "settings": current,
+            "logo": actions.logo_url(services.live.values),
             "read_only": {key: getattr(env, key) for key in actions.READ_ONLY},
         }
+    )
+
+
+async def upload_logo(request: Request) -> Response:
+    """The community's logo (the raw bytes as the body, its file name in ``name``): JPEG, PNG
+    or WebP, checked by content (``web/uploads.py``); replaces the one before."""
+    user = await _admin(request)
+    services = services_of(request)
+    limit = services.settings.upload_max_bytes
+    data = await read_upload(request, limit)
+    try:
+        checked = await accept_upload(
+            data, request.query_params.get("name", "logo"), max_bytes=limit, allowed=IMAGE_KINDS
+        )
+    except UploadRefused as refused:
+        raise refused.api_error() from None
+    url = await actions.set_logo(services, checked, actor=user)
+    return JSONResponse({"logo": url}, status_code=201)
+
+
+async def remove_logo(request: Request) -> Response:
+    user = await _admin(request)
+    await decode_body(request, Empty)
+    await actions.set_logo(services_of(request), None, actor=user)
+    return JSONResponse({"logo": None})
+
+
+async def community_logo(request: Request) -> Response:
+    """The logo, for everyone (the login page's top bar shows it too). Its address names its
+    blob, so a browser keeps it for a year; a replaced logo is a new address."""
+    found = await actions.logo(services_of(request), request.path_params["blob"])
+    if found is None:
+        raise ApiError(404, "not_found", "No such logo.")
+    data, media_type = found
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
@@ -524,5 +567,8 @@ ROUTES = [
     Route("/api/admin/invite-codes", create_invite, methods=["POST"]),
     Route("/api/admin/invites/{code}/revoke", revoke_invite, methods=["POST"]),
     Route("/api/admin/settings", settings, methods=["GET", "POST"]),
+    Route("/api/admin/logo", upload_logo, methods=["POST"]),
+    Route("/api/admin/logo/remove", remove_logo, methods=["POST"]),
+    Route("/community-logo/{blob}", community_logo, methods=["GET"]),
     Route("/api/password-reset", redeem, methods=["POST"]),
 ]

@@ -113,7 +113,7 @@ function updateBadge(channel) {
 function updateTitle() {
   let total = 0;
   for (const channel of rooms.keys()) if (active?.channel !== channel) total += unread.count(channel);
-  const base = `${active ? roomName(active.channel) : t("chat.title")} · ${t("app.name")}`;
+  const base = `${active ? roomName(active.channel) : t("chat.title")} · ${page.community ?? t("app.name")}`;
   document.title = total ? `(${total}) ${base}` : base;
 }
 

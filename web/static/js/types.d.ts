@@ -295,6 +295,8 @@ export interface PageFacts {
   lang: string;
   min_password: number;
   ws_port: number | null;
+  /** The community's name in the page's language (admin settings), for titles. */
+  community?: string;
   token?: string;
 }
 

@@ -1,0 +1,106 @@
+"""The settings page and the top bar in real Chromium at 360 px, in both modes: an admin names
+the community, is told on the field when a rate limit is out of range, is refused a PDF as the
+logo (in words of the page's language), sets a picture and removes it; a resident's top bar and
+window title show the name and the logo (its alt text the name); no page scrolls sideways and
+axe-core finds nothing serious or critical."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from playwright.async_api import Page, expect
+
+from tests.browser.axe import serious_violations
+from tests.browser.conftest import NewPage, Site, log_in
+from tests.browser.test_admin import _admin_page
+
+pytestmark = pytest.mark.timeout(240)
+
+PHONE = {"width": 360, "height": 740}
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (160, 80), (11, 83, 148)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def _no_sideways_scroll(page: Page) -> None:
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"{page.url} is {width} px wide at 360 px"
+
+
+async def test_settings_page_and_top_bar_on_a_phone(new_page: NewPage, site: Site) -> None:
+    admin = await _admin_page(new_page, site, **PHONE)
+    await admin.goto("/admin/settings")
+    await expect(admin.locator("#publish_rate")).to_have_value("100")  # the server's env
+    await _no_sideways_scroll(admin)
+    assert await serious_violations(admin) == []
+
+    # Out of range: the message on its field, in Chinese.
+    await admin.fill("#publish_rate", "0")
+    await admin.get_by_role("button", name="儲存設定").click()
+    await expect(admin.locator("#publish_rate-error")).to_have_text("請輸入 1 到 50 的整數。")
+    await expect(admin.locator("#publish_rate")).to_have_attribute("aria-invalid", "true")
+    # No language at all is refused on the field too.
+    await admin.fill("#publish_rate", "30")
+    english_box = admin.get_by_role("checkbox", name="English")
+    chinese_box = admin.get_by_role("checkbox", name="繁體中文")
+    await expect(english_box).to_be_checked()
+    await english_box.uncheck()
+    await chinese_box.uncheck()
+    await admin.get_by_role("button", name="儲存設定").click()
+    await expect(admin.locator("#languages-error")).to_have_text("請至少選擇一種語言。")
+    await english_box.check()
+    await chinese_box.check()
+    await admin.fill("#community_name_zh", "晴光社區")
+    await admin.get_by_role("button", name="儲存設定").click()
+    await expect(admin.locator("#settings-saved")).to_be_visible()
+    await expect(admin.locator("#publish_rate-error")).to_be_hidden()
+
+    # A PDF is refused as the logo; a picture is taken and shown.
+    await admin.set_input_files(
+        "#logo",
+        {"name": "logo.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"},
+    )
+    await admin.get_by_role("button", name="使用這個標誌").click()
+    await expect(admin.locator("#logo-error")).to_contain_text("標誌必須是圖片")
+    await admin.set_input_files(
+        "#logo", {"name": "logo.png", "mimeType": "image/png", "buffer": _png()}
+    )
+    await admin.get_by_role("button", name="使用這個標誌").click()
+    await expect(admin.locator("#logo-saved")).to_have_text("標誌已儲存。")
+    await expect(admin.locator("#logo-preview")).to_be_visible()
+    await expect(admin.locator("#logo-error")).to_be_hidden()
+    assert await serious_violations(admin) == []
+
+    # A resident's top bar, in both languages.
+    resident = await new_page(**PHONE)
+    await log_in(resident, "ann")
+    await resident.goto("/")
+    logo = resident.locator(".top-bar .brand img")
+    await expect(logo).to_have_attribute("alt", "晴光社區")
+    await expect(logo).to_be_visible()
+    assert await logo.evaluate("img => img.naturalWidth") == 160  # it loaded
+    await expect(resident).to_have_title("傾談 · 晴光社區")
+    await expect(resident.get_by_role("link", name="晴光社區")).to_be_visible()
+    await _no_sideways_scroll(resident)
+    assert await serious_violations(resident) == []
+    english = await new_page(locale="en-GB", **PHONE)
+    await log_in(english, "amy")
+    await english.goto("/")
+    await expect(english.locator(".top-bar .brand img")).to_have_attribute(
+        "alt", "Linli neighbourhood"
+    )
+    await _no_sideways_scroll(english)
+    assert await serious_violations(english) == []
+
+    # Removed: the name alone.
+    await admin.get_by_role("button", name="移除標誌").click()
+    await expect(admin.locator("#logo-saved")).to_have_text("標誌已移除。")
+    await expect(admin.locator("#logo-preview")).to_be_hidden()
+    await resident.reload()
+    await expect(resident.locator(".top-bar .brand img")).to_have_count(0)
+    await expect(resident.locator(".top-bar .brand")).to_have_text("晴光社區")
