@@ -16,10 +16,10 @@ from gateway.meetings.events import OBJECTIONS_TIMER, REMINDER_TIMER
 from gateway.messages import ops as messages_ops
 from gateway.moderation import ops as moderation_ops
 from gateway.notices import ops as notices_ops
-from gateway.photos import ops as photos_ops
 from gateway.notices.events import EXPIRE_TIMER as NOTICE_EXPIRE_TIMER
 from gateway.notices.events import PUBLISH_TIMER as NOTICE_PUBLISH_TIMER
 from gateway.notifications import ops as notifications_ops
+from gateway.photos import ops as photos_ops
 from gateway.polls import ops as polls_ops
 from gateway.privacy import ops as privacy_ops
 from gateway.requests import ops as requests_ops

@@ -9,7 +9,7 @@ from persistence.db import Database, Row
 from persistence.photos import ChatPhoto
 
 _COLUMNS: Final = (
-    'id, channel, uploader_id, blob_id, thumb_id, media_type, filename, width, height, size, cmid, '
+    "id, channel, uploader_id, blob_id, thumb_id, media_type, filename, width, height, size, cmid, "
     '"offset", created_at'
 )
 

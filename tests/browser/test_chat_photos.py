@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from linli.catalogue import messages_of
 from tests.browser.axe import serious_violations
@@ -55,7 +55,7 @@ async def test_photo_attached_sent_shown_and_opened_on_a_phone(
     # Not an image: refused with the upload code's words; nothing sent, the text kept.
     await ann.set_input_files(
         "#photo-input",
-        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo"}],
+        files=FilePayload(name="notes.txt", mimeType="text/plain", buffer=b"not a photo"),
     )
     await expect(ann.locator("#photo-chosen")).to_be_visible()
     await ann.fill("#composer-text", "窗外的花")
@@ -69,11 +69,9 @@ async def test_photo_attached_sent_shown_and_opened_on_a_phone(
 
     # A real PNG: the preview, then the message with its thumbnail for both.
     await ann.set_input_files(
-        "#photo-input", files=[{"name": "花.png", "mimeType": "image/png", "buffer": png_bytes()}]
+        "#photo-input", files=FilePayload(name="花.png", mimeType="image/png", buffer=png_bytes())
     )
-    await expect(ann.locator("#photo-name")).to_have_text(
-        ZH["photo.chosen"].format(name="花.png")
-    )
+    await expect(ann.locator("#photo-name")).to_have_text(ZH["photo.chosen"].format(name="花.png"))
     assert await violations(ann) == []
     await ann.click("#send")
     await expect(error).to_be_hidden()
@@ -96,9 +94,7 @@ async def test_photo_attached_sent_shown_and_opened_on_a_phone(
     await expect(dialog).to_be_visible()
     full = amy.locator("#photo-full")
     await expect(full).to_have_attribute("alt", "窗外的花")
-    await amy.wait_for_function(
-        "() => document.getElementById('photo-full').naturalWidth === 120"
-    )
+    await amy.wait_for_function("() => document.getElementById('photo-full').naturalWidth === 120")
     assert await violations(amy) == []
     await amy.keyboard.press("Escape")
     await expect(dialog).to_be_hidden()

@@ -179,7 +179,9 @@ async def test_hidden_or_deleted_message_no_longer_serves_its_photo(
         await amy.ok("subscribe", channel=room)
         first = (await upload(ann_http, room, png(), "one.png")).json()["photo"]
         second = (await upload(ann_http, room, png(), "two.png")).json()["photo"]
-        one = await ann.ok("publish", channel=room, text="一", client_msg_id="p1", photo=first["id"])
+        one = await ann.ok(
+            "publish", channel=room, text="一", client_msg_id="p1", photo=first["id"]
+        )
         two = await ann.ok(
             "publish", channel=room, text="二", client_msg_id="p2", photo=second["id"]
         )

@@ -9,13 +9,13 @@ from collections.abc import Awaitable, Callable
 from channels.access import Action, Principal
 from channels.names import ChannelRef, parse_channel
 from linli.feature import Services
+from linli.types import UserId
 from persistence.blobs import blob_store, new_blob_id
 from persistence.messages.sql import SqlMessagesStore
 from persistence.moderation import Visibility
 from persistence.moderation.sql import SqlModerationStore
 from persistence.photos import ChatPhoto
 from persistence.photos.sql import SqlPhotoStore
-from linli.types import UserId
 from web.uploads import CheckedUpload
 
 #: The gateway's ``allowed``: one rule for a room, over the wire and over HTTP alike.
