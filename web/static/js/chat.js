@@ -773,6 +773,8 @@ const pushOffer = new PushOffer();
 // A photo with the message (chat_photos.js): uploaded first; a refused upload publishes nothing.
 const photos = new PhotoComposer();
 setUpPhotoDialog();
+// A new choice of photo starts over: the last refusal's words go.
+el("photo-input").addEventListener("change", () => showComposerError(""));
 let uploading = false;
 
 async function send() {
