@@ -181,7 +181,7 @@ function noteLast(channel, pub) {
   if (!room || !data) return;
   if (data.kind === "chat") {
     if (room.last && pub.offset <= room.last.offset) return;
-    let text = data.text || (data.card ? t("chat.last_card") : "");
+    let text = data.text || (data.card ? t("chat.last_card") : data.photo ? t("photo.last") : "");
     if (data.deleted) text = t("chat.last_deleted");
     else if (data.moderation) text = t(data.moderation === "deleted" ? "chat.deleted" : "chat.hidden");
     const who = data.author?.id === me.id ? t("chat.you") : (data.author?.name ?? "");
