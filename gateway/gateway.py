@@ -104,6 +104,17 @@ ControlHandler = Callable[[Any], None]
 RevokeListener = Callable[[int, ChannelName], None]
 
 
+class PhotoAttacher(Protocol):
+    """Resolves a publish's ``photo`` (``gateway/photos/ops.py``): ``claim`` returns the
+    ``data.photo`` object or raises RequestError; ``attached`` records the published offset."""
+
+    async def claim(
+        self, conn: Connection, channel: ChannelRef, photo_id: str, client_msg_id: str
+    ) -> dict[str, Any]: ...
+
+    async def attached(self, photo_id: str, offset: int) -> None: ...
+
+
 class RequestError(Exception):
     """A request refused with a wire error code. ``refund``: whether a refused publish gives its
     rate-limit token back (a message held for review was stored, so it keeps its cost, or a
@@ -124,6 +135,7 @@ def chat_data(
     reply_to: dict[str, Any] | None = None,
     *,
     official: bool = False,
+    photo: dict[str, Any] | None = None,
 ) -> bytes:
     """A chat message's body as stored and fanned out (see ``docs/protocol.md``). ``official``
     (a management post in a building room) is set by the server from the author's role, never
@@ -139,6 +151,8 @@ def chat_data(
         body["reply_to"] = reply_to
     if official:
         body["official"] = True
+    if photo is not None:
+        body["photo"] = photo
     return msgpack.packb(body)  # type: ignore[no-any-return]
 
 
@@ -196,6 +210,9 @@ class Gateway:
         #: Called with (user_id, channel) when a user lost access, on every gateway (polls: drop
         #: the cached membership).
         self.revoke_listeners: list[RevokeListener] = []
+        #: The photos feature's side of a publish with ``photo`` (None: such a publish is
+        #: ``bad_request``).
+        self.photo_attacher: PhotoAttacher | None = None
         self._handlers: dict[type[Any], OpHandler] = {
             Publish: self._publish,
             Subscribe: self._subscribe,
@@ -437,11 +454,20 @@ class Gateway:
         # Only a reply reads anything more: a plain message costs no extra lookup.
         reply_to = request.reply_to
         quote = None if reply_to is None else await self._quote(conn, channel, reply_to)
+        photo = None
+        if request.photo is not None:
+            if self.photo_attacher is None:
+                raise RequestError(ErrorCode.BAD_REQUEST, "photos are not taken here")
+            photo = await self.photo_attacher.claim(
+                conn, channel, request.photo, request.client_msg_id
+            )
         if not self.rate_limiter.allow(principal.user_id, asyncio.get_running_loop().time()):
             raise RequestError(ErrorCode.RATE_LIMITED)
         try:
             for check in self.publish_checks:
-                await check(conn, channel, request.text)
+                # A photo's caption cannot be held for review (the held queue keeps text only):
+                # checked as an edit is, a phrase set to hold refuses it instead.
+                await check(conn, channel, request.text, edit=photo is not None)
         except RequestError as exc:
             # A refused message (muted, a blocked word) was not published: it costs no token,
             # unless the check says it does (``RequestError.refund``).
@@ -455,10 +481,15 @@ class Gateway:
             self.clock.now_ms(),
             quote,
             official=is_official(principal, channel),
+            photo=photo,
         )
         result = await self.broker.publish(
             channel.name, data, idempotency_key=f"{principal.user_id}:{request.client_msg_id}"
         )
+        if photo is not None and self.photo_attacher is not None:
+            # A retry (duplicate) attaches again: the first attempt's ack may have been lost
+            # before this line. Until it is recorded the photo is its uploader's alone.
+            await self.photo_attacher.attached(photo["id"], result.offset)
         if result.duplicate:
             # A retry of a message already published (its ack was lost) is not a new message:
             # give the token back, or a phone resending its backlog after a reconnect would be

@@ -32,6 +32,7 @@ DEFAULT_HISTORY_LIMIT = 50
 # Client request ids are echoed back; JavaScript numbers are exact up to 2**53.
 _MAX_ID = 2**53
 _CLIENT_MSG_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PHOTO_ID_RE = re.compile(r"[0-9a-f]{32}")
 # Control characters other than newline and tab have no place in a chat message and can be used
 # to spoof the display (bidi overrides are left alone: Chinese and Arabic text need them).
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -85,6 +86,9 @@ class Publish:
     client_msg_id: str
     #: The offset of the message this one answers (docs/protocol.md, "Replies").
     reply_to: Offset | None = None
+    #: A photo uploaded for this message (docs/protocol.md, "Photos"); ``text`` is then its
+    #: caption and may be empty.
+    photo: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +229,12 @@ def _parse_publish(obj: dict[str, Any], request_id: int) -> Publish:
     if not isinstance(text, str):
         raise FrameError(ErrorCode.BAD_REQUEST, "field 'text' must be a string", request_id)
     text = _CONTROL_RE.sub("", text).strip()
-    if not text:
+    photo = obj.get("photo")
+    if photo is not None and (not isinstance(photo, str) or not _PHOTO_ID_RE.fullmatch(photo)):
+        raise FrameError(
+            ErrorCode.BAD_REQUEST, "field 'photo' must be a photo id (32 hex digits)", request_id
+        )
+    if not text and photo is None:
         raise FrameError(ErrorCode.BAD_REQUEST, "field 'text' must not be empty", request_id)
     if len(text) > MAX_TEXT_CHARS:
         raise FrameError(
@@ -245,7 +254,7 @@ def _parse_publish(obj: dict[str, Any], request_id: int) -> Publish:
         raise FrameError(
             ErrorCode.BAD_REQUEST, "field 'reply_to' must be a positive integer", request_id
         )
-    return Publish(request_id, channel, text, client_msg_id, reply_to)
+    return Publish(request_id, channel, text, client_msg_id, reply_to, photo)
 
 
 def _parse_history(obj: dict[str, Any], request_id: int) -> History:

@@ -20,6 +20,7 @@ from gateway.notices import ops as notices_ops
 from gateway.notices.events import EXPIRE_TIMER as NOTICE_EXPIRE_TIMER
 from gateway.notices.events import PUBLISH_TIMER as NOTICE_PUBLISH_TIMER
 from gateway.notifications import ops as notifications_ops
+from gateway.photos import ops as photos_ops
 from gateway.polls import ops as polls_ops
 from gateway.privacy import ops as privacy_ops
 from gateway.requests import ops as requests_ops
@@ -79,6 +80,7 @@ from web.onboard import api as onboard_api
 from web.onboard import figures as onboard_figures
 from web.onboard import pages as onboard_pages
 from web.pages import PAGE_ROUTES
+from web.photos import api as photos_api
 from web.polls import actions as polls_actions
 from web.polls import api as polls_api
 from web.polls import pages as polls_pages
@@ -146,6 +148,9 @@ MODERATION = Feature(
 # Chat message basics (issue 22): read positions, edits and deletes by their authors. After
 # moderation: its history view reads what moderation's view marked.
 MESSAGES = Feature(name="messages", install=messages_ops.install)
+
+# Photos in chat rooms (issue 22): uploaded over HTTP, named by a publish.
+PHOTOS = Feature(name="photos", install=photos_ops.install, routes=photos_api.ROUTES)
 
 POLLS = Feature(
     name="polls",
@@ -410,6 +415,7 @@ FEATURES: list[Feature] = [
     MODERATION,
     ROOMS,
     MESSAGES,
+    PHOTOS,
     POLLS,
     NOTIFICATIONS,
     FIGURES,

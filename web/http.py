@@ -141,6 +141,8 @@ class HttpCode(enum.StrEnum):
     UPLOAD_TYPE_NOT_ALLOWED = "upload_type_not_allowed"
     UPLOAD_NAME_MISMATCH = "upload_name_mismatch"
     UPLOAD_DAMAGED = "upload_damaged"
+    # -- chat photos
+    RATE_LIMITED = "rate_limited"
     # -- privacy
     CONSENT_REQUIRED = "consent_required"
     WRONG_PASSWORD = "wrong_password"

@@ -418,6 +418,7 @@ class GatewayMessages:
                 if state.deleted_at is not None:
                     body["text"], body["deleted"] = "", True
                     body.pop("reply_to", None)
+                    body.pop("photo", None)
                 else:
                     if not body.get("moderation"):
                         body["text"] = state.text

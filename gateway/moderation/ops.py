@@ -350,6 +350,8 @@ class GatewayModeration:
         body["moderation"] = str(state)
         if state is Visibility.DELETED or not principal.is_staff:
             body["text"] = ""
+            # A hidden or deleted message's photo goes with its text (its URLs refuse too).
+            body.pop("photo", None)
         return Publication(pub.channel, pub.offset, pub.epoch, msgpack.packb(body)), body
 
 

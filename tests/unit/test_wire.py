@@ -266,3 +266,16 @@ def test_push_frames_encode_once() -> None:
     for fmt in Format:
         assert decode_frame_back(frames.get(fmt)) == {"push": "ping"}
         assert frames.get(fmt) is frames.get(fmt)
+
+
+@both
+def test_publish_with_a_photo_may_have_no_caption(fmt: Format) -> None:
+    photo = "0123456789abcdef" * 2
+    base = {"id": 9, "op": "publish", "channel": "building:3", "client_msg_id": "p-1"}
+    assert decode_request(frame({**base, "text": " ", "photo": photo}, fmt), fmt) == Publish(
+        9, BUILDING_3, "", "p-1", None, photo
+    )
+    for bad in ({"text": "", "photo": "ABC"}, {"text": "x", "photo": 7}, {"text": ""}):
+        with pytest.raises(FrameError) as info:
+            decode_request(frame({**base, **bad}, fmt), fmt)
+        assert info.value.code is ErrorCode.BAD_REQUEST

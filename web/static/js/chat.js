@@ -22,6 +22,7 @@ import { PushOffer } from "./lib/push-offer.js";
 import { MessageTools, ServerUnread } from "./chat_messages.js";
 import { requestLink } from "./requests/chat-link.js";
 import { StaffUI } from "./chat_staff.js";
+import { PhotoComposer, setUpPhotoDialog, uploadPhoto } from "./chat_photos.js";
 
 /** @typedef {import("./types.js").Publication} Publication */
 /** @typedef {import("./types.js").User} User */
@@ -180,7 +181,7 @@ function noteLast(channel, pub) {
   if (!room || !data) return;
   if (data.kind === "chat") {
     if (room.last && pub.offset <= room.last.offset) return;
-    let text = data.text || (data.card ? t("chat.last_card") : "");
+    let text = data.text || (data.card ? t("chat.last_card") : data.photo ? t("photo.last") : "");
     if (data.deleted) text = t("chat.last_deleted");
     else if (data.moderation) text = t(data.moderation === "deleted" ? "chat.deleted" : "chat.hidden");
     const who = data.author?.id === me.id ? t("chat.you") : (data.author?.name ?? "");
@@ -247,6 +248,8 @@ function showNotice(text) {
 function setComposerEnabled(enabled) {
   textarea.disabled = !enabled;
   sendButton.disabled = !enabled;
+  photos.setEnabled(enabled);
+  if (!enabled) photos.clear();
 }
 
 /** @returns {{channel: string, offset: number} | null} */
@@ -767,12 +770,40 @@ const messageTools = new MessageTools({
 // Notifications are offered once the reader has taken part (their first message) or stayed a while.
 const pushOffer = new PushOffer();
 
-function send() {
+// A photo with the message (chat_photos.js): uploaded first; a refused upload publishes nothing.
+const photos = new PhotoComposer();
+setUpPhotoDialog();
+// A new choice of photo starts over: the last refusal's words go.
+el("photo-input").addEventListener("change", () => showComposerError(""));
+let uploading = false;
+
+async function send() {
   const text = textarea.value.trim();
-  if (!text || !active) return;
+  const file = photos.file;
+  if ((!text && !file) || !active || uploading) return;
   showComposerError("");
-  const cmid = client.publish(active.channel, text, messageTools.takeReply());
-  messages.addPending(cmid, text);
+  const channel = active.channel;
+  /** @type {string | undefined} */
+  let photo;
+  if (file) {
+    uploading = true;
+    sendButton.disabled = true;
+    el("chat-status").textContent = t("photo.uploading");
+    const result = await uploadPhoto(channel, file);
+    uploading = false;
+    sendButton.disabled = textarea.disabled;
+    if (!result.ok) {
+      // The text and the photo stay in the composer, to change and send again.
+      const reason = errorText(result.code, result.code === "rate_limited" ? "photo" : undefined);
+      showComposerError(t("photo.failed", { reason }));
+      return;
+    }
+    if (active?.channel !== channel) return;
+    photo = result.id;
+    photos.clear();
+  }
+  const cmid = client.publish(channel, text, messageTools.takeReply(), photo);
+  messages.addPending(cmid, text || t("photo.alt"));
   textarea.value = "";
   textarea.focus();
   pushOffer.activity();
@@ -780,7 +811,7 @@ function send() {
 
 composer.addEventListener("submit", (event) => {
   event.preventDefault();
-  send();
+  void send();
 });
 textarea.addEventListener("keydown", (event) => {
   // isComposing: Enter also confirms a Chinese input method's candidate; that must not send.
@@ -789,7 +820,7 @@ textarea.addEventListener("keydown", (event) => {
   if (coarse.matches) return;
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
     event.preventDefault();
-    send();
+    void send();
   }
 });
 /** The hint under the composer says what Enter does on this screen. */

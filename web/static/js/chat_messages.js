@@ -218,6 +218,7 @@ function showRetracted(li) {
   find(li, ".msg-edit-form")?.remove();
   find(li, ".msg-delete-confirm")?.remove();
   find(li, ".msg-menu-button")?.remove();
+  find(li, ".msg-photo")?.remove();
   if (text) text.hidden = false;
 }
 

@@ -535,12 +535,14 @@ export class LinliClient {
    * @param {string} channel
    * @param {string} text
    * @param {number} [replyTo]  the offset of the message this one answers
+   * @param {string} [photo]  the id of an uploaded photo it carries (`text` is its caption)
    * @returns {string}
    */
-  publish(channel, text, replyTo) {
+  publish(channel, text, replyTo, photo) {
     /** @type {PendingPublish} */
     const entry = { channel, text, cmid: newClientMsgId(), inFlight: false };
     if (replyTo) entry.replyTo = replyTo;
+    if (photo) entry.photo = photo;
     this.pending.set(entry.cmid, entry);
     this.sendPublish(entry);
     return entry.cmid;
@@ -562,6 +564,7 @@ export class LinliClient {
     /** @type {Record<string, unknown>} */
     const fields = { channel: entry.channel, text: entry.text, client_msg_id: entry.cmid };
     if (entry.replyTo) fields.reply_to = entry.replyTo;
+    if (entry.photo) fields.photo = entry.photo;
     this.request("publish", fields).then(
       (ack) => {
         this.pending.delete(entry.cmid);

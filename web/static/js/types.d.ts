@@ -60,6 +60,19 @@ export interface ChatData {
   edited?: number;
   /** History and recovery only: its author deleted it (`text` is ""). */
   deleted?: boolean;
+  /** The message's photo (docs/protocol.md, "Photos"); `text` is its caption. */
+  photo?: PhotoRef;
+}
+
+/** A chat message's photo: the blob store's ids, its size, and where to fetch it. */
+export interface PhotoRef {
+  id: string;
+  blob: string;
+  thumb: string;
+  width: number;
+  height: number;
+  url: string;
+  thumb_url: string;
 }
 
 /** An author's edit or delete of their message at `target` (gateway/messages/ops.py). */
@@ -249,6 +262,8 @@ export interface PendingPublish {
   inFlight: boolean;
   /** The offset of the message this one answers. */
   replyTo?: number;
+  /** The id of the uploaded photo it carries. */
+  photo?: string;
 }
 
 /** What LinliClient tells the page; every callback is optional. */

@@ -13,6 +13,7 @@ import { renderCard } from "./cards.js";
 import { node, part } from "./dom.js";
 import { avatar, groupRuns } from "./message-runs.js";
 import { setLanguage, setMessageText } from "./message-text.js";
+import { photoThumb } from "../chat_photos.js";
 
 /** @typedef {import("../types.js").ChatData} ChatData */
 /** @typedef {import("../types.js").Publication} Publication */
@@ -22,7 +23,7 @@ const STICKY_PX = 80;
 
 /**
  * What an item shows: a chat message, or one of the reader's own not (yet) in the room.
- * @typedef {{text?: string, author?: {id?: number, name: string}, ts: number, moderation?: ChatData["moderation"], card?: ChatData["card"], official?: boolean, moderation_reason?: string}} ItemData
+ * @typedef {{text?: string, author?: {id?: number, name: string}, ts: number, moderation?: ChatData["moderation"], card?: ChatData["card"], official?: boolean, moderation_reason?: string, photo?: ChatData["photo"]}} ItemData
  */
 
 /**
@@ -48,9 +49,11 @@ export function showModerated(li, state) {
   li.dataset.moderation = state;
   const text = part(li, ".text");
   text.textContent = t(state === "deleted" ? "chat.deleted" : "chat.hidden");
+  text.hidden = false;
   setLanguage(text, null);
   const button = asItem(li.querySelector(".report-button"));
   if (button) button.hidden = true;
+  li.querySelector(".msg-photo")?.remove(); // its address no longer serves it either
 }
 
 /**
@@ -170,6 +173,11 @@ export class MessageList {
     const text = node("p", "text");
     setMessageText(text, data.text ?? "");
     li.append(meta, text);
+    if (data.photo) {
+      text.after(photoThumb(data.photo, data.text ?? ""));
+      // A photo without a caption has no text line.
+      if (!data.text) text.hidden = true;
+    }
     const card = renderCard(data.card);
     if (card) li.append(card);
     if (offset !== undefined) li.dataset.offset = String(offset);
@@ -197,6 +205,12 @@ export class MessageList {
       const time = part(existing, "time");
       time.textContent = formatTime(data.ts);
       time.title = formatFullTime(data.ts);
+      // The reader's own photo, confirmed by its ack before the echo brought the photo.
+      if (data.photo && !data.moderation && !data.deleted && !existing.querySelector(".msg-photo")) {
+        const text = part(existing, ".text");
+        text.after(photoThumb(data.photo, data.text ?? ""));
+        if (!data.text) text.hidden = true;
+      }
       return;
     }
     const stick = this.nearBottom();

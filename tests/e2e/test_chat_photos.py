@@ -1,0 +1,216 @@
+"""Photos in chat rooms on a real server, in both modes (issue 22): a resident uploads a photo
+over HTTP and publishes it over a real WebSocket; another reader of the room gets the message
+with the photo's reference and fetches its thumbnail and original; an outsider is refused; bad
+files are refused with their codes and nothing is published; a photo whose message a moderator
+hid, or its author deleted, is no longer served."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pytest
+
+from tests.e2e.harness import Client, Deployment, Server, login, running, seed
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def png(width: int = 64, height: int = 48) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg(width: int = 800, height: int = 600) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def web(server: Server, username: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=server.http, cookies={"linli_session": await login(server, username)}, timeout=10
+    )
+
+
+async def upload(
+    http: httpx.AsyncClient, room: str, data: bytes, name: str = "photo.png"
+) -> httpx.Response:
+    return await http.post(
+        f"/api/rooms/{room}/photos",
+        params={"name": name},
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+
+
+async def test_photo_sent_received_fetched_and_private(deployment: Deployment) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment, LINLI_UPLOAD_MAX_BYTES="200000") as server:
+        ann_http, amy_http, bob_http = [await web(server, n) for n in ("ann", "amy", "bob")]
+        ann = await Client.connect(server, await login(server, "ann"))
+        amy = await Client.connect(server, await login(server, "amy"))
+        await amy.ok("subscribe", channel=room)
+
+        made = await upload(ann_http, room, jpeg(), "窗外.jpg")
+        assert made.status_code == 201, made.text
+        photo = made.json()["photo"]
+        assert (photo["width"], photo["height"], photo["channel"]) == (800, 600, room)
+        # Not sent yet: only its uploader sees it.
+        assert (await ann_http.get(photo["thumb_url"])).status_code == 200
+        assert (await amy_http.get(photo["thumb_url"])).status_code == 404
+
+        ack = await ann.ok(
+            "publish", channel=room, text="今天的夕陽", client_msg_id="ann-p1", photo=photo["id"]
+        )
+        [pub] = await amy.pubs(1)
+        assert pub["offset"] == ack["offset"]
+        ref = pub["data"]["photo"]
+        assert pub["data"]["text"] == "今天的夕陽"
+        assert ref["id"] == photo["id"] and (ref["width"], ref["height"]) == (800, 600)
+        assert len(ref["blob"]) == 32 and len(ref["thumb"]) == 32
+        assert ref["thumb_url"] == f"/api/photos/{photo['id']}/thumb"
+
+        thumb = await amy_http.get(ref["thumb_url"])
+        assert thumb.status_code == 200
+        assert thumb.headers["content-type"] == "image/jpeg"
+        assert thumb.headers["cache-control"].startswith("private")
+        from PIL import Image
+
+        assert max(Image.open(io.BytesIO(thumb.content)).size) <= 480
+        original = await amy_http.get(ref["url"])
+        assert original.status_code == 200 and original.content == jpeg()
+        assert original.headers["cache-control"].startswith("private")
+        # History carries it too.
+        history = (await amy.ok("history", channel=room, limit=10))["publications"]
+        assert history[-1]["data"]["photo"]["id"] == photo["id"]
+
+        # A resident of another building: refused.
+        assert (await bob_http.get(ref["url"])).status_code == 403
+        assert (await bob_http.get(ref["thumb_url"])).status_code == 403
+        assert (await upload(bob_http, room, png())).json()["error"]["code"] == "forbidden"
+        async with httpx.AsyncClient(base_url=server.http) as anonymous:
+            assert (await anonymous.get(ref["url"])).status_code == 401
+        # Nobody else may publish ann's photo, nor may ann under a second message.
+        bob = await Client.connect(server, await login(server, "bob"))
+        own_room = f"building:{hood.building_b}"
+        assert (
+            await bob.error(
+                "publish", channel=own_room, text="x", client_msg_id="bob-1", photo=photo["id"]
+            )
+            == "not_found"
+        )
+        assert (
+            await ann.error(
+                "publish", channel=room, text="again", client_msg_id="ann-p2", photo=photo["id"]
+            )
+            == "not_found"
+        )
+        # A retry of the same publish is the same message (and keeps its photo).
+        again = await ann.ok(
+            "publish", channel=room, text="今天的夕陽", client_msg_id="ann-p1", photo=photo["id"]
+        )
+        assert again["duplicate"] is True and again["offset"] == ack["offset"]
+        assert (
+            await ann.error(
+                "publish", channel=room, text="x", client_msg_id="ann-p3", photo="nothex"
+            )
+            == "bad_request"
+        )
+        # A photo without a caption is a message.
+        bare = (await upload(ann_http, room, png(), "a.png")).json()["photo"]
+        await ann.ok("publish", channel=room, text="", client_msg_id="ann-p4", photo=bare["id"])
+        [pub] = await amy.pubs(1)
+        assert pub["data"]["text"] == "" and pub["data"]["photo"]["id"] == bare["id"]
+        for http in (ann_http, amy_http, bob_http):
+            await http.aclose()
+        for client in (ann, amy, bob):
+            await client.close()
+
+
+async def test_bad_files_refused_with_their_codes_and_nothing_published(
+    deployment: Deployment,
+) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment, LINLI_UPLOAD_MAX_BYTES="20000") as server:
+        ann_http = await web(server, "ann")
+        amy = await Client.connect(server, await login(server, "amy"))
+        await amy.ok("subscribe", channel=room)
+        cases = [
+            (b"just some text, not a picture", "note.txt", 415, "upload_type_not_allowed"),
+            (b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n", "form.pdf", 415,
+             "upload_type_not_allowed"),
+            (png()[:40], "cut.png", 400, "upload_damaged"),
+            (png(), "photo.pdf", 415, "upload_name_mismatch"),
+            (b"", "empty.png", 400, "upload_empty"),
+            (jpeg(2000, 2000) + bytes(20000), "big.jpg", 413, "upload_too_large"),
+        ]  # fmt: skip
+        for data, name, status, code in cases:
+            refused = await upload(ann_http, room, data, name)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (status, code), name
+        # A group ann is not in, and a channel that is no room.
+        refused = await upload(ann_http, "group:nope", png())
+        assert refused.status_code in (403, 404)
+        assert (await upload(ann_http, "mod:flags", png())).status_code == 400
+        # Nothing reached the room.
+        assert [p for p in amy.drain() if p.get("push") == "pub"] == []
+        history = (await amy.ok("history", channel=room, limit=10))["publications"]
+        assert history == []
+        await ann_http.aclose()
+        await amy.close()
+
+
+async def test_hidden_or_deleted_message_no_longer_serves_its_photo(
+    deployment: Deployment,
+) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment) as server:
+        ann_http, amy_http, mo_http = [await web(server, n) for n in ("ann", "amy", "mo")]
+        ann = await Client.connect(server, await login(server, "ann"))
+        amy = await Client.connect(server, await login(server, "amy"))
+        await amy.ok("subscribe", channel=room)
+        first = (await upload(ann_http, room, png(), "one.png")).json()["photo"]
+        second = (await upload(ann_http, room, png(), "two.png")).json()["photo"]
+        one = await ann.ok(
+            "publish", channel=room, text="一", client_msg_id="p1", photo=first["id"]
+        )
+        two = await ann.ok(
+            "publish", channel=room, text="二", client_msg_id="p2", photo=second["id"]
+        )
+        await amy.pubs(2)
+        assert (await amy_http.get(first["url"])).status_code == 200
+
+        hidden = await mo_http.post(
+            f"/api/mod/messages/{room}/{one['offset']}/hide", json={"reason": "私隱資料"}
+        )
+        assert hidden.status_code == 200, hidden.text
+        for url in (first["url"], first["thumb_url"]):
+            assert (await amy_http.get(url)).status_code == 404
+            assert (await ann_http.get(url)).status_code == 404
+        # A moderator still sees a hidden message's photo (to review it).
+        assert (await mo_http.get(first["url"])).status_code == 200
+        # History no longer names it for residents.
+        pubs = (await amy.ok("history", channel=room, limit=10))["publications"]
+        by_offset = {p["offset"]: p["data"] for p in pubs}
+        assert "photo" not in by_offset[one["offset"]]
+        assert by_offset[two["offset"]]["photo"]["id"] == second["id"]
+
+        # The author deletes the second message: gone for everyone.
+        await ann.ok("delete", channel=room, offset=two["offset"])
+        for http in (amy_http, ann_http, mo_http):
+            assert (await http.get(second["url"])).status_code == 404
+            assert (await http.get(second["thumb_url"])).status_code == 404
+        pubs = (await amy.ok("history", channel=room, limit=10))["publications"]
+        assert "photo" not in {p["offset"]: p["data"] for p in pubs}[two["offset"]]
+        for http in (ann_http, amy_http, mo_http):
+            await http.aclose()
+        for client in (ann, amy):
+            await client.close()
