@@ -3,6 +3,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# How many pytest processes `make test` runs (pytest-xdist). Each test has its own key prefix,
+# schema, files and free ports, so they share the servers; more than the machine's cores only
+# makes the timing-bound tests wait. 1 runs the suite in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install demo serve test check typecheck-js bench clean
 
@@ -21,7 +25,7 @@ serve: install         ## run Linli with the configuration in the environment
 	$(BIN)/linli serve
 
 test: install node_modules/.package-lock.json  ## the whole test suite (Redis and PostgreSQL tests need those servers; the accessibility checks need axe-core from npm)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 check: install typecheck-js  ## lint and type-check (Python and the pages' JavaScript)
 	$(BIN)/ruff check .
