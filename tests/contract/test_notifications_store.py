@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 
 from linli.types import Role
 from persistence.db import Database, IntegrityViolation, UniqueViolation
-from persistence.factory import open_database, open_store
-from persistence.migrate import migrate
+from persistence.factory import open_database
 from persistence.notifications import (
     DEFAULTS,
     Audience,
@@ -33,16 +31,6 @@ from persistence.store import Store
 
 NOW = 1_700_000_000_000
 LEASE = 30_000
-
-
-@pytest.fixture
-async def core(db_url: str) -> AsyncIterator[Store]:
-    await migrate(db_url)
-    store = await open_store(db_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture

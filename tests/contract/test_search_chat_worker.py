@@ -4,16 +4,11 @@ holding a message comes back after the batches holding its edit and its delete w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import msgpack
-import pytest
 
 from channels.workqueue import WorkItem
 from channels.workqueue_memory import MemoryWorkQueue
 from linli.types import BuildingId, ChannelName, Offset, Role, UserId
-from persistence.factory import open_store
-from persistence.migrate import migrate
 from persistence.search import Viewer
 from persistence.search.sql import SqlSearchStore
 from persistence.store import Store
@@ -38,16 +33,6 @@ def entry(offset: int, body: dict[str, object], deliveries: int = 1) -> WorkItem
 def message(offset: int, text: str, deliveries: int = 1) -> WorkItem:
     author = {"id": 7, "name": "ann"}
     return entry(offset, {"kind": "chat", "author": author, "text": text, "ts": NOW}, deliveries)
-
-
-@pytest.fixture
-async def core(db_url: str) -> AsyncIterator[Store]:
-    await migrate(db_url)
-    store = await open_store(db_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def found(store: SqlSearchStore, query: str) -> list[str]:

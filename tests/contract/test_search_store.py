@@ -5,14 +5,10 @@ ranking and paging. The same expectations run on both databases, so they agree."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from linli.types import Role
-from persistence.factory import open_store
 from persistence.messages.sql import SqlMessagesStore
-from persistence.migrate import migrate
 from persistence.moderation import MessageAction, MessageSnapshot
 from persistence.moderation.sql import SqlModerationStore
 from persistence.search import CHAT_KIND, Document, Readers, SearchFilters, Viewer
@@ -55,16 +51,6 @@ def chat_doc(ref: str, text: str, room: str, at: int, *, author: int = 7) -> Doc
         channel=room,
         offset=int(ref[1:]),
     )
-
-
-@pytest.fixture
-async def core(db_url: str) -> AsyncIterator[Store]:
-    await migrate(db_url)
-    store = await open_store(db_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
