@@ -80,6 +80,7 @@ from web.onboard import api as onboard_api
 from web.onboard import figures as onboard_figures
 from web.onboard import pages as onboard_pages
 from web.pages import PAGE_ROUTES
+from web.photos import actions as photos_actions
 from web.photos import api as photos_api
 from web.polls import actions as polls_actions
 from web.polls import api as polls_api
@@ -150,7 +151,13 @@ MODERATION = Feature(
 MESSAGES = Feature(name="messages", install=messages_ops.install)
 
 # Photos in chat rooms (issue 22): uploaded over HTTP, named by a publish.
-PHOTOS = Feature(name="photos", install=photos_ops.install, routes=photos_api.ROUTES)
+PHOTOS = Feature(
+    name="photos",
+    install=photos_ops.install,
+    routes=photos_api.ROUTES,
+    timers={photos_actions.UNSENT_TIMER: lambda s: partial(photos_actions.on_unsent_timer, s)},
+    recurring={photos_actions.UNSENT_TIMER: photos_actions.next_unsent},
+)
 
 POLLS = Feature(
     name="polls",

@@ -100,6 +100,7 @@ class PrivacyView:
                 author = body["author"]
                 assert isinstance(author, dict)
                 body["author"] = {**author, "name": DELETED_NAME}
+                body.pop("photo", None)  # deleted with the account (design 0032)
                 p = pubs[i]
                 out[i] = Publication(p.channel, p.offset, p.epoch, msgpack.packb(body))
         return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from linli.types import ChannelName, Offset, UserId
+from linli.types import ChannelName, Millis, Offset, UserId
 from persistence.db import Database, Row
 from persistence.photos import ChatPhoto
 
@@ -78,3 +78,34 @@ class SqlPhotoStore:
             photo_id,
             offset,
         )
+
+    async def of_uploader(self, uploader_id: UserId) -> list[ChatPhoto]:
+        """Every photo the user uploaded, sent or not, oldest first (the privacy export)."""
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM chat_photos WHERE uploader_id = $1 ORDER BY created_at, id",
+            uploader_id,
+        )
+        return [_photo(r) for r in rows]
+
+    async def unsent_before(self, before: Millis) -> list[ChatPhoto]:
+        """Photos uploaded before ``before`` that no published message carries (no offset)."""
+        rows = await self._db.fetch(
+            f'SELECT {_COLUMNS} FROM chat_photos WHERE "offset" IS NULL AND created_at < $1 '
+            "ORDER BY created_at, id",
+            before,
+        )
+        return [_photo(r) for r in rows]
+
+    async def of_messages_before(self, before: Millis) -> list[ChatPhoto]:
+        """Photos of the stored chat messages created before ``before`` (what chat's retention
+        deletes)."""
+        columns = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
+        rows = await self._db.fetch(
+            f"SELECT {columns} FROM chat_photos p JOIN messages m "
+            'ON m.channel = p.channel AND m."offset" = p."offset" WHERE m.created_at < $1',
+            before,
+        )
+        return [_photo(r) for r in rows]
+
+    async def delete(self, photo_id: str) -> bool:
+        return bool(await self._db.execute("DELETE FROM chat_photos WHERE id = $1", photo_id))

@@ -43,7 +43,8 @@ def _json(value: Any) -> Any:
 
 
 def _renamed(data: bytes, user_id: int) -> bytes | None:
-    """A stored chat body with its author's name replaced, or None if it is not theirs."""
+    """A stored chat body with its author's name replaced and its photo reference dropped, or
+    None if it is not theirs (or is so already)."""
     try:
         body = msgpack.unpackb(data, raw=False)
     except (ValueError, TypeError, msgpack.UnpackException):
@@ -53,9 +54,10 @@ def _renamed(data: bytes, user_id: int) -> bytes | None:
     author = body.get("author")
     if not isinstance(author, dict) or author.get("id") != user_id:
         return None
-    if author.get("name") == DELETED_NAME:
+    if author.get("name") == DELETED_NAME and "photo" not in body:
         return None
     body["author"] = {**author, "name": DELETED_NAME}
+    body.pop("photo", None)  # its photo is deleted with the account (design 0032)
     return msgpack.packb(body)  # type: ignore[no-any-return]
 
 

@@ -4,19 +4,24 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Final
 
 from channels.access import Action, Principal
 from channels.names import ChannelRef, parse_channel
 from linli.feature import Services
-from linli.types import UserId
+from linli.types import Millis, UserId
 from persistence.blobs import blob_store, new_blob_id
 from persistence.messages.sql import SqlMessagesStore
 from persistence.moderation import Visibility
 from persistence.moderation.sql import SqlModerationStore
 from persistence.photos import ChatPhoto
 from persistence.photos.sql import SqlPhotoStore
+from persistence.timers import TimerJob
 from web.uploads import CheckedUpload
+
+log = logging.getLogger(__name__)
 
 #: The gateway's ``allowed``: one rule for a room, over the wire and over HTTP alike.
 Allowed = Callable[[Principal, ChannelRef, Action], Awaitable[bool]]
@@ -93,3 +98,60 @@ async def readable(
 async def photo_bytes(services: Services, photo: ChatPhoto, *, thumbnail: bool) -> bytes | None:
     blobs = blob_store(services.settings, services.database)
     return await blobs.get(photo.thumb_id if thumbnail else photo.blob_id)
+
+
+# -- removal (docs/design/0032-chat-photos.md, "Removal") ------------------------------------
+
+#: An upload no published message carries is deleted this long after it was made.
+UNSENT_MS: Final = 24 * 3_600_000
+#: The unsent photos' sweep, a recurring timer job, hourly.
+UNSENT_TIMER: Final = "photos.unsent"
+UNSENT_EVERY_MS: Final = 3_600_000
+
+
+async def delete_photos(services: Services, photos: Iterable[ChatPhoto]) -> int:
+    """Each photo's blobs, then its row: a crash between the two leaves the row, so a second run
+    finds it and finishes (a blob already gone is no error). How many rows went."""
+    blobs = blob_store(services.settings, services.database)
+    store = SqlPhotoStore(services.database)
+    removed = 0
+    for photo in photos:
+        await blobs.delete(photo.blob_id)
+        await blobs.delete(photo.thumb_id)
+        removed += await store.delete(photo.id)
+    return removed
+
+
+async def delete_unsent(services: Services, *, now: Millis) -> int:
+    """Delete the photos uploaded more than ``UNSENT_MS`` before ``now`` that no published
+    message carries (idempotent)."""
+    stale = await SqlPhotoStore(services.database).unsent_before(now - UNSENT_MS)
+    return await delete_photos(services, stale)
+
+
+async def delete_of_user(services: Services, user_id: UserId) -> int:
+    """Every photo the user uploaded (their account's deletion)."""
+    return await delete_photos(
+        services, await SqlPhotoStore(services.database).of_uploader(user_id)
+    )
+
+
+async def delete_of_messages_before(services: Services, before: Millis) -> int:
+    """The photos of the chat messages stored before ``before`` (chat's retention, run before
+    the messages go, so a crash between the two finds them again)."""
+    photos = await SqlPhotoStore(services.database).of_messages_before(before)
+    return await delete_photos(services, photos)
+
+
+def next_unsent(services: Services) -> Millis:
+    """The first run: a minute after the worker starts (then hourly)."""
+    return services.clock.now_ms() + 60_000
+
+
+async def on_unsent_timer(services: Services, job: TimerJob) -> None:
+    """``photos.unsent``: delete the stale unsent photos, then schedule the next run."""
+    now = services.clock.now_ms()
+    removed = await delete_unsent(services, now=now)
+    if removed:
+        log.info("deleted %d unsent chat photos", removed)
+    await services.timers.schedule(job.key, UNSENT_TIMER, now + UNSENT_EVERY_MS, {}, now=now)

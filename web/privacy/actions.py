@@ -8,8 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import zipfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -18,11 +19,15 @@ from gateway.control import PermissionsChanged, send_control
 from linli.feature import Services
 from linli.types import Millis, UserId
 from persistence.audit import NewEntry
+from persistence.blobs import blob_store
+from persistence.photos import ChatPhoto
+from persistence.photos.sql import SqlPhotoStore
 from persistence.privacy import RetentionKind
 from persistence.privacy.sql import SqlPrivacyStore
 from persistence.store import User
 from persistence.timers import TimerJob
 from web import passwords
+from web.photos import actions as photos
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +79,48 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+#: What may stay of an uploaded file's name in the archive (letters of any script, digits).
+_UNSAFE_NAME: Final = re.compile(r"[^\w.\-]+")
+
+
+def photo_path(photo: ChatPhoto) -> str:
+    """Where a photo's original is in the archive: ``photos/<date>-<id>-<its name>`` (the id
+    keeps two photos of one name apart; the name keeps only safe characters)."""
+    day = datetime.fromtimestamp(photo.created_at / 1000, UTC).strftime("%Y%m%d")
+    name = _UNSAFE_NAME.sub("_", photo.filename).strip("._") or "photo"
+    return f"photos/{day}-{photo.id[:8]}-{name[-80:]}"
+
+
+def _photo_row(photo: ChatPhoto, path: str | None) -> dict[str, Any]:
+    return {
+        "file": path,
+        "id": photo.id,
+        "channel": photo.channel,
+        "offset": photo.offset,
+        "filename": photo.filename,
+        "media_type": photo.media_type,
+        "width": photo.width,
+        "height": photo.height,
+        "size": photo.size,
+        "created_at": photo.created_at,
+    }
+
+
 async def export_zip(services: Services, user: User) -> bytes:
-    """The resident's data as a ZIP: ``data.json`` (every section) and one CSV per section."""
+    """The resident's data as a ZIP: ``data.json`` (every section) and one CSV per section, and
+    the originals of the chat photos they uploaded under ``photos/`` (the ``photos`` section
+    names each one's file; a blob that cannot be found has none)."""
     data = await privacy_store(services).export(user.id)
+    blobs = blob_store(services.settings, services.database)
+    files: list[tuple[str, bytes]] = []
+    photo_rows = []
+    for photo in await SqlPhotoStore(services.database).of_uploader(user.id):
+        original = await blobs.get(photo.blob_id)
+        path = None if original is None else photo_path(photo)
+        if path is not None and original is not None:
+            files.append((path, original))
+        photo_rows.append(_photo_row(photo, path))
+    data["photos"] = photo_rows
     now = services.clock.now_ms()
     document = {"exported_at": now, "user_id": user.id, "notice_version": NOTICE_VERSION, **data}
     buffer = io.BytesIO()
@@ -84,6 +128,8 @@ async def export_zip(services: Services, user: User) -> bytes:
         archive.writestr("data.json", orjson.dumps(document, option=orjson.OPT_INDENT_2))
         for section, rows in data.items():
             archive.writestr(f"{section}.csv", _csv(rows))
+        for path, content in files:  # already compressed images: stored as they are
+            archive.writestr(path, content, compress_type=zipfile.ZIP_STORED)
     await services.audit.append(
         NewEntry(
             feature=FEATURE,
@@ -109,6 +155,9 @@ async def delete_account(services: Services, user: User, password: str) -> None:
     ):
         raise WrongPassword
     now = services.clock.now_ms()
+    # Their photos first (blobs, then rows): a crash before the erasure leaves an account to
+    # delete again, a crash after it would leave photos nobody can ask to delete any more.
+    await photos.delete_of_user(services, user.id)
     await privacy_store(services).erase_account(user.id, at=now)
     await services.audit.append(
         NewEntry(
@@ -169,7 +218,10 @@ async def sweep(services: Services, now: Millis) -> dict[str, int]:
     for kind, days in (await store.retention()).items():
         if days is None:
             continue
-        removed[str(kind)] = await store.purge(kind, before=now - days * DAY_MS)
+        before = now - days * DAY_MS
+        if kind is RetentionKind.CHAT:  # the messages' photos before the messages themselves
+            await photos.delete_of_messages_before(services, before)
+        removed[str(kind)] = await store.purge(kind, before=before)
     return removed
 
 
