@@ -2,18 +2,21 @@
 a real PNG (made with Pillow here), sends it with a caption; amy sees the thumbnail with the
 caption as its alt text and taps it open in a dialog that Escape closes; a file that is not an
 image is refused with its words under the composer and nothing is sent. axe finds nothing
-serious."""
+serious. A moderator's hide takes the photo off amy's open page and the restore brings it back,
+live, without a reload."""
 
 from __future__ import annotations
 
 import io
 
+import httpx
 import pytest
 from playwright.async_api import FilePayload, Page, expect
 
 from linli.catalogue import messages_of
 from tests.browser.axe import serious_violations
 from tests.browser.conftest import NewPage, Site, log_in
+from tests.e2e.harness import login
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -104,3 +107,43 @@ async def test_photo_attached_sent_shown_and_opened_on_a_phone(
     await open_room(amy)
     await expect(amy.locator("#messages .message .msg-photo-img")).to_have_count(1)
     assert await violations(amy) == []
+
+
+async def test_hidden_photo_comes_back_live_when_restored(site: Site, new_page: NewPage) -> None:
+    ann = await new_page()
+    amy = await new_page()
+    await log_in(ann, "ann")
+    await log_in(amy, "amy")
+    await open_room(ann)
+    await open_room(amy)
+    await ann.set_input_files(
+        "#photo-input", files=FilePayload(name="花.png", mimeType="image/png", buffer=png_bytes())
+    )
+    await ann.fill("#composer-text", "窗外的花")
+    await ann.click("#send")
+    thumb = amy.locator("#messages .message .msg-photo-img")
+    await expect(thumb).to_have_count(1)
+    offset = await amy.locator("#messages .message").first.get_attribute("data-offset")
+    room = f"building:{site.hood.building_a}"
+    async with httpx.AsyncClient(
+        base_url=site.url, cookies={"linli_session": await login(site.server, "mo")}, timeout=10
+    ) as mo:
+        hidden = await mo.post(f"/api/mod/messages/{room}/{offset}/hide", json={"reason": "私隱"})
+        assert hidden.status_code == 200, hidden.text
+        await expect(amy.locator("#messages .message .text")).to_have_text([ZH["chat.hidden"]])
+        await expect(thumb).to_have_count(0)
+        restored = await mo.post(
+            f"/api/mod/messages/{room}/{offset}/restore", json={"reason": "誤會"}
+        )
+        assert restored.status_code == 200, restored.text
+    # Back for both open pages, caption and photo, and the photo really loads again.
+    for page in (amy, ann):
+        await expect(page.locator("#messages .message .text")).to_have_text(["窗外的花"])
+        await expect(page.locator("#messages .message .msg-photo-img")).to_have_count(1)
+        await expect(page.locator("#messages .message .msg-photo-img")).to_have_attribute(
+            "alt", "窗外的花"
+        )
+    await amy.wait_for_function(
+        "() => [...document.querySelectorAll('.msg-photo-img')].some(i => i.naturalWidth > 0)"
+    )
+    await expect(amy.locator("#messages .message.moderated")).to_have_count(0)

@@ -57,14 +57,19 @@ export function showModerated(li, state) {
 }
 
 /**
- * Show the hidden message `li` again, with its text.
+ * Show the hidden message `li` again, with its text and its photo (the hide removed it).
  * @param {HTMLElement} li
  * @param {string} text
+ * @param {ItemData["photo"]} [photo]
  */
-export function showRestored(li, text) {
+export function showRestored(li, text, photo) {
   li.classList.remove("moderated");
   delete li.dataset.moderation;
-  setMessageText(part(li, ".text"), text);
+  const line = part(li, ".text");
+  setMessageText(line, text);
+  if (photo && !li.querySelector(".msg-photo")) line.after(photoThumb(photo, text));
+  // A photo without a caption has no text line.
+  line.hidden = Boolean(photo) && !text;
   const button = asItem(li.querySelector(".report-button"));
   if (button) button.hidden = false;
 }

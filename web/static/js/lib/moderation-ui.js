@@ -134,7 +134,8 @@ export class ModerationUI {
   }
 
   /**
-   * The event does not carry the text: read the message again (the server shows it now).
+   * The event does not carry the text: read the message again (the server shows it now, with
+   * its photo if it has one).
    * @param {string} channel
    * @param {number} offset
    * @param {HTMLElement} li
@@ -148,7 +149,7 @@ export class ModerationUI {
     }
     if (li.dataset.moderation !== "restoring") return; // hidden or deleted again meanwhile
     const data = reply?.publications?.find((p) => p.offset === offset)?.data;
-    if (data?.kind === "chat" && !data.moderation) showRestored(li, data.text ?? "");
+    if (data?.kind === "chat" && !data.moderation) showRestored(li, data.text ?? "", data.photo);
     else if (data?.kind === "chat" && data.moderation) showModerated(li, data.moderation);
     else li.dataset.moderation = "hidden";
   }
