@@ -2,7 +2,8 @@
 ``privacy.retention`` job, run by the real timers worker with the privacy feature's timer and
 recurring job, deletes each kind's records older than its setting at 03:45 local time and not
 before; records younger than the limit, and kinds kept for ever, stay; the next run is the next
-day's 03:45. The audit log stays append-only for everything the sweep may not delete."""
+day's 03:45. The audit log stays append-only for everything the sweep may not delete. Chat's
+limit takes the purged messages' photos with them (design 0032)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from linli.config import Settings, load_settings
 from linli.features import PRIVACY, recurring_of, timers_of
 from linli.runtime import Runtime, open_runtime
 from persistence.audit import NewEntry
+from persistence.blobs import blob_store, new_blob_id
+from persistence.photos import ChatPhoto
+from persistence.photos.sql import SqlPhotoStore
 from persistence.privacy import RETENTION_DEFAULTS, RetentionKind
 from persistence.store import Role, StoredMessage
 from web.privacy import actions
@@ -185,3 +189,42 @@ async def test_history_serves_no_chat_past_its_retention(runtime: Runtime) -> No
     renamed = await fresh.view(reader, room, pubs)
     assert [msgpack.unpackb(p.data)["author"]["name"] for p in renamed[:1]] == [DELETED_NAME]
     assert renamed[1].data == b"\x01"  # not a chat body: passed through as it was
+
+
+async def test_chat_retention_deletes_the_purged_messages_photos(runtime: Runtime) -> None:
+    """A chat message older than the chat retention goes with its photo (row and blobs); a
+    younger one's photo, and an upload not sent yet, stay (design 0032)."""
+    rt = runtime
+    clock = rt.clock
+    assert isinstance(clock, ManualClock)
+    user_id = await _seed(rt, [5, 31])  # offsets 1 (5 days old) and 2 (31 days old)
+    blobs = blob_store(rt.settings, rt.database)
+    photos = SqlPhotoStore(rt.database)
+    made: dict[str, ChatPhoto] = {}
+    for name, offset in (("young", 1), ("old", 2), ("unsent", None)):
+        original = await blobs.put(f"{name} bytes".encode(), now=START)
+        thumb = await blobs.put(f"{name} thumb".encode(), now=START)
+        photo = ChatPhoto(
+            id=new_blob_id(), channel="building:1", uploader_id=user_id, blob_id=original.id,
+            thumb_id=thumb.id, media_type="image/png", filename=f"{name}.png", width=1,
+            height=1, size=11, cmid=None, offset=None, created_at=START - 40 * DAY,
+        )  # fmt: skip
+        await photos.add(photo)
+        if offset is not None:
+            await photos.claim(photo.id, uploader_id=user_id, channel="building:1", cmid=name)
+            await photos.attach(photo.id, offset)
+        made[name] = photo
+    await actions.set_retention(rt, RetentionKind.CHAT, 30, actor=None)
+    worker = TimerWorker(
+        rt.timers, timers_of([PRIVACY], rt), clock=clock, recurring=recurring_of([PRIVACY], rt)
+    )
+    await worker.run_until_idle()
+    clock.set_now_ms(SWEEP)
+    assert await worker.run_until_idle() == 1
+    assert await photos.get(made["old"].id) is None
+    assert await blobs.get(made["old"].blob_id) is None
+    assert await blobs.get(made["old"].thumb_id) is None
+    for name in ("young", "unsent"):  # the unsent one is the photos feature's own sweep's
+        assert await photos.get(made[name].id) is not None, name
+        assert await blobs.get(made[name].blob_id) == f"{name} bytes".encode(), name
+    assert await _count(rt, "messages") == 1

@@ -2,16 +2,31 @@
 over HTTP and publishes it over a real WebSocket; another reader of the room gets the message
 with the photo's reference and fetches its thumbnail and original; an outsider is refused; bad
 files are refused with their codes and nothing is published; a photo whose message a moderator
-hid, or its author deleted, is no longer served."""
+hid, or its author deleted, is no longer served. The privacy export holds the resident's own
+photos byte for byte, account deletion leaves none of their blobs, and the timers' ``photos.unsent``
+job (on a manual clock) deletes an upload never sent once it is a day old, never a sent one."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import time
+import zipfile
+from collections.abc import AsyncIterator
 
 import httpx
+import orjson
 import pytest
 
-from tests.e2e.harness import Client, Deployment, Server, login, running, seed
+from linli.clock import ManualClock
+from linli.config import load_settings
+from linli.features import PHOTOS, recurring_of, timers_of
+from linli.runtime import Runtime, open_runtime
+from persistence.blobs import blob_store
+from persistence.photos.sql import SqlPhotoStore
+from tests.e2e.harness import PASSWORD, Client, Deployment, Server, login, running, seed
+from web.photos.actions import UNSENT_MS
+from workers.timers import TimerWorker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,3 +229,129 @@ async def test_hidden_or_deleted_message_no_longer_serves_its_photo(
             await http.aclose()
         for client in (ann, amy):
             await client.close()
+
+
+@contextlib.asynccontextmanager
+async def _runtime(deployment: Deployment) -> AsyncIterator[Runtime]:
+    """The deployment's stores in this process (to look into the blob store, or to run the
+    timers on a manual clock)."""
+    async with open_runtime(load_settings(deployment.env()), migrate_first=False) as rt:
+        yield rt
+
+
+async def _blobs_left(rt: Runtime, *blob_ids: str) -> list[str]:
+    blobs = blob_store(rt.settings, rt.database)
+    return [b for b in blob_ids if await blobs.get(b) is not None]
+
+
+async def test_export_holds_own_photos_and_deletion_leaves_no_blob(
+    deployment: Deployment,
+) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment) as server:
+        ann_http, amy_http = [await web(server, n) for n in ("ann", "amy")]
+        ann = await Client.connect(server, await login(server, "ann"))
+        amy = await Client.connect(server, await login(server, "amy"))
+        await amy.ok("subscribe", channel=room)
+        sent = (await upload(ann_http, room, jpeg(), "窗外 夕陽.jpg")).json()["photo"]
+        kept = (await upload(ann_http, room, png(), "unsent.png")).json()["photo"]
+        ack = await ann.ok(
+            "publish", channel=room, text="夕陽", client_msg_id="a1", photo=sent["id"]
+        )
+        neighbour = (await upload(amy_http, room, png(90, 60), "amy.png")).json()["photo"]
+        await amy.ok("publish", channel=room, text="花", client_msg_id="m1", photo=neighbour["id"])
+        await amy.pubs(2)
+
+        exported = await ann_http.get("/api/privacy/export")
+        assert exported.status_code == 200, exported.text
+        with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+            document = orjson.loads(archive.read("data.json"))
+            rows = {r["id"]: r for r in document["photos"]}
+            assert set(rows) == {sent["id"], kept["id"]}  # never amy's
+            assert rows[sent["id"]]["offset"] == ack["offset"]
+            assert rows[kept["id"]]["offset"] is None
+            assert rows[sent["id"]]["filename"] == "窗外 夕陽.jpg"
+            files = [n for n in archive.namelist() if n.startswith("photos/")]
+            assert sorted(files) == sorted(r["file"] for r in rows.values())
+            for path in files:
+                assert ".." not in path and path.count("/") == 1
+            assert archive.read(rows[sent["id"]]["file"]) == jpeg()
+            assert archive.read(rows[kept["id"]]["file"]) == png()
+            assert rows[sent["id"]]["file"].endswith("-窗外_夕陽.jpg")
+            assert "photos.csv" in archive.namelist()
+            assert sent["id"] in archive.read("photos.csv").decode("utf-8")
+
+        async with _runtime(deployment) as rt:
+            store = SqlPhotoStore(rt.database)
+            mine = [p for p in (await store.get(sent["id"]), await store.get(kept["id"])) if p]
+            blob_ids = [b for p in mine for b in (p.blob_id, p.thumb_id)]
+            assert len(blob_ids) == 4 and await _blobs_left(rt, *blob_ids) == blob_ids
+
+        deleted = await ann_http.post("/api/privacy/delete", json={"password": PASSWORD})
+        assert deleted.status_code == 200, deleted.text
+        async with _runtime(deployment) as rt:
+            store = SqlPhotoStore(rt.database)
+            assert await _blobs_left(rt, *blob_ids) == []
+            assert await store.of_uploader(hood.users["ann"]) == []
+            theirs = await store.get(neighbour["id"])  # a neighbour's photo stays
+            assert theirs is not None
+            assert await _blobs_left(rt, theirs.blob_id) == [theirs.blob_id]
+        assert (await amy_http.get(sent["url"])).status_code == 404
+        assert (await amy_http.get(neighbour["url"])).status_code == 200
+        # The message stays (its words are the deleted account's, design 0028), its photo not.
+        pubs = (await amy.ok("history", channel=room, limit=10))["publications"]
+        by_offset = {p["offset"]: p["data"] for p in pubs}
+        assert by_offset[ack["offset"]]["text"] == "夕陽"
+        assert "photo" not in by_offset[ack["offset"]]
+        for http in (ann_http, amy_http):
+            await http.aclose()
+        for client in (ann, amy):
+            await client.close()
+
+
+async def test_unsent_upload_deleted_after_a_day_by_the_timers(deployment: Deployment) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment) as server:
+        ann_http = await web(server, "ann")
+        ann = await Client.connect(server, await login(server, "ann"))
+        unsent = (await upload(ann_http, room, png(), "never.png")).json()["photo"]
+        claimed = (await upload(ann_http, room, jpeg(), "sent.jpg")).json()["photo"]
+        await ann.ok("publish", channel=room, text="寄出", client_msg_id="a1", photo=claimed["id"])
+        uploaded = int(time.time() * 1000)
+
+        async with _runtime(deployment) as rt:
+            clock = ManualClock(uploaded + UNSENT_MS - 3_600_000)  # 23 hours on
+            rt.clock = clock
+            store = SqlPhotoStore(rt.database)
+            old = await store.get(unsent["id"])
+            assert old is not None
+            worker = TimerWorker(
+                rt.timers,
+                timers_of([PHOTOS], rt),
+                clock=clock,
+                recurring=recurring_of([PHOTOS], rt),
+            )
+            clock.advance(120)  # the first run (a minute after a worker starts) is due
+            await worker.run_until_idle()
+            job = await rt.timers.get("photos.unsent")
+            assert job is not None and job.due_at > clock.now_ms()  # the next run is planned
+            assert await store.get(unsent["id"]) is not None  # not a day old yet
+
+            clock.advance(2 * 3600)  # 25 hours on: the next hourly run deletes it
+            await worker.run_until_idle()
+            assert await store.get(unsent["id"]) is None
+            assert await _blobs_left(rt, old.blob_id, old.thumb_id) == []
+            # Sent: stays, and is still served.
+            still = await store.get(claimed["id"])
+            assert still is not None and still.offset is not None
+            assert await _blobs_left(rt, still.blob_id) == [still.blob_id]
+            # Idempotent: another run finds nothing to do.
+            clock.advance(2 * 3600)
+            await worker.run_until_idle()
+            assert await store.get(claimed["id"]) is not None
+        assert (await ann_http.get(unsent["url"])).status_code == 404
+        assert (await ann_http.get(claimed["url"])).status_code == 200
+        await ann_http.aclose()
+        await ann.close()
