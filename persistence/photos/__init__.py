@@ -10,6 +10,9 @@ Guarantees (``tests/e2e/test_chat_photos.py`` on both databases):
   nor under someone else's.
 * ``attach`` records the offset of the message that claimed it; a photo without one is seen by
   its uploader only (an upload never sent, or a publish whose ack was lost before ``attach``).
+* ``unsent_before``, ``of_uploader`` and ``of_messages_before`` find what the removals of design
+  0032 delete (a day-old unsent upload, a deleted account's photos, chat retention's); ``delete``
+  removes a row only, the blobs are its caller's (``web/photos/actions.py`` ``delete_photos``).
 """
 
 from __future__ import annotations

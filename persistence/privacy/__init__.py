@@ -8,7 +8,8 @@ Guarantees of every ``PrivacyStore``:
   sessions, push devices, e-mail address, calendar-feed token, notifications and group
   memberships are gone, and every copy of their name kept beside their messages (the stored
   chat bodies, moderation's snapshots, the search index) says ``DELETED_NAME``. What they wrote
-  stays. Anonymous survey answers carry no user id and are not touched. Idempotent.
+  stays, without ``data.photo`` (their photos are deleted before, ``web/photos/actions.py``).
+  Anonymous survey answers carry no user id and are not touched. Idempotent.
 * ``export`` returns only rows of that user: never another person's name or words, except the
   titles of the things they took part in (a poll's question, an event's title).
 * ``purge(kind, before)`` deletes that kind's records created before ``before`` and says how
