@@ -107,5 +107,17 @@ class SqlPhotoStore:
         )
         return [_photo(r) for r in rows]
 
+    async def of_mod_deleted_before(self, before: Millis) -> list[ChatPhoto]:
+        """Photos of the messages a moderator deleted before ``before`` (moderation's purge of
+        deleted messages' text; ``mod_messages``, migration 0003)."""
+        columns = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
+        rows = await self._db.fetch(
+            f"SELECT {columns} FROM chat_photos p JOIN mod_messages m "
+            'ON m.channel = p.channel AND m."offset" = p."offset" '
+            "WHERE m.visibility = 'deleted' AND m.deleted_at IS NOT NULL AND m.deleted_at < $1",
+            before,
+        )
+        return [_photo(r) for r in rows]
+
     async def delete(self, photo_id: str) -> bool:
         return bool(await self._db.execute("DELETE FROM chat_photos WHERE id = $1", photo_id))

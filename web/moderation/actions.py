@@ -54,6 +54,7 @@ from persistence.store import User
 from persistence.timers import TimerJob
 from web.http import ApiError, HttpCode
 from web.notifications.actions import notify
+from web.photos import actions as photo_actions
 from web.rooms.actions import drop_hidden_pin
 
 FEATURE = "moderation"
@@ -678,4 +679,6 @@ async def on_purge_timer(services: Services, job: TimerJob) -> None:
 
 async def purge_deleted_text(services: Services, *, now: int) -> int:
     before = now - services.settings.mod_deleted_text_days * DAY_MS
+    # Their photos go with their text (design 0032), first, so a crash between finds them again.
+    await photo_actions.delete_of_mod_deleted_before(services, before)
     return await moderation_store(services).purge_deleted_text(before=before, now=now)

@@ -143,6 +143,13 @@ async def delete_of_messages_before(services: Services, before: Millis) -> int:
     return await delete_photos(services, photos)
 
 
+async def delete_of_mod_deleted_before(services: Services, before: Millis) -> int:
+    """The photos of the messages a moderator deleted before ``before`` (with their text, by
+    moderation's ``moderation.purge_deleted``)."""
+    photos = await SqlPhotoStore(services.database).of_mod_deleted_before(before)
+    return await delete_photos(services, photos)
+
+
 def next_unsent(services: Services) -> Millis:
     """The first run: a minute after the worker starts (then hourly)."""
     return services.clock.now_ms() + 60_000
