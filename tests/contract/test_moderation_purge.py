@@ -122,7 +122,7 @@ async def test_a_deleted_messages_photo_goes_with_its_text(runtime: Runtime) -> 
         made[offset] = photo
         snapshot = MessageSnapshot(None, "Ann", f"text {offset}", START)
         await mod.act_on_message(
-            ROOM, offset, action, actor_id=None, reason="r", now=START, snapshot=snapshot
+            ROOM, offset, action, actor_id=1, reason="r", now=START, snapshot=snapshot
         )
     assert isinstance(rt.clock, ManualClock)
     rt.clock.set_now_ms(START + 6 * DAY)  # within the 7 days: kept for review
