@@ -395,3 +395,43 @@ def _iso(ms: int) -> str:
     """``ms`` as a ``<time datetime>`` carries it (JavaScript's toISOString)."""
     at = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+async def test_an_answered_appeal_leads_from_the_inbox_to_its_answer(
+    site: Site, new_page: NewPage
+) -> None:
+    ann = await new_page()
+    await log_in(ann, "ann")
+    mo = await Http.login(site, "mo")
+    ann_http = await Http.login(site, "ann")
+    warned = await mo.post(f"/api/mod/users/{site.hood.users['ann']}/warn", reason="請勿賣廣告")
+    made = await ann_http.post(
+        "/api/moderation/appeals", 201, kind="warning", id=warned["audit_id"], note="我唔知"
+    )
+    appeal_id = made["appeal"]["id"]
+    await mo.post(f"/api/mod/appeals/{appeal_id}/close", reason=ANSWER)
+    await ann_http.close()
+    await mo.close()
+    # The notify worker delivers the line in a moment.
+    await ann.goto("/inbox")
+    await ann.evaluate(
+        """async () => {
+            for (let i = 0; i < 100; i++) {
+                const r = await (await fetch('/api/notifications')).json();
+                if (r.notifications.some((n) => n.link.startsWith('/appeals'))) return;
+                await new Promise((ok) => setTimeout(ok, 200));
+            }
+        }"""
+    )
+    await ann.goto("/inbox")
+    line = ann.locator("#inbox-list .inbox-link", has_text="決定維持")
+    await expect(line).to_have_count(1)
+    await line.click()
+    await ann.wait_for_url(f"**/appeals#appeal-{appeal_id}")
+    shown = ann.locator(f"#appeal-{appeal_id}")
+    await expect(shown.locator("h2")).to_have_text(ZH["modres.my_appeals_against_warning"])
+    await expect(shown).to_contain_text(ZH["modres.reason"].format(reason="請勿賣廣告"))
+    await expect(shown).to_contain_text(ZH["modres.my_appeal_note"].format(note="我唔知"))
+    await expect(shown.locator(".my-appeal-answer")).to_have_text(ANSWER)
+    assert await shown.locator("img").count() == 0
+    await _no_violations(ann)
