@@ -499,3 +499,71 @@ async def test_an_answered_appeal_is_in_the_inbox_with_its_outcome_and_place(
         await ann.close()
         for h in (mo, ann_http):
             await h.close()
+
+
+async def test_a_sanction_names_its_room_and_the_message_that_prompted_it(
+    deployment: Deployment,
+) -> None:
+    hood = await _seed(deployment)
+    room = f"building:{hood.building_a}"
+    ann_id = hood.users["ann"]
+    async with moderated(deployment) as server:
+        ann = await Client.connect(server, await login(server, "ann"))
+        amy = await Client.connect(server, await login(server, "amy"))
+        await amy.ok("subscribe", channel=room)
+        text = "平價手袋 <b>私訊</b> " + "好" * 100
+        await ann.ok("publish", channel=room, text=text, client_msg_id="a1")
+        await amy.ok("flag", channel=room, offset=1, reason="spam")
+        mo = await Http.login(server, "mo")
+        ann_http = await Http.login(server, "ann")
+        # A mute in every room, given from the flagged message in Block A; a ban later from the
+        # same message; a mute given without a message.
+        everywhere = (
+            await mo.post(
+                f"/api/mod/users/{ann_id}/mute", seconds=600, reason="洗版", channel=room, offset=1
+            )
+        )["sanction"]
+        plain = (await mo.post(f"/api/mod/users/{ann_id}/mute", seconds=60, reason="再洗版"))[
+            "sanction"
+        ]
+        for made in (everywhere, plain):
+            await ann_http.post(
+                "/api/moderation/appeals", 201, kind="mute", id=made["id"], note="唔啱"
+            )
+        queue = await mo.get("/api/mod/queue")
+        decisions = {a["subject"]: a["decision"] for a in queue["appeals"]}
+        prompted = decisions[f"sanction:{everywhere['id']}"]
+        # It applies to every room (not to the room of the message) ...
+        assert (prompted["channel"], prompted["room"]) == (None, None)
+        # ... and was prompted by the message in Block A, whose excerpt moderators read.
+        excerpt = prompted["because"]["excerpt"]
+        assert prompted["because"] == {
+            "channel": room,
+            "offset": 1,
+            "room": "Block A",
+            "excerpt": excerpt,
+        }
+        assert excerpt.startswith("平價手袋 <b>私訊</b> 好") and excerpt.endswith("…")
+        assert len(excerpt) == 80
+        assert "because" not in decisions[f"sanction:{plain['id']}"]
+        # The residents' own view never carries the excerpt.
+        mine = await ann_http.get("/api/moderation/mine")
+        assert "because" not in str(mine) and "Block A" not in str(mine)
+
+        # The item's history: the mute says where it applies and which message prompted it.
+        await mo.post(f"/api/mod/users/{ann_id}/ban", reason="屢勸不改", channel=room, offset=1)
+        [item] = [m for m in (await mo.get("/api/mod/queue"))["messages"] if m["channel"] == room]
+        entries = {e["action"]: e for e in item["history"]}
+        assert entries["mute"]["applies_to"] is None
+        assert entries["mute"]["because"] == {
+            "channel": room,
+            "offset": 1,
+            "room": "Block A",
+            "excerpt": excerpt,
+        }
+        assert entries["ban"]["applies_to"] is None
+        assert entries["ban"]["because"]["room"] == "Block A"
+        for c in (ann, amy):
+            await c.close()
+        for h in (mo, ann_http):
+            await h.close()

@@ -637,6 +637,28 @@ def appeal_json(a: Appeal) -> dict[str, Any]:
     }
 
 
+#: How much of the prompting message a moderator reads beside a sanction.
+EXCERPT_CHARS = 80
+
+
+def excerpt(text: str) -> str:
+    """The start of a message's text, on one line, at most ``EXCERPT_CHARS`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+
+
+async def because_of(services: Services, channel: ChannelName, offset: Offset) -> dict[str, Any]:
+    """The message that prompted a sanction, for moderators only: its room (``channel``),
+    ``offset`` and an ``excerpt`` of its text (as moderators read it: a deleted message's text
+    until the retention sweep blanks it; "" when not on record)."""
+    message = await moderation_store(services).get_message(channel, offset)
+    return {
+        "channel": channel,
+        "offset": offset,
+        "excerpt": "" if message is None else excerpt(message.body),
+    }
+
+
 async def appeal_decision(services: Services, a: Appeal) -> dict[str, Any] | None:
     """What an appeal is against, for a volunteer moderator reading the queue: the kind of
     decision (warning, mute, ban, hidden or deleted message), its room (``channel``; None:
@@ -657,6 +679,10 @@ async def appeal_decision(services: Services, a: Appeal) -> dict[str, Any] | Non
             "at": sanction.created_at,
             "until": sanction.expires_at,
         }
+        if sanction.source_channel is not None and sanction.source_offset is not None:
+            decision["because"] = await because_of(
+                services, sanction.source_channel, sanction.source_offset
+            )
     elif kind == "warning" and ref.isdigit():
         entry = await mod.get_warning(int(ref))
         if entry is None:
