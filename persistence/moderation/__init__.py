@@ -199,6 +199,10 @@ class Sanction:
     created_at: Millis
     #: None: until lifted.
     expires_at: Millis | None
+    #: The message that prompted it (a reported or flagged one on /mod); None: given without
+    #: a message. Not the room it applies to (``channel``).
+    source_channel: ChannelName | None = None
+    source_offset: Offset | None = None
 
     def applies(self, channel: ChannelName, now: Millis) -> bool:
         return (self.channel is None or self.channel == channel) and (
@@ -337,7 +341,8 @@ class ModerationStore(Protocol):
         now: Millis,
         channel_context: tuple[ChannelName, Offset] | None = None,
     ) -> Sanction:
-        """Audited as the sanction's kind; ``channel_context`` names the message it was for."""
+        """Audited as the sanction's kind; ``channel_context`` names the message it was for
+        (recorded on the sanction: ``source_channel``, ``source_offset``)."""
 
     async def lift_sanctions(
         self,

@@ -44,7 +44,10 @@ _READ_COLUMNS: Final = f"{_MESSAGE_COLUMNS}, deleted_at, text_purged_at"
 _HELD_COLUMNS: Final = (
     "id, channel, author_id, author_name, body, cmid, matched, state, published_offset, created_at"
 )
-_SANCTION_COLUMNS: Final = "id, user_id, kind, channel, reason, created_by, created_at, expires_at"
+_SANCTION_COLUMNS: Final = (
+    "id, user_id, kind, channel, reason, created_by, created_at, expires_at, source_channel, "
+    "source_offset"
+)
 _APPEAL_SELECT: Final = (
     "SELECT a.id, a.user_id, COALESCE(u.display_name, '') AS user_name, a.subject, a.summary, "
     "a.note, a.state, a.created_at, a.handled_by, a.handled_at, a.answer "
@@ -104,6 +107,8 @@ def _sanction(row: Row) -> Sanction:
         created_by=row["created_by"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
+        source_channel=row["source_channel"],
+        source_offset=row["source_offset"],
     )
 
 
@@ -488,7 +493,8 @@ class SqlModerationStore:
         async with self._db.transaction() as tx:
             row = await tx.fetchrow(
                 "INSERT INTO mod_sanctions (user_id, kind, channel, reason, created_by, "
-                "created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "created_at, expires_at, source_channel, source_offset) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
                 f"RETURNING {_SANCTION_COLUMNS}",
                 user_id,
                 str(kind),
@@ -497,6 +503,8 @@ class SqlModerationStore:
                 actor_id,
                 now,
                 expires_at,
+                channel_context[0] if channel_context else None,
+                channel_context[1] if channel_context else None,
             )
             assert row is not None
             await _audit(

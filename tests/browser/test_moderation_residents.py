@@ -395,3 +395,86 @@ def _iso(ms: int) -> str:
     """``ms`` as a ``<time datetime>`` carries it (JavaScript's toISOString)."""
     at = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+async def test_an_answered_appeal_leads_from_the_inbox_to_its_answer(
+    site: Site, new_page: NewPage
+) -> None:
+    ann = await new_page()
+    await log_in(ann, "ann")
+    mo = await Http.login(site, "mo")
+    ann_http = await Http.login(site, "ann")
+    warned = await mo.post(f"/api/mod/users/{site.hood.users['ann']}/warn", reason="請勿賣廣告")
+    made = await ann_http.post(
+        "/api/moderation/appeals", 201, kind="warning", id=warned["audit_id"], note="我唔知"
+    )
+    appeal_id = made["appeal"]["id"]
+    await mo.post(f"/api/mod/appeals/{appeal_id}/close", reason=ANSWER)
+    await ann_http.close()
+    await mo.close()
+    # The notify worker delivers the line in a moment.
+    await ann.goto("/inbox")
+    await ann.evaluate(
+        """async () => {
+            for (let i = 0; i < 100; i++) {
+                const r = await (await fetch('/api/notifications')).json();
+                if (r.notifications.some((n) => n.link.startsWith('/appeals'))) return;
+                await new Promise((ok) => setTimeout(ok, 200));
+            }
+        }"""
+    )
+    await ann.goto("/inbox")
+    line = ann.locator("#inbox-list .inbox-link", has_text="決定維持")
+    await expect(line).to_have_count(1)
+    await line.click()
+    await ann.wait_for_url(f"**/appeals#appeal-{appeal_id}")
+    shown = ann.locator(f"#appeal-{appeal_id}")
+    await expect(shown.locator("h2")).to_have_text(ZH["modres.my_appeals_against_warning"])
+    await expect(shown).to_contain_text(ZH["modres.reason"].format(reason="請勿賣廣告"))
+    await expect(shown).to_contain_text(ZH["modres.my_appeal_note"].format(note="我唔知"))
+    await expect(shown.locator(".my-appeal-answer")).to_have_text(ANSWER)
+    assert await shown.locator("img").count() == 0
+    await _no_violations(ann)
+
+
+async def test_a_sanction_on_mod_names_its_room_and_the_prompting_message(
+    site: Site, new_page: NewPage
+) -> None:
+    room = f"building:{site.hood.building_a}"
+    ann_id = site.hood.users["ann"]
+    text = "平價手袋 <b>私訊</b>"
+    ann = await Client.connect(site.server, await login(site.server, "ann"))
+    amy = await Client.connect(site.server, await login(site.server, "amy"))
+    await ann.ok("publish", channel=room, text=text, client_msg_id="a1")
+    await amy.ok("flag", channel=room, offset=1, reason="spam")
+    mo = await Http.login(site, "mo")
+    ann_http = await Http.login(site, "ann")
+    # A mute in every room from the flagged message; its appeal.
+    made = await mo.post(
+        f"/api/mod/users/{ann_id}/mute", seconds=600, reason="洗版", channel=room, offset=1
+    )
+    await ann_http.post(
+        "/api/moderation/appeals", 201, kind="mute", id=made["sanction"]["id"], note="唔啱"
+    )
+    await ann_http.close()
+    await mo.close()
+    for c in (ann, amy):
+        await c.close()
+    because = ZH["modres.because_message"].format(room="Block A", excerpt=text)
+    page = await new_page()
+    await log_in_to(page, "mo", "/mod")
+    # The appeal's decision: every room, because of the message in Block A (its text as text).
+    decision = page.locator("#mod-appeals .mod-appeal-item .mod-decision")
+    await expect(decision.locator(".mod-decision-room")).to_have_text(
+        ZH["modres.decision_everywhere"]
+    )
+    await expect(decision.locator(".mod-decision-because")).to_have_text(because)
+    assert await decision.locator("b").count() == 0
+    # The item's history: the mute applies to every room, because of this message.
+    entry = page.locator("#mod-queue .mod-item .mod-history-entry[data-action=mute]")
+    await expect(entry.locator(".mod-history-scope")).to_have_text(
+        ZH["modp.history_applies_everywhere"]
+    )
+    await expect(entry.locator(".mod-history-because")).to_have_text(because)
+    assert await page.locator("#mod-queue .mod-history-entry b").count() == 0
+    await _no_violations(page)

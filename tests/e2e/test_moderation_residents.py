@@ -406,3 +406,164 @@ async def test_an_automatic_hide_tells_its_author_and_a_warning_is_in_the_inbox(
         for c in (ann, amy):
             await c.close()
         await root.close()
+
+
+async def _inbox_line(http: Http, key_text: str) -> dict[str, Any]:
+    """The moderation notification whose English text contains ``key_text`` (the notify
+    worker delivers it in a moment)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for n in (await http.get("/api/notifications"))["notifications"]:
+            if n["kind"] == "moderation" and key_text in n["text"]["en"]:
+                return dict(n)
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"no notification with {key_text!r}")
+
+
+async def test_an_answered_appeal_is_in_the_inbox_with_its_outcome_and_place(
+    deployment: Deployment,
+) -> None:
+    hood = await _seed(deployment)
+    room = f"building:{hood.building_a}"
+    ann_id = hood.users["ann"]
+    async with moderated(deployment, LINLI_RUN_WORKERS="true") as server:
+        ann = await Client.connect(server, await login(server, "ann"))
+        await ann.ok("publish", channel=room, text="平價手袋", client_msg_id="a1")
+        mo = await Http.login(server, "mo")
+        ann_http = await Http.login(server, "ann")
+        warned = await mo.post(f"/api/mod/users/{ann_id}/warn", reason="請勿賣廣告")
+        muted = (await mo.post(f"/api/mod/users/{ann_id}/mute", seconds=600, reason="洗版"))[
+            "sanction"
+        ]
+        await mo.post(f"/api/mod/messages/{room}/1/hide", reason="商業廣告")
+        ids = {}
+        for kind, body in (
+            ("warning", {"id": warned["audit_id"]}),
+            ("mute", {"id": muted["id"]}),
+            ("message", {"channel": room, "offset": 1}),
+        ):
+            made = await ann_http.post(
+                "/api/moderation/appeals", 201, kind=kind, note="唔知有呢條規則", **body
+            )
+            ids[kind] = made["appeal"]["id"]
+        # The warning stands; the mute is lifted before the answer; the message is shown again.
+        await mo.post(f"/api/mod/appeals/{ids['warning']}/close", reason="警告保留 <b>x</b>")
+        await mo.post(f"/api/mod/users/{ann_id}/unmute", reason="覆核")
+        await mo.post(f"/api/mod/appeals/{ids['mute']}/close", reason="已解除")
+        await mo.post(f"/api/mod/messages/{room}/1/restore", reason="覆核")
+        await mo.post(f"/api/mod/appeals/{ids['message']}/close", reason="已恢復")
+
+        warning = await _inbox_line(ann_http, "against the warning")
+        assert warning["link"] == f"/appeals#appeal-{ids['warning']}"
+        assert warning["text"] == {
+            "zh-Hant": "管理員已回覆你對警告的申訴：決定維持。回覆：警告保留 <b>x</b>",
+            "en": "A moderator answered your appeal against the warning: the decision stands."
+            " 警告保留 <b>x</b>",
+        }
+        mute = await _inbox_line(ann_http, "against the mute")
+        assert mute["link"] == f"/appeals#appeal-{ids['mute']}"
+        assert "禁言已解除" in mute["text"]["zh-Hant"]
+        assert "the mute was lifted" in mute["text"]["en"]
+        message = await _inbox_line(ann_http, "against the hidden message")
+        assert message["link"] == f"/appeals#appeal-{ids['message']}"
+        assert "訊息已恢復顯示" in message["text"]["zh-Hant"]
+        assert "your message is shown again" in message["text"]["en"]
+        assert all("/rules" != n["link"] for n in (warning, mute, message))
+
+        # The page the link leads to shows the appeal and its answer, escaped.
+        page = await ann_http.client.get("/appeals")
+        assert page.status_code == 200
+        assert f'id="appeal-{ids["warning"]}"' in page.text
+        assert "警告保留 &lt;b&gt;x&lt;/b&gt;" in page.text and "<b>x</b>" not in page.text
+        async with httpx.AsyncClient(base_url=server.http) as anon:
+            assert (await anon.get("/appeals")).status_code in (302, 303, 307)
+
+        # A ban stands: its line leads to the login page (no session, no inbox to read it in;
+        # the refusal after the password shows the answer), and it is in the inbox once the
+        # ban is lifted.
+        await mo.post(f"/api/mod/users/{ann_id}/ban", reason="屢勸不改")
+        async with httpx.AsyncClient(base_url=server.http) as anon:
+            refused = await anon.post("/api/login", json={"username": "ann", "password": PASSWORD})
+            token = refused.json()["error"]["appeal"]
+            made = await anon.post(
+                "/api/moderation/ban-appeal", json={"token": token, "note": "我會守規矩"}
+            )
+            assert made.status_code == 201
+        await mo.post(f"/api/mod/appeals/{made.json()['appeal']['id']}/close", reason="維持")
+        await mo.post(f"/api/mod/users/{ann_id}/unban", reason="下月解除")
+        await ann_http.close()  # its session ended with the ban
+        ann_http = await Http.login(server, "ann")
+        ban = await _inbox_line(ann_http, "against the ban")
+        assert ban["link"] == "/login"
+        assert ban["text"]["zh-Hant"] == "管理員已回覆你對停用帳戶的申訴：決定維持。回覆：維持"
+        await ann.close()
+        for h in (mo, ann_http):
+            await h.close()
+
+
+async def test_a_sanction_names_its_room_and_the_message_that_prompted_it(
+    deployment: Deployment,
+) -> None:
+    hood = await _seed(deployment)
+    room = f"building:{hood.building_a}"
+    ann_id = hood.users["ann"]
+    async with moderated(deployment) as server:
+        ann = await Client.connect(server, await login(server, "ann"))
+        amy = await Client.connect(server, await login(server, "amy"))
+        await amy.ok("subscribe", channel=room)
+        text = "平價手袋 <b>私訊</b> " + "好" * 100
+        await ann.ok("publish", channel=room, text=text, client_msg_id="a1")
+        await amy.ok("flag", channel=room, offset=1, reason="spam")
+        mo = await Http.login(server, "mo")
+        ann_http = await Http.login(server, "ann")
+        # A mute in every room, given from the flagged message in Block A; a ban later from the
+        # same message; a mute given without a message.
+        everywhere = (
+            await mo.post(
+                f"/api/mod/users/{ann_id}/mute", seconds=600, reason="洗版", channel=room, offset=1
+            )
+        )["sanction"]
+        plain = (await mo.post(f"/api/mod/users/{ann_id}/mute", seconds=60, reason="再洗版"))[
+            "sanction"
+        ]
+        for made in (everywhere, plain):
+            await ann_http.post(
+                "/api/moderation/appeals", 201, kind="mute", id=made["id"], note="唔啱"
+            )
+        queue = await mo.get("/api/mod/queue")
+        decisions = {a["subject"]: a["decision"] for a in queue["appeals"]}
+        prompted = decisions[f"sanction:{everywhere['id']}"]
+        # It applies to every room (not to the room of the message) ...
+        assert (prompted["channel"], prompted["room"]) == (None, None)
+        # ... and was prompted by the message in Block A, whose excerpt moderators read.
+        excerpt = prompted["because"]["excerpt"]
+        assert prompted["because"] == {
+            "channel": room,
+            "offset": 1,
+            "room": "Block A",
+            "excerpt": excerpt,
+        }
+        assert excerpt.startswith("平價手袋 <b>私訊</b> 好") and excerpt.endswith("…")
+        assert len(excerpt) == 80
+        assert "because" not in decisions[f"sanction:{plain['id']}"]
+        # The residents' own view never carries the excerpt.
+        mine = await ann_http.get("/api/moderation/mine")
+        assert "because" not in str(mine) and "Block A" not in str(mine)
+
+        # The item's history: the mute says where it applies and which message prompted it.
+        await mo.post(f"/api/mod/users/{ann_id}/ban", reason="屢勸不改", channel=room, offset=1)
+        [item] = [m for m in (await mo.get("/api/mod/queue"))["messages"] if m["channel"] == room]
+        entries = {e["action"]: e for e in item["history"]}
+        assert entries["mute"]["applies_to"] is None
+        assert entries["mute"]["because"] == {
+            "channel": room,
+            "offset": 1,
+            "room": "Block A",
+            "excerpt": excerpt,
+        }
+        assert entries["ban"]["applies_to"] is None
+        assert entries["ban"]["because"]["room"] == "Block A"
+        for c in (ann, amy):
+            await c.close()
+        for h in (mo, ann_http):
+            await h.close()

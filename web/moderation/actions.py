@@ -569,18 +569,58 @@ async def close_appeal(services: Services, appeal_id: int, *, actor: User, answe
         )
     except NotFound:
         raise ApiError(404, HttpCode.NOT_FOUND, "No such appeal.") from None
+    text_zh, text_en, link = await _appeal_answered(services, closed)
     await notify(
         services,
         key=f"mod-appeal:{appeal_id}",
         kind=Kind.MODERATION,
-        text_zh=f"管理員已回覆你的申訴：{closed.answer}",
-        text_en=f"A moderator answered your appeal: {closed.answer}",
-        link="/rules",
+        text_zh=text_zh,
+        text_en=text_en,
+        link=link,
         user_ids=[closed.user_id],
         actor_id=actor.id,
     )
     await _feed(services, {"kind": "appeal", "appeal": appeal_json(closed)})
     return closed
+
+
+#: An appeal's decision in words: (zh-Hant, en) for "your appeal against the ...".
+_APPEALED_KIND = {
+    "warning": ("警告", "warning"),
+    "mute": ("禁言", "mute"),
+    "ban": ("停用帳戶", "ban"),
+    "message": ("訊息被隱藏", "hidden message"),
+}
+
+
+async def _appeal_answered(services: Services, a: Appeal) -> tuple[str, str, str]:
+    """The answered appeal's inbox line in both languages, saying the outcome (the decision
+    stands, or was lifted / the message is shown again, as it is when the answer is given), and
+    where the author reads the answer: the login page for a ban (a banned resident has no
+    session; the refusal after the password shows it), else their appeals page."""
+    mod = moderation_store(services)
+    kind, _, ref = a.subject.partition(":")
+    stands = True
+    if kind == "sanction" and ref.isdigit():
+        sanction = await mod.get_sanction(int(ref))
+        kind = "mute" if sanction is None else str(sanction.kind)
+        active = await mod.active_sanctions(a.user_id, now=services.clock.now_ms())
+        stands = any(s.id == int(ref) for s in active)
+    elif kind == "message" and ":" in ref and ref.rpartition(":")[2].isdigit():
+        channel, _, offset = ref.rpartition(":")
+        message = await mod.get_message(channel, int(offset))
+        stands = message is not None and message.visibility is not Visibility.VISIBLE
+    zh_kind, en_kind = _APPEALED_KIND.get(kind, ("決定", "decision"))
+    if stands:
+        zh_outcome, en_outcome = "決定維持", "the decision stands"
+    elif kind == "message":
+        zh_outcome, en_outcome = "訊息已恢復顯示", "your message is shown again"
+    else:
+        zh_outcome, en_outcome = f"{zh_kind}已解除", f"the {en_kind} was lifted"
+    text_zh = f"管理員已回覆你對{zh_kind}的申訴：{zh_outcome}。回覆：{a.answer}"
+    text_en = f"A moderator answered your appeal against the {en_kind}: {en_outcome}. {a.answer}"
+    link = "/login" if kind == "ban" else f"/appeals#appeal-{a.id}"
+    return text_zh, text_en, link
 
 
 def appeal_json(a: Appeal) -> dict[str, Any]:
@@ -595,6 +635,28 @@ def appeal_json(a: Appeal) -> dict[str, Any]:
         "handled_by": a.handled_by,
         "handled_at": a.handled_at,
         "answer": a.answer,
+    }
+
+
+#: How much of the prompting message a moderator reads beside a sanction.
+EXCERPT_CHARS = 80
+
+
+def excerpt(text: str) -> str:
+    """The start of a message's text, on one line, at most ``EXCERPT_CHARS`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+
+
+async def because_of(services: Services, channel: ChannelName, offset: Offset) -> dict[str, Any]:
+    """The message that prompted a sanction, for moderators only: its room (``channel``),
+    ``offset`` and an ``excerpt`` of its text (as moderators read it: a deleted message's text
+    until the retention sweep blanks it; "" when not on record)."""
+    message = await moderation_store(services).get_message(channel, offset)
+    return {
+        "channel": channel,
+        "offset": offset,
+        "excerpt": "" if message is None else excerpt(message.body),
     }
 
 
@@ -618,6 +680,10 @@ async def appeal_decision(services: Services, a: Appeal) -> dict[str, Any] | Non
             "at": sanction.created_at,
             "until": sanction.expires_at,
         }
+        if sanction.source_channel is not None and sanction.source_offset is not None:
+            decision["because"] = await because_of(
+                services, sanction.source_channel, sanction.source_offset
+            )
     elif kind == "warning" and ref.isdigit():
         entry = await mod.get_warning(int(ref))
         if entry is None:

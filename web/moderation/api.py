@@ -96,6 +96,24 @@ def history_json(e: AuditEntry) -> dict[str, Any]:
     }
 
 
+def _sanction_history_json(
+    e: AuditEntry, names: dict[str, str], room: str, text: str
+) -> dict[str, Any]:
+    """A message item's history entry; a mute's or ban's also says the room it applies to
+    (``applies_to``; None: every room) and ``because``: this message, its room and excerpt."""
+    made = history_json(e)
+    if e.action in ("mute", "ban"):
+        scope = e.detail.get("scope")
+        made["applies_to"] = None if scope in (None, "everywhere") else room_name(names, str(scope))
+        made["because"] = {
+            "channel": e.channel,
+            "offset": e.offset,
+            "room": room,
+            "excerpt": actions.excerpt(text),
+        }
+    return made
+
+
 async def author_status(
     mod: ModerationStore, author_id: int | None, now: int, cache: dict[int, dict[str, Any]]
 ) -> dict[str, Any] | None:
@@ -286,23 +304,31 @@ async def queue(request: Request) -> Response:
         held = [h for h in held if h.channel == prefix or h.channel.startswith(prefix + ":")]
     appeals = await mod.appeals(state=AppealState.OPEN)
     decisions = [await actions.appeal_decision(services, a) for a in appeals]
+    histories = [await mod.message_history(m.channel, m.offset) for m in messages]
     names = await _place_names(
         request,
         [m.channel for m in messages]
         + [h.channel for h in held]
-        + [d["channel"] for d in decisions if d is not None and d["channel"] is not None],
+        + [d["channel"] for d in decisions if d is not None and d["channel"] is not None]
+        + [d["because"]["channel"] for d in decisions if d is not None and "because" in d]
+        + [
+            str(scope)
+            for history in histories
+            for e in history
+            if (scope := e.detail.get("scope")) not in (None, "everywhere")
+        ],
     )
     now = services.clock.now_ms()
     statuses: dict[int, dict[str, Any]] = {}
     items = []
-    for m in messages:
+    for m, history in zip(messages, histories, strict=True):
         flags = await mod.flags_of(m.channel, m.offset)
-        history = await mod.message_history(m.channel, m.offset)
+        room = room_name(names, m.channel)
         items.append(
             {
                 **_message_json(m),
-                "room": room_name(names, m.channel),
-                "history": [history_json(e) for e in history],
+                "room": room,
+                "history": [_sanction_history_json(e, names, room, m.body) for e in history],
                 "author_status": await author_status(mod, m.author_id, now, statuses),
                 "flags": [
                     {
@@ -344,7 +370,13 @@ def _decision_json(decision: dict[str, Any] | None, names: dict[str, str]) -> An
     if decision is None:
         return None
     channel = decision["channel"]
-    return {**decision, "room": None if channel is None else room_name(names, channel)}
+    made = {**decision, "room": None if channel is None else room_name(names, channel)}
+    if "because" in decision:
+        made["because"] = {
+            **decision["because"],
+            "room": room_name(names, decision["because"]["channel"]),
+        }
+    return made
 
 
 async def context(request: Request) -> Response:

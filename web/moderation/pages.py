@@ -113,7 +113,36 @@ async def threshold_page(request: Request) -> Response:
     )
 
 
+#: What an appeal is against, by its subject's prefix (the page's catalogue keys).
+_APPEAL_KINDS = {"warning": "warning", "sanction": "mute", "message": "message"}
+
+
+async def my_appeals_page(request: Request) -> Response:
+    """The user's appeals with the moderators' answers (``#appeal-<id>``: where the inbox line
+    of an answered appeal leads). A ban's appeal is read on the login page instead."""
+    user = await current_user(request)
+    if user is None:
+        return to_login(request)
+    mod = moderation_store(services_of(request))
+    appeals = []
+    for a in await mod.appeals(state=None, user_id=user.id):
+        prefix, _, ref = a.subject.partition(":")
+        kind = _APPEAL_KINDS.get(prefix, "decision")
+        if prefix == "sanction" and ref.isdigit():
+            sanction = await mod.get_sanction(int(ref))
+            kind = "mute" if sanction is None else str(sanction.kind)
+        appeals.append({"appeal": a, "kind": kind})
+    return render(
+        request,
+        "mod_my_appeals.html",
+        user=user_json(user),
+        page="mod_my_appeals",
+        appeals=appeals,
+    )
+
+
 ROUTES = [
+    Route("/appeals", my_appeals_page),
     Route("/mod", moderation_page),
     Route("/mod/words", words_page),
     Route("/mod/threshold", threshold_page),

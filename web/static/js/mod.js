@@ -150,6 +150,16 @@ function historyList(history) {
       node("span", "mod-history-action", action.startsWith("audit.") ? entry.action : action),
     );
     li.append(line);
+    if (entry.applies_to !== undefined) {
+      const scope = entry.applies_to === null
+        ? t("modp.history_applies_everywhere")
+        : t("modp.history_applies", { room: entry.applies_to });
+      li.append(" ", node("span", "mod-history-scope", scope));
+    }
+    if (entry.because) {
+      const because = t("modres.because_message", { room: entry.because.room, excerpt: entry.because.excerpt });
+      li.append(" ", node("span", "mod-history-because", because));
+    }
     if (entry.reason) {
       li.append(" ", node("span", "mod-history-reason", t("modp.history_reason", { reason: entry.reason })));
     }

@@ -92,6 +92,9 @@ function decisionList(d) {
     row(t("modres.decision_user"), who, "mod-decision-user");
   }
   if (d.text !== undefined) row(t("modres.decision_text"), d.text, "mod-decision-text");
+  if (d.because) {
+    row(t("modres.decision_because"), t("modres.because_message", { room: d.because.room, excerpt: d.because.excerpt }), "mod-decision-because");
+  }
   row(t("modres.decision_reason"), d.reason, "mod-decision-reason");
   if (d.at) {
     const when = row(t("modres.decision_at"), "", "mod-decision-at");

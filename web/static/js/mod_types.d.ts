@@ -11,6 +11,10 @@ export interface HistoryEntry {
   actor: { id: number; name: string } | null;
   reason: string;
   detail: Record<string, unknown>;
+  /** A mute's or ban's: the room it applies to (null: every room) ... */
+  applies_to?: string | null;
+  /** ... and the message that prompted it. */
+  because?: import("./types.js").SanctionCause;
 }
 
 /** Whether the author is muted or banned now. */

@@ -696,6 +696,16 @@ export interface AppealDecision {
   until?: number | null;
   /** A message's text (moderators see deleted text too). */
   text?: string;
+  /** A mute's or ban's prompting message (absent: given without one): its room and excerpt. */
+  because?: SanctionCause;
+}
+
+/** The message that prompted a mute or ban, as moderators read it (`GET /api/mod/queue`). */
+export interface SanctionCause {
+  channel: string;
+  offset: number;
+  room: string;
+  excerpt: string;
 }
 
 /** `GET /api/moderation/mine`. */
