@@ -25,6 +25,7 @@ from channels.access import Action
 from channels.access import may as channel_may
 from channels.names import ChannelKind, InvalidChannel, parse_channel
 from gateway.events.events import counts_json, in_audience
+from linli.live import zone_of
 from linli.richtext import MAX_SOURCE_CHARS, render
 from linli.roles import Can, may, roles_that
 from persistence.events import (
@@ -577,7 +578,7 @@ async def message_all(request: Request) -> Response:
 
 async def ics_file(request: Request) -> Response:
     event, _ = await _event_for(request)
-    return _calendar(event_ics(event, services_of(request).settings.zone))
+    return _calendar(event_ics(event, zone_of(services_of(request))))
 
 
 def _calendar(body: bytes) -> Response:
@@ -622,7 +623,7 @@ async def feed(request: Request) -> Response:
         raise ApiError(404, "not_found", "No such calendar.")
     live = {s.event_id: s for s in await store.signups_of_user(user_id) if s.state.live}
     events = [e for e in [await store.get_event(i) for i in sorted(live)] if e is not None]
-    return _calendar(feed_ics(events, live, services.settings.zone))
+    return _calendar(feed_ics(events, live, zone_of(services)))
 
 
 ROUTES = [
