@@ -107,6 +107,8 @@ class EventBody(msgspec.Struct, frozen=True):
     confirm_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
     remind_hours: Annotated[int, msgspec.Meta(ge=1, le=336)] | None = 24
     room: str | None = None
+    #: A training session (教學說明會): listed on the onboarding pages with its sign-up.
+    training: bool = False
 
     def __post_init__(self) -> None:
         set_field(self, "title", line(self.title, "title", max_len=120))
@@ -157,6 +159,7 @@ class EventBody(msgspec.Struct, frozen=True):
             confirm_hours=self.confirm_hours,
             remind_hours=self.remind_hours,
             room=self.room,
+            training=self.training,
         )
 
 
@@ -237,6 +240,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "confirm_hours": d.confirm_hours,
         "remind_hours": d.remind_hours,
         "room": d.room,
+        "training": d.training,
         "state": str(event.state),
         "sessions": [
             {
