@@ -204,6 +204,7 @@ NOTIFICATIONS = Feature(
             zone=zone_of(s),
             clock=s.clock,
             email=s.settings.email_enabled,
+            current_zone=lambda: zone_of(s),
         ),
         "deliver": lambda s: DeliveryWorker(
             SqlNotificationStore(s.database), delivery_senders(s), clock=s.clock
@@ -333,7 +334,10 @@ FIGURES = Feature(
     routes=[*figures_api.ROUTES, *figures_pages.ROUTES],
     workers={
         "metrics": lambda s: ActivityWorker(
-            s.work_queue, SqlActivityStore(s.database), zone=zone_of(s)
+            s.work_queue,
+            SqlActivityStore(s.database),
+            zone=zone_of(s),
+            current_zone=lambda: zone_of(s),
         )
     },
     nav=[NavItem("/figures", "figures.nav", ("figures",), order=80, duty=Can.SEE_FIGURES)],
