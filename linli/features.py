@@ -27,6 +27,7 @@ from gateway.requests import ops as requests_ops
 from gateway.requests.events import DIGEST_TIMER as REQUESTS_DIGEST
 from gateway.requests.events import OVERDUE_TIMER as REQUESTS_OVERDUE
 from linli.feature import Feature, NavItem, Runnable, Services, TimerHandler
+from linli.live import zone_of
 from linli.roles import Can
 from persistence.activity.sql import SqlActivityStore
 from persistence.events import CONFIRM_TIMEOUT_KIND, ENDED_KIND, PROMOTED_KIND, REMINDER_KIND
@@ -180,7 +181,7 @@ def notification_timers(services: Services) -> NotificationTimers:
     return NotificationTimers(
         SqlNotificationStore(services.database),
         services.timers,
-        zone=services.settings.zone,
+        zone=zone_of(services),
         email=services.settings.email_enabled,
         retention_days=services.settings.notification_days,
         clock=services.clock,
@@ -207,9 +208,10 @@ NOTIFICATIONS = Feature(
             s.work_queue,
             SqlNotificationStore(s.database),
             s.broker,
-            zone=s.settings.zone,
+            zone=zone_of(s),
             clock=s.clock,
             email=s.settings.email_enabled,
+            current_zone=lambda: zone_of(s),
         ),
         "deliver": lambda s: DeliveryWorker(
             SqlNotificationStore(s.database), delivery_senders(s), clock=s.clock
@@ -301,7 +303,7 @@ SURVEYS = Feature(
     },
     recurring={
         surveys_actions.MONTHLY_TIMER: lambda s: surveys_actions.next_monthly(
-            s.clock.now_ms(), s.settings.zone
+            s.clock.now_ms(), zone_of(s)
         )
     },
     figures=surveys_figures.figure_source,
@@ -339,7 +341,10 @@ FIGURES = Feature(
     routes=[*figures_api.ROUTES, *figures_pages.ROUTES],
     workers={
         "metrics": lambda s: ActivityWorker(
-            s.work_queue, SqlActivityStore(s.database), zone=s.settings.zone
+            s.work_queue,
+            SqlActivityStore(s.database),
+            zone=zone_of(s),
+            current_zone=lambda: zone_of(s),
         )
     },
     nav=[NavItem("/figures", "figures.nav", ("figures",), order=80, duty=Can.SEE_FIGURES)],

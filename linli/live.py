@@ -13,7 +13,11 @@ Vocabulary: imports no first-party package.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from linli.feature import Services
 
 #: How long a process goes at most without reading the stored settings again.
 REFRESH_SECONDS: Final = 60.0
@@ -36,3 +40,24 @@ class LiveSettings:
         self._values = dict(values)
         for listener in self.listeners:
             listener(self._values)
+
+
+def zone_name(live: LiveSettings | None, default: str) -> str:
+    """The neighbourhood's IANA time zone: the admin's ``time_zone`` when set and known, else
+    ``default`` (the environment's ``LINLI_TIME_ZONE``)."""
+    name = live.get("time_zone") if live is not None else None
+    if not name:
+        return default
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
+    return name
+
+
+def zone_of(services: Services) -> ZoneInfo:
+    """The neighbourhood's time zone as this process last heard it: the admin's (the settings
+    page) or else the environment's ``LINLI_TIME_ZONE``. Read it at each use, never keep it, so
+    a change applies without a restart."""
+    live = getattr(services, "live", None)  # a test's stand-in may have no live settings
+    return ZoneInfo(zone_name(live, services.settings.time_zone))

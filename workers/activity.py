@@ -7,6 +7,7 @@ recomputed to the same numbers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta, tzinfo
 from typing import ClassVar
 
@@ -28,11 +29,19 @@ class ActivityWorker(Worker):
         store: ActivityStore,
         *,
         zone: tzinfo,
+        current_zone: Callable[[], tzinfo] | None = None,
         consumer: str | None = None,
     ) -> None:
+        """``current_zone``: the neighbourhood's zone as this process now knows it (the admin's
+        setting, ``linli.live.zone_of``), asked at each batch; else ``zone`` always."""
         super().__init__(work_queue, consumer=consumer)
         self.store = store
-        self.zone = zone
+        self._zone = zone
+        self._current_zone = current_zone
+
+    @property
+    def zone(self) -> tzinfo:
+        return self._current_zone() if self._current_zone is not None else self._zone
 
     async def healthy(self) -> bool:
         await self.store.days("0000-00-00", "0000-00-00")  # raises while the database is down
@@ -49,9 +58,10 @@ class ActivityWorker(Worker):
         # The day of each event, and the day after: a late event just before midnight can end
         # a visit that the next day's first event would otherwise have started.
         touched = set()
+        zone = self.zone
         for event in events:
-            day = local_date(event.at, self.zone)
+            day = local_date(event.at, zone)
             touched.update({(event.user_id, day), (event.user_id, day + timedelta(days=1))})
         await self.store.roll_up_many(
-            [(user_id, day_period(day, self.zone)) for user_id, day in sorted(touched)]
+            [(user_id, day_period(day, zone)) for user_id, day in sorted(touched)]
         )

@@ -13,6 +13,7 @@ half way is finished by the next one (every recipient once, every device once).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo
@@ -88,15 +89,23 @@ class NotifyWorker(Worker):
         clock: Clock = system_clock,
         consumer: str | None = None,
         email: bool = True,
+        current_zone: Callable[[], ZoneInfo] | None = None,
     ) -> None:
+        """``current_zone``: the neighbourhood's zone as this process now knows it (the admin's
+        setting, ``linli.live.zone_of``), asked at each use; else ``zone`` always."""
         super().__init__(work_queue, consumer=consumer)
         self.store = store
         self.broker = broker
-        self.zone = zone
+        self._zone = zone
+        self._current_zone = current_zone
         self.clock = clock
         #: Whether e-mail is configured (``LINLI_SMTP_HOST``). Without it no e-mail delivery is
         #: written: none would be sent, and they would all go out, stale, the day it is.
         self.email = email
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._current_zone() if self._current_zone is not None else self._zone
 
     async def healthy(self) -> bool:
         await self.store.next_delivery_due()  # raises while the database is down

@@ -133,6 +133,8 @@ class EventDraft:
     remind_hours: int | None = None
     #: The chat room its card is posted to (``building:<id>`` / ``group:<slug>``), if any.
     room: str | None = None
+    #: A training session (教學說明會): the onboarding pages list it with its sign-up.
+    training: bool = False
 
 
 @dataclass(frozen=True, slots=True)

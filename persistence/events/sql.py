@@ -58,7 +58,7 @@ PROMOTED_BACKSTOP_MS: Final = 5_000
 _EVENT_COLUMNS: Final = (
     "id, title, body, body_html, place, starts_at, ends_at, audience, room, counting, "
     "max_seats, questions, cost_note, signup_opens, signup_closes, cancel_until, "
-    "confirm_hours, remind_hours, state, created_by, created_at, cancelled_at"
+    "confirm_hours, remind_hours, state, created_by, created_at, cancelled_at, training"
 )
 _SESSION_COLUMNS: Final = "id, event_id, label, starts_at, ends_at, capacity, version"
 _SIGNUP_COLUMNS: Final = (
@@ -143,6 +143,7 @@ def _event(row: Row, sessions: Sequence[Session]) -> Event:
         confirm_hours=row["confirm_hours"],
         remind_hours=row["remind_hours"],
         room=row["room"],
+        training=bool(row["training"]),
     )
     return Event(
         id=row["id"],
@@ -196,9 +197,9 @@ class SqlEventStore:
             row = await tx.fetchrow(
                 "INSERT INTO events (title, body, body_html, place, starts_at, ends_at, audience, "
                 "room, counting, max_seats, questions, cost_note, signup_opens, signup_closes, "
-                "cancel_until, confirm_hours, remind_hours, state, created_by, created_at) VALUES "
-                "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-                f"$18, $19, $20) RETURNING {_EVENT_COLUMNS}",
+                "cancel_until, confirm_hours, remind_hours, state, created_by, created_at, "
+                "training) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+                f"$15, $16, $17, $18, $19, $20, $21) RETURNING {_EVENT_COLUMNS}",
                 draft.title,
                 draft.body,
                 draft.body_html,
@@ -219,6 +220,7 @@ class SqlEventStore:
                 str(EventState.OPEN),
                 created_by,
                 now,
+                1 if draft.training else 0,
             )
             assert row is not None
             event_id = row["id"]

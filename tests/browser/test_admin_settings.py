@@ -56,8 +56,14 @@ async def test_settings_page_and_top_bar_on_a_phone(new_page: NewPage, site: Sit
     await english_box.check()
     await chinese_box.check()
     await admin.fill("#community_name_zh", "晴光社區")
+    # The time zone is a select (its label the field's name), Taipei by default.
+    zone = admin.get_by_label("時區", exact=True)
+    await expect(zone).to_have_value("Asia/Taipei")
+    await zone.select_option("Asia/Hong_Kong")
     await admin.get_by_role("button", name="儲存設定").click()
     await expect(admin.locator("#settings-saved")).to_be_visible()
+    await admin.reload()
+    await expect(admin.locator("#time_zone")).to_have_value("Asia/Hong_Kong")
     await expect(admin.locator("#publish_rate-error")).to_be_hidden()
 
     # A PDF is refused as the logo; a picture is taken and shown.

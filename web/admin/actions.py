@@ -22,6 +22,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from gateway.admin.events import settings_changed
 from gateway.control import EndSession, PermissionsChanged, send_control
@@ -512,7 +514,8 @@ def invite_state(invite: InviteRow, now: int) -> str:
 class Setting:
     key: str
     default: str
-    #: ``text``, ``int`` or ``languages`` (some of ``LOCALES``, comma-separated, at least one).
+    #: ``text``, ``int``, ``languages`` (some of ``LOCALES``, comma-separated, at least one) or
+    #: ``zone`` (an IANA time zone name that ``zoneinfo`` knows).
     kind: str = "text"
     max_len: int = 100
     low: int = 0
@@ -532,13 +535,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("publish_burst", "", kind="int", low=1, high=200, env=True),
     # The UI languages offered (the language switch, and what a reader is shown): at least one.
     Setting("languages", ",".join(LOCALES), kind="languages"),
+    # The neighbourhood's time zone (local days of figures, working-day targets, events' and
+    # exports' local times), read at each use (``linli.live.zone_of``): no restart.
+    Setting("time_zone", "", kind="zone", max_len=64, env=True),
 )
+#: The zones offered first on the settings page (the rest follow in name order).
+FIRST_ZONES = ("Asia/Taipei", "Asia/Hong_Kong")
 #: The stored keys of the community's logo (set by ``set_logo``, not by ``change_settings``):
 #: its blob and its media type.
 LOGO_BLOB, LOGO_TYPE = "logo_blob", "logo_type"
 #: The environment's settings shown read-only on the settings page, with their documentation.
 READ_ONLY = (
-    "time_zone",
     "public_url",
     "session_days",
     "login_max_failures",
@@ -548,6 +555,24 @@ READ_ONLY = (
     "upload_max_bytes",
 )
 _SETTING_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@cache
+def zone_choices() -> tuple[str, ...]:
+    """The settings page's time zones: ``FIRST_ZONES``, then every other known one by name."""
+    rest = sorted(z for z in available_timezones() if z not in FIRST_ZONES)
+    return (*FIRST_ZONES, *rest)
+
+
+def _known_zone(name: str) -> bool:
+    """One of the page's choices and loadable (``zoneinfo``: not a path, not a bad name)."""
+    if name not in zone_choices():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _default(services: Services, setting: Setting) -> str:
@@ -602,6 +627,13 @@ async def change_settings(
                     field=key,
                 )
             value = ",".join(locale for locale in LOCALES if locale in chosen)
+        elif setting.kind == "zone":
+            if len(value) > setting.max_len or not _known_zone(value):
+                raise AdminError(
+                    "bad_setting",
+                    f"'{key}' must be an IANA time zone such as Asia/Taipei.",
+                    field=key,
+                )
         elif len(value) > setting.max_len:
             raise AdminError(
                 "bad_setting", f"'{key}' is at most {setting.max_len} characters.", field=key

@@ -50,6 +50,7 @@ def _page(template: str, page: str) -> Callable[[Request], Awaitable[Response]]:
             roles=[str(r) for r in Role],
             buildings=await services.store.list_buildings(),
             settings_defs=actions.SETTINGS,
+            zones=actions.zone_choices(),
             read_only={key: getattr(services.settings, key) for key in actions.READ_ONLY},
         )
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import msgpack
 
-from gateway.events.events import publish_counts
+from gateway.events.events import in_audience, publish_counts
 from linli.feature import Services
 from linli.richtext import plain
 from linli.types import Millis, UserId
@@ -30,14 +30,17 @@ from persistence.audit import NewEntry
 from persistence.db import UniqueViolation
 from persistence.events import (
     Change,
+    Counts,
     Event,
     EventDraft,
+    EventState,
     EventStore,
     Signup,
     SignupResult,
     SignupState,
     holder_of,
 )
+from persistence.events import Session as EventSession
 from persistence.events.sql import SqlEventStore
 from persistence.notifications import Kind
 from persistence.store import User
@@ -64,6 +67,48 @@ class SignupRefused(Exception):
 
 def events_store(services: Services) -> EventStore:
     return SqlEventStore(services.database)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSession:
+    """One upcoming session of a training event, as the onboarding pages list it: its counts
+    and the reader's own live sign-up (if any)."""
+
+    event: Event
+    session: EventSession
+    counts: Counts
+    mine: Signup | None
+
+
+async def upcoming_training(
+    services: Services, user: User, *, limit: int = 3
+) -> list[TrainingSession]:
+    """The next ``limit`` sessions (soonest first) of open training events in ``user``'s
+    audience that have not started yet. Sign-up is the events' own (``sign_up``)."""
+    store = events_store(services)
+    now = services.clock.now_ms()
+    mine = {s.session_id: s for s in await store.signups_of_user(user.id) if s.state.live}
+    found: list[TrainingSession] = []
+    for event in await store.list_events(after=now):
+        if not event.draft.training or event.state is not EventState.OPEN:
+            continue
+        visible = await in_audience(
+            event.draft.audience,
+            user_id=user.id,
+            role=user.role,
+            building_id=user.building_id,
+            is_member=services.store.is_member,
+        )
+        if not visible:
+            continue
+        for session in event.sessions:
+            if session.starts_at <= now:
+                continue
+            counts = await store.counts(session.id)
+            if counts is not None:
+                found.append(TrainingSession(event, session, counts, mine.get(session.id)))
+    found.sort(key=lambda t: (t.session.starts_at, t.session.id))
+    return found[:limit]
 
 
 def new_code() -> str:

@@ -25,6 +25,7 @@ from channels.access import Action
 from channels.access import may as channel_may
 from channels.names import ChannelKind, InvalidChannel, parse_channel
 from gateway.events.events import counts_json, in_audience
+from linli.live import zone_of
 from linli.richtext import MAX_SOURCE_CHARS, render
 from linli.roles import Can, may, roles_that
 from persistence.events import (
@@ -106,6 +107,8 @@ class EventBody(msgspec.Struct, frozen=True):
     confirm_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
     remind_hours: Annotated[int, msgspec.Meta(ge=1, le=336)] | None = 24
     room: str | None = None
+    #: A training session (教學說明會): listed on the onboarding pages with its sign-up.
+    training: bool = False
 
     def __post_init__(self) -> None:
         set_field(self, "title", line(self.title, "title", max_len=120))
@@ -156,6 +159,7 @@ class EventBody(msgspec.Struct, frozen=True):
             confirm_hours=self.confirm_hours,
             remind_hours=self.remind_hours,
             room=self.room,
+            training=self.training,
         )
 
 
@@ -236,6 +240,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "confirm_hours": d.confirm_hours,
         "remind_hours": d.remind_hours,
         "room": d.room,
+        "training": d.training,
         "state": str(event.state),
         "sessions": [
             {
@@ -577,7 +582,7 @@ async def message_all(request: Request) -> Response:
 
 async def ics_file(request: Request) -> Response:
     event, _ = await _event_for(request)
-    return _calendar(event_ics(event, services_of(request).settings.zone))
+    return _calendar(event_ics(event, zone_of(services_of(request))))
 
 
 def _calendar(body: bytes) -> Response:
@@ -622,7 +627,7 @@ async def feed(request: Request) -> Response:
         raise ApiError(404, "not_found", "No such calendar.")
     live = {s.event_id: s for s in await store.signups_of_user(user_id) if s.state.live}
     events = [e for e in [await store.get_event(i) for i in sorted(live)] if e is not None]
-    return _calendar(feed_ics(events, live, services.settings.zone))
+    return _calendar(feed_ics(events, live, zone_of(services)))
 
 
 ROUTES = [

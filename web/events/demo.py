@@ -1,5 +1,6 @@
 """The events' part of the demo neighbourhood (``linli demo``): a 中秋烤肉 that is full with a
-waitlist, a tai-chi class with free places, and a past event with its attendance taken."""
+waitlist, a tai-chi class with free places, a training session (教學說明會, listed on the
+welcome page and the handbook with its sign-up), and a past event with its attendance taken."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ Mid-Autumn barbecue in the podium garden — bring the family! Places are **per 
 TAI_CHI_BODY = """每星期六早上的太極班，適合初學者。
 
 A Saturday-morning tai chi class for beginners.
+"""
+
+TRAINING_BODY = """管理處職員一步一步教您用「鄰里」：登入、聊天室、公告、報修。請帶手機來。
+
+Management-office staff show you Linli step by step (logging in, chat, notices, repair
+requests). Bring your phone.
 """
 
 PAST_BODY = """大廈防火安全講座及示範。 A fire-safety talk and demonstration."""
@@ -106,6 +113,26 @@ async def seed_events(demo: Demo) -> None:
 
     await _card(
         demo, tai_chi.id, tai_chi.draft.title, tai_chi.draft.place, "group:tai-chi", organiser
+    )
+
+    training_start = now + 5 * DAY_MS
+    await store.create_event(
+        EventDraft(
+            title="「鄰里」教學說明會 Linli training session",
+            body=TRAINING_BODY,
+            body_html=render(TRAINING_BODY),
+            place="管理處會議室 Management office meeting room",
+            audience=Audience(everyone=True),
+            counting=Counting.PERSON,
+            max_seats=1,
+            signup_opens=now - DAY_MS,
+            signup_closes=training_start,
+            sessions=(SessionDraft("", training_start, training_start + HOUR_MS, 12),),
+            remind_hours=24,
+            training=True,
+        ),
+        created_by=organiser,
+        now=now - DAY_MS,
     )
 
     past_start = now - 7 * DAY_MS

@@ -31,6 +31,7 @@ from datetime import date, timedelta, tzinfo
 from typing import Final
 
 from linli.feature import Figure, FigureSource, Services
+from linli.live import zone_of
 from linli.periods import Period, local_date, periods
 from linli.types import BuildingId
 from persistence.figures import CohortRow, CoreFigures, Span
@@ -153,7 +154,7 @@ async def table(
 ) -> Table:
     """The figures of the last ``count`` periods of ``kind`` (day, week, month) up to now.
     ``private``: apply the "< 5" rule (the CSV for the committee applies it too)."""
-    zone = services.settings.zone
+    zone = zone_of(services)
     store = SqlFiguresStore(services.database)
     columns = []
     for period in periods(kind, count, services.clock.now_ms(), zone=zone):
@@ -178,7 +179,7 @@ async def daily_active_series(
 ) -> list[tuple[str, int, int]]:
     """(day, active residents, residents registered by the day's end) for the last ``days``
     local days, oldest first."""
-    zone = services.settings.zone
+    zone = zone_of(services)
     store = SqlFiguresStore(services.database)
     wanted = periods("day", days, services.clock.now_ms(), zone=zone)
     active = await store.daily_active(wanted[0].label, wanted[-1].label, building)
@@ -192,7 +193,7 @@ async def daily_active_series(
 async def cohorts(services: Services, months: int, building: BuildingId | None) -> list[CohortRow]:
     """The cohort view for the residents who registered in each of the last ``months``
     months (oldest first): how many were active around day 30, 60, 90 and 180."""
-    zone = services.settings.zone
+    zone = zone_of(services)
     now = services.clock.now_ms()
     store = SqlFiguresStore(services.database)
     wanted = periods("month", months, now, zone=zone)

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from linli.feature import Figure
+from linli.live import zone_of
 from linli.periods import local_date
 from linli.roles import Can, may
 from web.api import current_user, user_json
@@ -158,7 +159,7 @@ async def figures_page(request: Request) -> Response:
     ]
     buildings = await services.store.list_buildings()
     place = next((b.name for b in buildings if b.id == query.building), words["figures.everywhere"])
-    today = local_date(services.clock.now_ms(), services.settings.zone)
+    today = local_date(services.clock.now_ms(), zone_of(services))
     return render(
         request,
         "figures/figures.html",

@@ -34,6 +34,7 @@ from gateway.meetings.events import (
     tally_json,
 )
 from linli.feature import Services
+from linli.live import zone_of
 from linli.richtext import MAX_SOURCE_CHARS, render
 from linli.types import Millis, UserId
 from persistence.audit import NewEntry
@@ -989,7 +990,7 @@ async def _minutes_notice(
         return None
     head = [f"[會議頁面 The meeting's page](/meetings/{meeting.id})", ""]
     if windows:
-        local = datetime.fromtimestamp(until / 1000, services.settings.zone)
+        local = datetime.fromtimestamp(until / 1000, zone_of(services))
         stamp = local.strftime("%Y-%m-%d %H:%M")
         titles = "、".join(f"第 {i.position} 案" for i in windows)
         head = [

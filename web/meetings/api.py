@@ -28,6 +28,7 @@ from gateway.gateway import Gateway
 from gateway.meetings.events import figures_body, threshold_json
 from gateway.meetings.ops import projector_principal
 from gateway.wire import Format
+from linli.live import zone_of
 from linli.roles import Can, may, roles_that
 from persistence.blobs import blob_store
 from persistence.meetings import (
@@ -827,7 +828,7 @@ async def minutes_draft(request: Request) -> Response:
     services = services_of(request)
     snapshot = await meetings_store(services).snapshot(meeting.id)
     assert snapshot is not None
-    return JSONResponse({"text": minutes.draft(snapshot, services.settings.zone)})
+    return JSONResponse({"text": minutes.draft(snapshot, zone_of(services))})
 
 
 async def save_minutes(request: Request) -> Response:

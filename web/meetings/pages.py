@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from linli.live import zone_of
 from linli.richtext import render as render_markdown
 from linli.roles import Can, may
 from web.api import current_user, user_json
@@ -96,7 +97,7 @@ async def print_page(request: Request) -> Response:
         not may(user.role, Can.RUN_MEETINGS) and snapshot.meeting.minutes_state.value != "published"
     ):
         return RedirectResponse("/meetings", status_code=303)
-    zone = services.settings.zone
+    zone = zone_of(services)
     text = snapshot.meeting.minutes or minutes.draft(snapshot, zone)
     checkins = {c.unit_id: c for c in snapshot.checkins}
     proxies = {p.unit_id: p for p in snapshot.proxies}

@@ -21,6 +21,7 @@ from channels.names import ChannelKind, InvalidChannel, parse_channel
 from gateway.wire import publication_body
 from linli.catalogue import LOCALES
 from linli.feature import LoginRefused, Services
+from linli.live import zone_of
 from persistence.audit import AuditEntry
 from persistence.moderation import (
     Appeal,
@@ -640,7 +641,7 @@ async def audit(request: Request) -> Response:
     every feature's."""
     user = await require_user(request, *STAFF)
     services = services_of(request)
-    query = audit_query(request.query_params, user, services.settings.zone, limit=500)
+    query = audit_query(request.query_params, user, zone_of(services), limit=500)
     entries = await services.audit.search(query)
     names = await _place_names(request, [e.channel for e in entries if e.channel is not None])
     return JSONResponse({"entries": [audit_json(e, names) for e in entries]})
@@ -666,7 +667,7 @@ async def figures_api(request: Request) -> Response:
                 params.get("period", "month"),
                 int(count),
                 services.clock.now_ms(),
-                zone=services.settings.zone,
+                zone=zone_of(services),
             )
         except ValueError as exc:
             raise ApiError(400, "bad_request", str(exc)) from None

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from channels.names import InvalidChannel, parse_channel
 from linli.catalogue import messages_of
+from linli.live import zone_of
 from persistence.audit import AuditEntry, AuditQuery
 from persistence.store import Role, User
 from web.api import current_user, user_json
@@ -177,7 +178,7 @@ async def audit_page(request: Request) -> Response:
     if not isinstance(user, User):
         return user
     services = services_of(request)
-    zone = services.settings.zone
+    zone = zone_of(services)
     messages = messages_of(locale_of(request))
     error = None
     entries: list[AuditEntry] = []
@@ -217,7 +218,7 @@ async def audit_csv(request: Request) -> Response:
     if not isinstance(user, User):
         return user
     services = services_of(request)
-    zone = services.settings.zone
+    zone = zone_of(services)
     messages = messages_of(locale_of(request))
     try:
         query = audit_query(request.query_params, user, zone, limit=CSV_ROWS)

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from channels.names import SLUG_RE
 from gateway.notices.events import reach_body
+from linli.live import zone_of
 from linli.richtext import MAX_SOURCE_CHARS, render
 from linli.roles import Can, roles_that
 from persistence.db import UniqueViolation
@@ -287,7 +288,7 @@ async def list_notices(request: Request) -> Response:
     unit = reader.user.unit_id
     acked = await store.acked_by_unit(unit) if unit is not None else set()
     shown = []
-    zone = services.settings.zone
+    zone = zone_of(services)
     for notice in await store.list_notices():
         if not visible(notice, reader):
             continue
@@ -473,7 +474,7 @@ async def reach_csv(request: Request) -> Response:
     services = services_of(request)
     buildings = {b.id: b.name for b in await services.store.list_buildings()}
     reach = await actions.reach_of(services, notice)
-    zone = services.settings.zone
+    zone = zone_of(services)
 
     def when(ms: int | None) -> str:
         return (

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from gateway.notices.events import reach_body
+from linli.live import zone_of
 from linli.roles import Can, may
 from persistence.notices import Category, Notice, NoticeState, floor_of
 from web.api import current_user, user_json
@@ -33,7 +34,7 @@ from web.pages import locale_of, render, to_login
 
 
 def _when(request: Request) -> Callable[[int | None], str]:
-    zone = services_of(request).settings.zone
+    zone = zone_of(services_of(request))
 
     def when(ms: int | None) -> str:
         if ms is None:
@@ -193,7 +194,7 @@ async def archive_page(request: Request) -> Response:
         return _login(request)
     services = services_of(request)
     store = notices_store(services)
-    zone = services.settings.zone
+    zone = zone_of(services)
     slug = request.query_params.get("category", "")
     year = request.query_params.get("year", "")
     categories = {c.slug: c for c in await store.list_categories()}
@@ -240,7 +241,7 @@ async def doors_page(request: Request) -> Response:
     for unit in reach.units:
         if unit.read_at is None:
             missing.setdefault(unit.building_id, {}).setdefault(unit.floor, []).append(unit.label)
-    zone = services.settings.zone
+    zone = zone_of(services)
     return await _page(
         request,
         "notices/doors.html",

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from linli.catalogue import DEFAULT_LOCALE
+from linli.live import zone_of
 from linli.roles import Can, may
 from persistence.errors import NotFound
 from persistence.requests import Category
 from persistence.store import User
 from web.admin import actions as admin_actions
 from web.api import current_user, user_json
+from web.events import actions as events_actions
 from web.http import services_of
 from web.onboard import actions
 from web.pages import catalogue, error_page, locale_of, markdown_subset, render, to_login
@@ -139,12 +143,50 @@ async def helpers_page(request: Request) -> Response:
     )
 
 
+async def training_of(request: Request, user: User | None) -> list[dict[str, Any]] | None:
+    """The next training sessions (events marked ``training``) for ``user``, with their counts
+    and the user's own sign-up, as the pages show them; None for a visitor."""
+    if user is None:
+        return None
+    services = services_of(request)
+    zone = zone_of(services)
+    found = []
+    for item in await events_actions.upcoming_training(services, user):
+        start = datetime.fromtimestamp(item.session.starts_at / 1000, zone)
+        end = datetime.fromtimestamp(item.session.ends_at / 1000, zone)
+        mine = item.mine
+        found.append(
+            {
+                "event_id": item.event.id,
+                "session_id": item.session.id,
+                "title": item.event.draft.title,
+                "label": item.session.label if len(item.event.sessions) > 1 else "",
+                "place": item.event.draft.place,
+                "when": f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}",
+                "taken": item.counts.taken,
+                "capacity": item.counts.capacity,
+                "waitlisted": item.counts.waitlisted,
+                "free": item.counts.free,
+                "state": None if mine is None else str(mine.state),
+                "position": None if mine is None else mine.position,
+            }
+        )
+    return found
+
+
 async def welcome_page(request: Request) -> Response:
-    """After registering (or the first login): a welcome with three first steps, and the tour."""
+    """After registering (or the first login): a welcome with three first steps, the tour, and
+    the next training sessions to sign up for."""
     user = await current_user(request)
     if user is None:
         return to_login(request)
-    return render(request, "onboard/welcome.html", user=user_json(user), page="onboard/welcome")
+    return render(
+        request,
+        "onboard/welcome.html",
+        user=user_json(user),
+        page="onboard/welcome",
+        training=await training_of(request, user),
+    )
 
 
 #: The one-page user guide (使用手冊): its own short Markdown beside the guide, in the guide's
@@ -170,6 +212,7 @@ async def handbook_page(request: Request) -> Response:
         user=user_json(user) if user else None,
         page="onboard/handbook",
         handbook=handbook_html(locale_of(request)),
+        training=await training_of(request, user),
     )
 
 

@@ -36,6 +36,7 @@ from gateway.polls.events import results_visible, tally_body
 from gateway.polls.ops import may_vote_in, projector_principal
 from gateway.wire import Format
 from linli.catalogue import messages_of
+from linli.live import zone_of
 from persistence.polls import (
     MAX_OPTIONS,
     MIN_OPTIONS,
@@ -369,7 +370,7 @@ async def export_csv(request: Request) -> Response:
     def h(key: str) -> str:
         return words[f"poll.csv.{key}"]
 
-    zone = services.settings.zone
+    zone = zone_of(services)
 
     def when(ms: int | None) -> list[str]:
         if ms is None:

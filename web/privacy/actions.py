@@ -17,6 +17,7 @@ import orjson
 
 from gateway.control import PermissionsChanged, send_control
 from linli.feature import Services
+from linli.live import zone_of
 from linli.types import Millis, UserId
 from persistence.audit import NewEntry
 from persistence.blobs import blob_store
@@ -197,7 +198,7 @@ async def set_retention(
 
 
 def next_local_time(now: Millis, services: Services, hour: int, minute: int) -> Millis:
-    zone = services.settings.zone
+    zone = zone_of(services)
     day = datetime.fromtimestamp(now / 1000, zone).date()
     while True:
         at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from gateway.requests.events import DIGEST_TIMER, OVERDUE_TIMER, publish_change
 from linli.feature import Services
+from linli.live import zone_of
 from linli.roles import Can, roles_that
 from linli.types import Millis, UserId
 from persistence.audit import NewEntry
@@ -68,7 +69,7 @@ STATUS_WORDS = {
 def requests_store(services: Services) -> RequestStore:
     settings = services.settings
     return SqlRequestStore(
-        services.database, zone=settings.zone, weekdays=settings.working_weekdays
+        services.database, zone=zone_of(services), weekdays=settings.working_weekdays
     )
 
 
@@ -462,7 +463,7 @@ async def on_overdue_timer(services: Services, job: TimerJob) -> None:
 
 
 def next_local_time(now: Millis, services: Services, hour: int, minute: int) -> Millis:
-    zone = services.settings.zone
+    zone = zone_of(services)
     day = datetime.fromtimestamp(now / 1000, zone).date()
     while True:
         at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
@@ -487,7 +488,7 @@ async def on_digest_timer(services: Services, job: TimerJob) -> None:
     )
     for request_id in closed:
         await _refresh(services, request_id)
-    day = datetime.fromtimestamp(now / 1000, services.settings.zone).date().isoformat()
+    day = datetime.fromtimestamp(now / 1000, zone_of(services)).date().isoformat()
     teams = await store.teams()
     routed = {c for t in teams for c in t.categories}
     groups: list[tuple[str, Sequence[Category], list[UserId] | None]] = [
@@ -522,7 +523,7 @@ async def on_digest_timer(services: Services, job: TimerJob) -> None:
 
 def year_before(now: Millis, services: Services) -> tuple[Millis, Millis]:
     """The twelve whole local months before the current one, plus the current one so far."""
-    zone = services.settings.zone
+    zone = zone_of(services)
     local = datetime.fromtimestamp(now / 1000, zone)
     start = datetime(local.year - 1, local.month, 1, tzinfo=zone)
     return int(start.timestamp() * 1000), now + 1
@@ -540,5 +541,5 @@ async def request_figures(
         since=default_since if since is None else since,
         until=default_until if until is None else until,
         now=now,
-        zone=services.settings.zone,
+        zone=zone_of(services),
     )

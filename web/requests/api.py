@@ -22,6 +22,7 @@ from starlette.routing import Route
 from channels.access import Action
 from channels.names import ChannelRef, InvalidChannel, parse_channel, topic_channel
 from gateway.forum.events import may_read
+from linli.live import zone_of
 from linli.roles import Can, may, roles_that
 from persistence.forum import Post
 from persistence.moderation.sql import SqlModerationStore
@@ -219,7 +220,7 @@ def _now(request: HttpRequest) -> int:
 
 def _today(request: HttpRequest) -> date:
     services = services_of(request)
-    return datetime.fromtimestamp(services.clock.now_ms() / 1000, services.settings.zone).date()
+    return datetime.fromtimestamp(services.clock.now_ms() / 1000, zone_of(services)).date()
 
 
 def _not_found() -> ApiError:

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from linli.feature import Services
+from linli.live import zone_of
 from persistence.search import MAX_QUERY_CHARS, Hit, SearchFilters, SearchPage
 from persistence.search.text import ParsedQuery, parse_query, snippet_html
 from persistence.store import User
@@ -52,7 +53,7 @@ def _day(value: str, field: str, services: Services) -> dt.datetime:
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise _bad(field, f"{field} must be a date like 2026-03-31.") from None
-    return dt.datetime.combine(day, dt.time(), tzinfo=services.settings.zone)
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone_of(services))
 
 
 async def parse_request(request: Request, services: Services) -> SearchRequest:

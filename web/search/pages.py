@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from linli.live import zone_of
 from persistence.search import PAGE_SIZE
 from web.api import current_user, user_json
 from web.http import ApiError, services_of
@@ -41,7 +42,7 @@ async def search_page(request: Request) -> Response:
             context["error"] = exc.extra.get("field", "q")
         else:
             form = {k: str(v) for k, v in parsed_request.form.items()}
-            zone = services.settings.zone
+            zone = zone_of(services)
             for hit in result.hits:
                 shown = hit_json(hit, query)
                 when = dt.datetime.fromtimestamp(hit.at / 1000, zone)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from linli.feature import Services
+from linli.live import zone_of
 from linli.types import Millis, UserId
 from persistence.audit import NewEntry
 from persistence.moderation.sql import SqlModerationStore
@@ -160,7 +161,7 @@ async def create_from_template(
     services: Services, template: str, *, actor_id: UserId, period: str | None = None
 ) -> Survey:
     """A draft of the shipped template for ``period`` (this month by default)."""
-    period = period or period_of(services.clock.now_ms(), services.settings.zone)
+    period = period or period_of(services.clock.now_ms(), zone_of(services))
     return await create_survey(
         services, monthly_draft(), actor_id=actor_id, template=template, period=period
     )
@@ -398,7 +399,7 @@ async def on_monthly_timer(services: Services, job: TimerJob) -> None:
     """``surveys.monthly`` (recurring): when an admin turned the series on, make this month's
     survey from the template and open it for a week; then schedule next month's run."""
     now = services.clock.now_ms()
-    zone = services.settings.zone
+    zone = zone_of(services)
     try:
         series = await surveys_store(services).series(MONTHLY)
         if series is not None and series.enabled:
@@ -409,7 +410,7 @@ async def on_monthly_timer(services: Services, job: TimerJob) -> None:
 
 async def run_monthly(services: Services, series: SeriesSettings, *, now: Millis) -> Survey | None:
     """This month's survey of the series, made and opened once (a second run finds it)."""
-    period = period_of(now, services.settings.zone)
+    period = period_of(now, zone_of(services))
     store = surveys_store(services)
     if await store.get_by_period(MONTHLY, period) is not None:
         return None

@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from linli.catalogue import messages_of
+from linli.live import zone_of
 from linli.richtext import render as render_markdown
 from persistence.surveys import MyResponse, Question, QuestionKind, Survey, SurveyState
 from web.api import current_user, user_json
@@ -44,7 +45,7 @@ class Step:
 
 def _when(request: Request) -> Any:
     """Formats a time (milliseconds) in the neighbourhood's time zone, for the templates."""
-    zone = services_of(request).settings.zone
+    zone = zone_of(services_of(request))
 
     def when(ms: int | None) -> str:
         if ms is None:

@@ -17,7 +17,7 @@ async function load() {
   if (!result.ok) return;
   for (const [key, value] of Object.entries(result.data.settings)) {
     const input = form.elements.namedItem(key);
-    if (input instanceof HTMLInputElement) input.value = value;
+    if (input instanceof HTMLInputElement || input instanceof HTMLSelectElement) input.value = value;
     else if (input instanceof RadioNodeList) {
       // Check boxes (the languages): the value is their comma-separated list.
       const chosen = value.split(",");
@@ -32,6 +32,7 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   /** @type {Record<string, string>} */
   const values = {};
+  for (const select of form.querySelectorAll("select")) values[select.name] = select.value;
   for (const input of form.querySelectorAll("input")) {
     if (input.type !== "checkbox") values[input.name] = input.value;
     else if (!(input.name in values)) values[input.name] = "";

@@ -99,6 +99,8 @@ if (form instanceof HTMLFormElement) {
       cost_note: value("ev-cost"),
       confirm_hours: Number(value("ev-confirm")) || null,
       remind_hours: Number(value("ev-remind")) || null,
+      // A training session (教學說明會): listed on the welcome page and the handbook.
+      training: byId("ev-training", HTMLInputElement).checked,
       sessions,
     };
     await busy(byId("new-submit", HTMLButtonElement), async () => {

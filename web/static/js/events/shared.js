@@ -11,7 +11,7 @@ import { errorText, t } from "../i18n.js";
  *   starts_at: number, ends_at: number, audience: string, counting: "person" | "household",
  *   max_seats: number, questions: Question[], cost_note: string, signup_opens: number,
  *   signup_closes: number, cancel_until: number | null, confirm_hours: number | null,
- *   remind_hours: number | null, room: string | null, state: "open" | "cancelled",
+ *   remind_hours: number | null, room: string | null, training: boolean, state: "open" | "cancelled",
  *   sessions: Session[]
  * }} EventInfo
  * @typedef {{

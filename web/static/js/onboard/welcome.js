@@ -3,6 +3,7 @@
 // is seen; "skip" records it as seen now.
 import { api } from "../common.js";
 import { byId } from "../lib/dom.js";
+import "./training.js";
 import { TOUR_KEY } from "./tour.js";
 
 localStorage.setItem(TOUR_KEY, "pending");
