@@ -159,14 +159,14 @@ class SqlSearchStore(SearchStore):
                     latest[str(row["ref"])] = row["body"]
             # A message is indexed with its newest text, or not at all once deleted.
             fresh: dict[tuple[str, str], Document] = {}
-            gone: list[tuple[str, str]] = []
+            gone: set[tuple[str, str]] = set()
             texts: dict[tuple[str, str], str] = {}
             for document in documents:
                 key = (document.kind, document.ref)
                 if document.ref not in latest:
                     fresh[key] = document
                 elif latest[document.ref] is None:
-                    gone.append(key)
+                    gone.add(key)
                 else:
                     fresh[key] = msgspec.structs.replace(document, text=latest[document.ref])
             for ref in changes:
@@ -175,12 +175,12 @@ class SqlSearchStore(SearchStore):
                     continue
                 text = latest[ref]
                 if text is None:
-                    gone.append(key)
+                    gone.add(key)
                 else:
                     texts[key] = text
             await self._upsert(tx, fresh, now)
             await self._retext(tx, texts, now)
-            await self._remove(tx, gone)
+            await self._remove(tx, sorted(gone))
         return len(fresh)
 
     async def _existing(
