@@ -632,7 +632,15 @@ class SqlStore:
             changed = await tx.executemany(
                 _INSERT_MESSAGE,
                 [
-                    (m.channel, m.offset, m.epoch, m.data, m.author_id, m.created_at, m.client_msg_id)
+                    (
+                        m.channel,
+                        m.offset,
+                        m.epoch,
+                        m.data,
+                        m.author_id,
+                        m.created_at,
+                        m.client_msg_id,
+                    )
                     for m in rows
                 ],
             )

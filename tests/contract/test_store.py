@@ -3,10 +3,9 @@ so the two backends cannot drift apart."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
