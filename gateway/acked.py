@@ -51,6 +51,8 @@ class Acked:
 
     channel: ChannelName
     idempotency_key: str
+    #: The author's id for the message, which the stored row carries (design 0033).
+    client_msg_id: str
     data: bytes
     offset: Offset
     epoch: Epoch
@@ -80,7 +82,12 @@ class AckedLog:
         return self._bytes
 
     def add(
-        self, channel: ChannelName, idempotency_key: str, data: bytes, result: PublishResult
+        self,
+        channel: ChannelName,
+        idempotency_key: str,
+        client_msg_id: str,
+        data: bytes,
+        result: PublishResult,
     ) -> None:
         """Keep a copy of an acked publication (the publish path: no I/O). A duplicate of one
         already kept changes nothing; one first published by another gateway (its author
@@ -88,7 +95,9 @@ class AckedLog:
         key = (channel, idempotency_key)
         if key in self._entries:
             return
-        self._entries[key] = Acked(channel, idempotency_key, data, result.offset, result.epoch)
+        self._entries[key] = Acked(
+            channel, idempotency_key, client_msg_id, data, result.offset, result.epoch
+        )
         self._bytes += len(data) + ENTRY_OVERHEAD
         while self._bytes > self._max_bytes and self._entries:
             _, dropped = self._entries.popitem(last=False)
@@ -151,21 +160,29 @@ class AckedLog:
     async def _check_channel(self, channel: ChannelName, entries: list[Acked]) -> None:
         first = min(entry.offset for entry in entries)
         last = max(entry.offset for entry in entries)
-        stored = await self._store.stored_epochs(channel, first, last)
+        stored = await self._store.stored_ids(channel, first, last)
         # Read after the store: an epoch still current now means any later seed sees the row.
         position = await self._broker.position(channel)
         for entry in entries:
+            row = stored.get(entry.offset)
             if entry.epoch == position.epoch:
-                if stored.get(entry.offset) == entry.epoch:
+                if row == (entry.epoch, entry.client_msg_id):
                     self._forget(entry)
-                continue
-            # The epoch that acked it is gone. Even a row stored in it may sit above the new
-            # epoch's seed and be replaced when that offset is handed out again, so publish it
-            # anew; the store keeps the newer copy only.
+                    continue
+                if row is None or entry.offset > position.offset:
+                    continue  # not written yet (the worker's lag)
+                # Another message holds its offset in its own epoch: the counter went back
+                # without a new epoch (a failover to a replica that lagged); this one is lost.
+            # Else the epoch that acked it is gone. Even a row stored in it may sit above the
+            # new epoch's seed and be replaced when that offset is handed out again, so publish
+            # it anew; the store keeps the newer copy only.
             result = await self._broker.publish(
                 channel, entry.data, idempotency_key=entry.idempotency_key
             )
-            if result.epoch <= entry.epoch:
+            if result.duplicate and (
+                result.epoch < position.epoch
+                or (result.offset, result.epoch) == (entry.offset, entry.epoch)
+            ):
                 # Its dedupe key outlived the counter (a partial loss) and names the lost copy;
                 # it expires within the dedupe window (10 minutes), then this goes through.
                 log.warning(

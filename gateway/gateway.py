@@ -503,7 +503,7 @@ class Gateway:
         idempotency_key = f"{principal.user_id}:{request.client_msg_id}"
         result = await self.broker.publish(channel.name, data, idempotency_key=idempotency_key)
         if self.acked is not None:
-            self.acked.add(channel.name, idempotency_key, data, result)
+            self.acked.add(channel.name, idempotency_key, request.client_msg_id, data, result)
         if photo is not None and self.photo_attacher is not None:
             # A retry (duplicate) attaches again: the first attempt's ack may have been lost
             # before this line. Until it is recorded the photo is its uploader's alone.

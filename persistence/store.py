@@ -258,10 +258,10 @@ class Store(Protocol):
     async def max_offset(self, channel: ChannelName) -> Offset:
         """The highest stored offset of the channel, 0 when none."""
 
-    async def stored_epochs(
+    async def stored_ids(
         self, channel: ChannelName, first: Offset, last: Offset
-    ) -> dict[Offset, Epoch]:
-        """The epoch of each stored row with ``first <= offset <= last`` (the publishing
-        gateway's check that what it acked was persisted, design 0033)."""
+    ) -> dict[Offset, tuple[Epoch, str | None]]:
+        """``(epoch, client_msg_id)`` of each stored row with ``first <= offset <= last``: what
+        the publishing gateway checks its acked messages against (design 0033)."""
 
     async def count_messages(self, channel: ChannelName) -> int: ...

@@ -679,17 +679,17 @@ class SqlStore:
         )
         return int(value)
 
-    async def stored_epochs(
+    async def stored_ids(
         self, channel: ChannelName, first: Offset, last: Offset
-    ) -> dict[Offset, Epoch]:
+    ) -> dict[Offset, tuple[Epoch, str | None]]:
         rows = await self._db.fetch(
-            'SELECT "offset", epoch FROM messages '
+            'SELECT "offset", epoch, client_msg_id FROM messages '
             'WHERE channel = $1 AND "offset" >= $2 AND "offset" <= $3',
             channel,
             first,
             last,
         )
-        return {int(row["offset"]): int(row["epoch"]) for row in rows}
+        return {int(row["offset"]): (int(row["epoch"]), row["client_msg_id"]) for row in rows}
 
     async def count_messages(self, channel: ChannelName) -> int:
         value = await self._db.fetchval("SELECT count(*) FROM messages WHERE channel = $1", channel)

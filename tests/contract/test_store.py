@@ -555,8 +555,14 @@ async def test_a_chat_message_is_stored_once_across_epochs(store: Store) -> None
     assert await store.insert_messages([_chat(7, "a", epoch=2, author_id=8)]) == 1
     assert await store.insert_messages([_msg(8, epoch=2), _msg(10, epoch=2)]) == 2
     assert await store.count_messages("building:1") == 6
-    assert await store.stored_epochs("building:1", 4, 9) == {4: 2, 5: 2, 6: 2, 7: 2, 8: 2}
-    assert await store.stored_epochs("building:1", 11, 20) == {}
+    assert await store.stored_ids("building:1", 4, 9) == {
+        4: (2, "a"),
+        5: (2, "b"),
+        6: (2, "c"),
+        7: (2, "a"),
+        8: (2, None),
+    }
+    assert await store.stored_ids("building:1", 11, 20) == {}
 
 
 async def test_duplicates_within_a_batch(store: Store) -> None:
