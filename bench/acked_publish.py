@@ -5,7 +5,8 @@ one), ``--count`` publishes of a ~150-byte chat body through the real ``RedisBro
 time (the latency an author waits) and ``--concurrency`` at once (the throughput), for:
 
 * ``redis``: today's ack (Redis without disk writes);
-* ``redis+log``: the same plus ``AckedLog.add`` (the design chosen: the gateway keeps a copy);
+* ``redis+log``: the same plus ``AckedLog.add`` (the design chosen: the gateway keeps a copy),
+  interleaved with ``redis`` block by block so that the machine's load falls on both alike;
 * ``aof-always``: Redis with ``appendonly yes``, ``appendfsync always`` (an fsync before the ack);
 * ``pg-first``: an INSERT committed in PostgreSQL before the publish (write-ahead to the
   database), when ``--database-url`` is given (a schema of its own, dropped afterwards).
@@ -112,6 +113,63 @@ async def _measure(
     return statistics.median(latencies), latencies[int(len(latencies) * 0.99)], rate
 
 
+async def _paired(port: int, count: int, concurrency: int) -> list[tuple[str, float, float, float]]:
+    """``redis`` and ``redis+log`` interleaved block by block (100 publishes each), so that the
+    machine's load drifting during the run falls on both alike."""
+    redis = aioredis.Redis(port=port)
+
+    async def seed(channel: ChannelName) -> int:
+        return 0
+
+    plain_broker = RedisBroker(redis, seed, prefix=f"bench:{uuid.uuid4().hex[:8]}:")
+    log_broker = RedisBroker(redis, seed, prefix=f"bench:{uuid.uuid4().hex[:8]}:")
+    log = AckedLog(log_broker, None, max_bytes=64 << 20)  # type: ignore[arg-type]
+
+    async def plain(i: int) -> None:
+        await plain_broker.publish(ROOM, _body(i), idempotency_key=f"7:{i}")
+
+    async def logged(i: int) -> None:
+        data = _body(i)
+        key = f"7:{i}"
+        log.add(ROOM, key, str(i), data, await log_broker.publish(ROOM, data, idempotency_key=key))
+
+    variants = {"redis": plain, "redis+log": logged}
+    latencies: dict[str, list[float]] = {name: [] for name in variants}
+    seconds: dict[str, float] = dict.fromkeys(variants, 0.0)
+    try:
+        for publish in variants.values():
+            for i in range(50):
+                await publish(-1 - i)
+        block = 100
+        for start in range(0, count, block):
+            for name, publish in variants.items():
+                for i in range(start, start + block):
+                    began = time.perf_counter()
+                    await publish(i)
+                    latencies[name].append((time.perf_counter() - began) * 1e6)
+        for start in range(0, count, concurrency):
+            for name, publish in variants.items():
+                began = time.perf_counter()
+                await asyncio.gather(
+                    *[publish(count + i) for i in range(start, start + concurrency)]
+                )
+                seconds[name] += time.perf_counter() - began
+    finally:
+        await redis.aclose()
+    rows = []
+    for name in variants:
+        values = sorted(latencies[name])
+        rows.append(
+            (
+                name,
+                statistics.median(values),
+                values[int(len(values) * 0.99)],
+                count / seconds[name],
+            )
+        )
+    return rows
+
+
 async def _variant(
     name: str, port: int, count: int, concurrency: int, database_url: str | None
 ) -> tuple[str, float, float, float]:
@@ -123,17 +181,6 @@ async def _variant(
 
     broker = RedisBroker(redis, seed, prefix=prefix)
     try:
-        if name == "redis+log":
-            store = None
-            log = AckedLog(broker, store, max_bytes=64 << 20)  # type: ignore[arg-type]
-
-            async def publish(i: int) -> None:
-                data = _body(i)
-                key = f"7:{i}"
-                result = await broker.publish(ROOM, data, idempotency_key=key)
-                log.add(ROOM, key, str(i), data, result)
-
-            return (name, *await _measure(publish, count, concurrency))
         if name == "pg-first":
             assert database_url is not None
             schema = f"bench_acked_{uuid.uuid4().hex[:8]}"
@@ -178,9 +225,7 @@ async def _variant(
 async def main(count: int, concurrency: int, database_url: str | None) -> None:
     rows = []
     with _redis_server("--appendonly", "no") as port:
-        for _ in range(2):  # alternated: the machine's noise falls on both
-            rows.append(await _variant("redis", port, count, concurrency, None))
-            rows.append(await _variant("redis+log", port, count, concurrency, None))
+        rows.extend(await _paired(port, count, concurrency))
         if database_url:
             rows.append(await _variant("pg-first", port, count, concurrency, database_url))
     with _redis_server("--appendonly", "yes", "--appendfsync", "always") as port:
