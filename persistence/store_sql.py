@@ -92,6 +92,7 @@ _INSERT_MESSAGES_UNNEST: Final = f"""
         SELECT 1 FROM messages m
         WHERE m.channel = u.channel AND m.author_id = u.author_id
           AND m.client_msg_id = u.client_msg_id AND m."offset" <> u."offset"
+          AND m.epoch >= u.epoch
     )
     {_UPSERT_ACTION}
 """
@@ -628,8 +629,16 @@ class SqlStore:
                 [m.created_at for m in rows],
                 [m.client_msg_id for m in rows],
             )
-            if not chat:  # the common case costs no transaction and no second statement
+            if not chat:
                 return await self._db.execute(_INSERT_MESSAGES_UNNEST, *columns)
+            try:
+                # The common case in one statement: no older copy of any row exists at another
+                # offset. When one does (a message published again after a Redis loss, design
+                # 0033) the unique index refuses the statement, and the batch takes the slow
+                # path below. A lookup of older copies before every batch halved the rate.
+                return await self._db.execute(_INSERT_MESSAGES_UNNEST, *columns)
+            except UniqueViolation:
+                pass
             async with self._db.transaction() as tx:
                 older = await tx.fetch(_FIND_OLDER_COPIES_UNNEST, *columns)
                 if older:
