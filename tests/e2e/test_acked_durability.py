@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import free_port
-from tests.e2e.harness import Client, Deployment, Worker, login, own_redis, running, seed
+from tests.e2e.harness import Client, Deployment, Server, Worker, login, own_redis, running, seed
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -117,5 +117,38 @@ async def test_acked_messages_reach_the_database_after_redis_loses_them(
                 assert after["epoch"] == reset["epoch"]
                 await ann.close()
                 await amy.close()
+        finally:
+            worker.stop()
+
+
+async def test_a_gateway_stopping_waits_for_the_database_and_says_what_is_left(
+    scaled: Deployment,
+) -> None:
+    """The gateway-restart window (design 0033): SIGTERM waits up to its grace for the worker to
+    store what this gateway acked; what is still missing then is in Redis only, and logged."""
+    hood = await seed(scaled)
+    room = f"building:{hood.building_a}"
+    port = free_port()
+    deployment = Deployment(
+        "scaled", scaled.database_url, f"redis://127.0.0.1:{port}/0", scaled.key_prefix, scaled.tmp
+    )
+    with own_redis(port):
+        server = await Server(deployment, LINLI_ACKED_CHECK_SECONDS="0.3").start()
+        try:
+            ann = await Client.connect(server, await login(server, "ann"))
+            for i in range(1, 4):
+                await ann.ok("publish", channel=room, text=f"w{i}", client_msg_id=f"w{i}")
+            await ann.close()
+            started = time.monotonic()
+            assert await server.stop() == 0
+            # No worker: the three stay unconfirmed for the whole 3 s grace, then are reported.
+            assert 2.5 < time.monotonic() - started < 12
+            assert "shutting down with 3 acked publications not yet seen" in server.output()
+        finally:
+            await server.stop()
+        # Redis still has them: a worker started now writes them.
+        worker = Worker(deployment).start()
+        try:
+            assert [t for _, t in await _stored_texts(deployment, room, 3)] == ["w1", "w2", "w3"]
         finally:
             worker.stop()
