@@ -53,6 +53,13 @@ class Settings:
     presence_ttl: float = 30.0
     history_size: int = 1000
     recovery_max: int = 1000
+    #: Scaled mode: bytes of chat messages a gateway keeps after acking them until it sees them
+    #: in the database, to re-submit what Redis loses first (design 0033; 0 turns it off). 16
+    #: MiB holds ~30,000 typical messages (~150 bytes of body each, plus ~400 of overhead): at
+    #: 20 messages a second on one gateway, 25 minutes of a stopped persist worker.
+    acked_buffer_bytes: int = 16 << 20
+    #: Seconds between two checks of those messages against the database and Redis.
+    acked_check_seconds: float = 1.0
     #: Most tally updates per second the votes worker publishes for one poll (the last one after
     #: a burst is always sent). 10 rather than 4: a burst's second update then comes 100 ms after
     #: the first instead of 250 ms, which issue 7's vote → screen p99 ≤ 300 ms needs (design 0006).
@@ -183,6 +190,10 @@ SETTINGS_DOC: dict[str, str] = {
     "history_size": "publications kept per channel in the hot history",
     "recovery_max": "most missed publications a resubscription recovers; beyond it the client "
     "is told to reload",
+    "acked_buffer_bytes": "scaled mode: bytes of acked chat messages a gateway keeps until it "
+    "sees them in the database, to re-submit any that Redis loses first; beyond it the oldest "
+    "are dropped (`linli_acked_dropped`) and rely on Redis alone; 0 = off",
+    "acked_check_seconds": "seconds between two checks of those messages against the database",
     "poll_tally_rate": "most live tally updates per second per poll (coalesced; the last one "
     "after a burst is always sent)",
     "login_max_failures": "failed logins per username (4x per address) before each further "

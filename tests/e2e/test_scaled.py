@@ -4,16 +4,12 @@ process (killed mid-stream and restarted), and a Redis that restarts empty under
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import IN_CI, free_port
-from tests.e2e.harness import Client, Deployment, Worker, login, running, seed
+from tests.conftest import free_port
+from tests.e2e.harness import Client, Deployment, Worker, login, own_redis, running, seed
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -85,35 +81,6 @@ async def test_persist_worker_killed_mid_stream_loses_and_doubles_nothing(
             await ann.close()
     finally:
         worker.stop()
-
-
-@contextlib.contextmanager
-def own_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server (Debian package redis-server) is not installed"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        import socket
-
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait(5)
 
 
 async def test_gateway_survives_redis_restart(scaled: Deployment) -> None:
