@@ -10,6 +10,12 @@ each message to ``_FrameDelivery``, which decodes the frames that ``publish.lua`
 * ``P<offset> <epoch> <data>`` — a durable publication (data is everything after the second
   space, arbitrary bytes);
 * ``E<data>`` — an ephemeral message.
+
+Under Redis Cluster (a ``RedisCluster`` client and ``channels.keys.ClusterKeys``, design 0034)
+the same script runs on the master of the channel's slot: every key it touches, the persist
+queue's shard included, and its shard channel (SPUBLISH) share that slot. The link is then
+``channels.pubsub_cluster``, and a batch of publishes is acknowledged once ``wait_replicas``
+replicas of each master it touched have it (WAIT), so a failover keeps what was acknowledged.
 """
 
 from __future__ import annotations
@@ -39,8 +45,8 @@ from channels.broker import (
     StreamPosition,
 )
 from channels.keys import DEFAULT_PREFIX, Keys
+from channels.pubsub_cluster import ClusterPubSub
 from channels.pubsub_redis import RedisPubSub
-from channels.workqueue import PERSIST_QUEUE
 from linli.types import ChannelName, Epoch, Offset
 
 log = logging.getLogger(__name__)
@@ -96,10 +102,13 @@ class _Eval:
 class RedisBroker:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: aioredis.Redis | aioredis.RedisCluster,
         seed: OffsetSeed,
         *,
         prefix: str = DEFAULT_PREFIX,
+        keys: Keys | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
         history_size: int = 1000,
         history_ttl: int = 7 * 86400,
         dedupe_ttl: int = 600,
@@ -110,10 +119,16 @@ class RedisBroker:
         decides how long a command tries before ``BrokerUnavailable`` is raised. The pub/sub
         connection is opened with the same settings. ``ping_interval``: a silent pub/sub link is
         pinged after this many seconds and dropped (then reconnected) after twice as many more,
-        so a half-open TCP connection is noticed."""
+        so a half-open TCP connection is noticed. ``keys`` (a ``ClusterKeys`` with a
+        ``RedisCluster``) overrides ``prefix``; ``wait_replicas`` (cluster only) is how many
+        replicas must have a batch, within ``wait_timeout_ms``, before it is acknowledged."""
         self._redis = redis
         self._seed_fn = seed
-        self._keys = Keys(prefix)
+        self._keys = Keys(prefix) if keys is None else keys
+        self._cluster = isinstance(redis, aioredis.RedisCluster)
+        self._publish_command = "SPUBLISH" if self._cluster else "PUBLISH"
+        self._wait_replicas = wait_replicas if self._cluster else 0
+        self._wait_timeout_ms = wait_timeout_ms
         self._history_size = history_size
         self._history_ttl = history_ttl
         self._dedupe_ttl_ms = int(dedupe_ttl * 1000)
@@ -135,9 +150,15 @@ class RedisBroker:
         self._epochs: dict[ChannelName, Epoch] = {}
 
         #: The pub/sub link: subscriptions, reconnects, the reader.
-        self._link = RedisPubSub(
-            redis, subscribe_timeout=subscribe_timeout, ping_interval=ping_interval
-        )
+        self._link: RedisPubSub | ClusterPubSub
+        if isinstance(redis, aioredis.RedisCluster):
+            self._link = ClusterPubSub(
+                redis, subscribe_timeout=subscribe_timeout, ping_interval=ping_interval
+            )
+        else:
+            self._link = RedisPubSub(
+                redis, subscribe_timeout=subscribe_timeout, ping_interval=ping_interval
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -162,7 +183,7 @@ class RedisBroker:
         """A timeout may leave it unknown whether the publication happened: retrying with the
         same ``idempotency_key`` then returns the first result instead of publishing twice."""
         keys = self._keys
-        script_keys = [keys.meta(channel), keys.history(channel), keys.work(PERSIST_QUEUE)]
+        script_keys = [keys.meta(channel), keys.history(channel), keys.persist_work(channel)]
         if idempotency_key is not None:
             script_keys.append(keys.dedupe(channel, idempotency_key))
         args: list[_Arg] = [
@@ -173,6 +194,7 @@ class RedisBroker:
             self._dedupe_ttl_ms,
             keys.pubsub(channel),
             channel,
+            self._publish_command,
         ]
         for _ in range(3):
             generation = self._seed_generation.get(channel, 0)
@@ -202,6 +224,8 @@ class RedisBroker:
         for item in batch:
             pipe.evalsha(self._publish_sha, len(item.keys), *item.keys, *item.args)
         replies = await pipe.execute(raise_on_error=False)
+        if self._wait_replicas:
+            replies = await self._replicated(batch, replies)
         missing = []
         for item, reply in zip(batch, replies, strict=True):
             if isinstance(reply, NoScriptError) and retry_noscript:
@@ -216,9 +240,58 @@ class RedisBroker:
             await self._redis.script_load(self._publish_text)
             await self._send_batch(missing, retry_noscript=False)
 
+    async def _replicated(self, batch: list[_Eval], replies: list[Any]) -> list[Any]:
+        """WAIT on each master the batch wrote to; a publish whose master could not confirm
+        ``wait_replicas`` copies in time fails as unavailable: it may or may not survive a
+        failover, as after a timeout (a retry with its idempotency key is safe)."""
+        redis = self._redis
+        assert isinstance(redis, aioredis.RedisCluster)
+        nodes: dict[str, Any] = {}
+        node_of: list[str | None] = []
+        for item, reply in zip(batch, replies, strict=True):
+            if isinstance(reply, Exception):
+                node_of.append(None)
+                continue
+            node = redis.get_node_from_key(item.keys[0])
+            if node is None:  # no master for the slot right now
+                node_of.append(None)
+                continue
+            nodes[node.name] = node
+            node_of.append(node.name)
+        if not nodes:
+            return replies
+        names = list(nodes)
+        acks = await asyncio.gather(
+            *(
+                redis.execute_command(
+                    "WAIT",
+                    self._wait_replicas,
+                    self._wait_timeout_ms,
+                    target_nodes=nodes[name],
+                )
+                for name in names
+            ),
+            return_exceptions=True,
+        )
+        short = {
+            name
+            for name, ack in zip(names, acks, strict=True)
+            if isinstance(ack, BaseException) or int(ack) < self._wait_replicas
+        }
+        if not short:
+            return replies
+        return [
+            BrokerUnavailable(f"publish not confirmed by {self._wait_replicas} replica(s)")
+            if node in short
+            else reply
+            for node, reply in zip(node_of, replies, strict=True)
+        ]
+
     async def publish_ephemeral(self, channel: ChannelName, data: bytes) -> None:
         await unavailable_as_broker_error(
-            self._redis.publish(self._keys.pubsub(channel), b"E" + data)
+            self._redis.execute_command(
+                self._publish_command, self._keys.pubsub(channel), b"E" + data
+            )
         )
 
     async def _seed_channel(self, channel: ChannelName, generation: int) -> StreamPosition:
