@@ -30,8 +30,14 @@ from importlib.resources import files
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from channels.batching import Batcher
@@ -54,16 +60,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _Arg = bytes | str | int
 
-#: Errors meaning "Redis cannot be reached right now" (BusyLoadingError is a ConnectionError).
+#: Errors meaning "Redis cannot be reached right now" (BusyLoadingError is a ConnectionError;
+#: under Redis Cluster also a slot without a master during a failover, MasterDownError
+#: included, and a cluster no node of which answers).
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
     OSError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+    RedisClusterUnreachableError,
 )
 
 #: Publishes sent per pipeline, and pipelines on their way at once.
 _MAX_BATCH = 256
 _MAX_BATCHES_IN_FLIGHT = 4
+#: Seconds before a master known to lack replicas is asked again (``_wait_target``).
+_DEGRADED_RECHECK = 5.0
 
 
 def load_script(name: str) -> str:
@@ -129,6 +143,8 @@ class RedisBroker:
         self._publish_command = "SPUBLISH" if self._cluster else "PUBLISH"
         self._wait_replicas = wait_replicas if self._cluster else 0
         self._wait_timeout_ms = wait_timeout_ms
+        #: Masters with fewer replicas than ``wait_replicas``: (replicas, recheck after).
+        self._degraded: dict[str, tuple[int, float]] = {}
         self._history_size = history_size
         self._history_ttl = history_ttl
         self._dedupe_ttl_ms = int(dedupe_ttl * 1000)
@@ -232,7 +248,8 @@ class RedisBroker:
                 missing.append(item)  # NOSCRIPT fails before the script ran: safe to resend
             elif isinstance(reply, Exception):
                 if not item.future.done():
-                    item.future.set_exception(reply)
+                    # A cluster pipeline reports a node's lost connection per command.
+                    item.future.set_exception(_as_broker_error(reply))
             elif not item.future.done():
                 item.future.set_result(reply)
         if missing:
@@ -249,35 +266,34 @@ class RedisBroker:
         nodes: dict[str, Any] = {}
         node_of: list[str | None] = []
         for item, reply in zip(batch, replies, strict=True):
-            if isinstance(reply, Exception):
-                node_of.append(None)
-                continue
-            node = redis.get_node_from_key(item.keys[0])
-            if node is None:  # no master for the slot right now
+            node = None if isinstance(reply, Exception) else redis.get_node_from_key(item.keys[0])
+            if node is None:  # failed, or no master for the slot right now
                 node_of.append(None)
                 continue
             nodes[node.name] = node
             node_of.append(node.name)
-        if not nodes:
-            return replies
-        names = list(nodes)
+        now = asyncio.get_running_loop().time()
+        targets = {name: self._wait_target(name, now) for name in nodes}
+        names = [name for name, target in targets.items() if target > 0]
         acks = await asyncio.gather(
             *(
                 redis.execute_command(
-                    "WAIT",
-                    self._wait_replicas,
-                    self._wait_timeout_ms,
-                    target_nodes=nodes[name],
+                    "WAIT", targets[name], self._wait_timeout_ms, target_nodes=nodes[name]
                 )
                 for name in names
             ),
             return_exceptions=True,
         )
-        short = {
-            name
-            for name, ack in zip(names, acks, strict=True)
-            if isinstance(ack, BaseException) or int(ack) < self._wait_replicas
-        }
+        short = set()
+        for name, ack in zip(names, acks, strict=True):
+            if isinstance(ack, BaseException):
+                short.add(name)
+            elif int(ack) < targets[name]:
+                attached = await self._replicas_attached(nodes[name])
+                if attached < self._wait_replicas:
+                    self._degraded[name] = (attached, now + _DEGRADED_RECHECK)
+                if int(ack) < min(attached, targets[name]):
+                    short.add(name)
         if not short:
             return replies
         return [
@@ -286,6 +302,37 @@ class RedisBroker:
             else reply
             for node, reply in zip(node_of, replies, strict=True)
         ]
+
+    def _wait_target(self, node_name: str, now: float) -> int:
+        """Replicas to WAIT for on a master: ``wait_replicas``, or fewer while the master is
+        known to have fewer (``_replicas_attached``), rechecked every ``_DEGRADED_RECHECK``."""
+        degraded = self._degraded.get(node_name)
+        if degraded is None:
+            return self._wait_replicas
+        if degraded[1] < now:
+            del self._degraded[node_name]
+            return self._wait_replicas
+        return min(self._wait_replicas, degraded[0])
+
+    async def _replicas_attached(self, node: Any) -> int:
+        """Replicas a master has now. After a failover the new master has none until the old
+        one comes back as its replica (or an operator adds one): waiting for a replica that is
+        not there would refuse every publish of its slots, so the wait is for the replicas
+        that exist, and this degraded state is logged (a second failure before a replica is
+        back loses what only that master had, as with a single Redis)."""
+        try:
+            info = await self._redis.execute_command("INFO", "replication", target_nodes=node)
+        except UNAVAILABLE_ERRORS:
+            return self._wait_replicas
+        attached = int(info.get("connected_slaves", 0)) if isinstance(info, dict) else 0
+        if attached < self._wait_replicas:
+            log.warning(
+                "Redis Cluster master %s has %d replica(s), fewer than the %d publishes wait for",
+                node.name,
+                attached,
+                self._wait_replicas,
+            )
+        return attached
 
     async def publish_ephemeral(self, channel: ChannelName, data: bytes) -> None:
         await unavailable_as_broker_error(

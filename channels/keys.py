@@ -8,6 +8,8 @@ a channel's keys share a slot. Channel names never contain braces (see ``channel
 
 from __future__ import annotations
 
+import hashlib
+
 from channels.workqueue import PERSIST_QUEUE
 from linli.types import ChannelName
 
@@ -65,6 +67,7 @@ class Keys:
 #: installation must use the same number (changing it needs the queue drained first).
 DEFAULT_PERSIST_SHARDS = 16
 _SLOTS = 16384
+_SHARD_CACHE = 100_000
 
 
 def _shard_tags(shards: int) -> tuple[str, ...]:
@@ -87,28 +90,37 @@ def _shard_tags(shards: int) -> tuple[str, ...]:
 class ClusterKeys(Keys):
     """Key names for Redis Cluster (design 0034). A script's keys must share one slot, and
     publish.lua writes the channel's keys *and* the persist queue: so a channel's keys carry the
-    hash tag of one of ``shards`` persist-queue shards (the shard picked by the channel's own
-    slot), with the channel in a second pair of braces that only delimits it. Other queues are
+    hash tag of one of ``shards`` persist-queue shards (picked by a hash of the channel's
+    name), with the channel in a second pair of braces that only delimits it. Other queues are
     tagged by their name: a queue, its dedupe markers and its claims share a slot. Presence keys
     keep ``{channel}`` (``presence.presence_redis``): nothing else shares their scripts."""
 
-    __slots__ = ("_tags",)
+    __slots__ = ("_shard_of", "_tags")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX, shards: int = DEFAULT_PERSIST_SHARDS) -> None:
         super().__init__(prefix)
         if shards < 1:
             raise ValueError("shards must be at least 1")
         self._tags = _shard_tags(shards)
+        #: channel -> shard, for the channels in use (a hash per publish otherwise).
+        self._shard_of: dict[ChannelName, int] = {}
 
     @property
     def shards(self) -> int:
         return len(self._tags)
 
     def shard(self, channel: ChannelName) -> int:
-        """The persist-queue shard of a channel: its slot's place in the slot range."""
-        from redis.crc import key_slot
-
-        return key_slot(channel.encode()) * len(self._tags) // _SLOTS
+        """The persist-queue shard of a channel, from a hash of its name. Not from its CRC16
+        slot: names that differ only at the end (``building:1`` … ``building:40``) have slots
+        whose high bits agree, and landed in 4 of 8 shards."""
+        shard = self._shard_of.get(channel)
+        if shard is None:
+            digest = hashlib.blake2b(channel.encode(), digest_size=8).digest()
+            shard = int.from_bytes(digest, "big") % len(self._tags)
+            if len(self._shard_of) >= _SHARD_CACHE:
+                self._shard_of.clear()
+            self._shard_of[channel] = shard
+        return shard
 
     def _tag(self, channel: ChannelName) -> str:
         return f"{{{self._tags[self.shard(channel)]}}}{{{channel}}}"
