@@ -36,8 +36,10 @@ _TRIM_EVERY = 1000
 #: Submits per pipeline, and pipelines on their way at once (as ``RedisBroker`` batches).
 _MAX_BATCH = 512
 _MAX_BATCHES_IN_FLIGHT = 4
-#: How often a blocking read of a sharded queue polls its shards (milliseconds).
+#: How often a blocking read of a sharded queue polls its shards (milliseconds): at first, and
+#: at most after a run of empty polls.
 _SHARD_POLL_MS = 50
+_SHARD_POLL_MAX_MS = 1000
 #: A claims set lives this long after its last use (a poll open for more than a day without a
 #: single vote is seeded again from the stored votes).
 CLAIMS_TTL_MS = 86_400_000
@@ -93,6 +95,8 @@ class RedisWorkQueue:
         self._seed_script = redis.register_script(load_script("seed_claims.lua"))
         self._reclaim_script = redis.register_script(load_script("reclaim.lua"))
         self._acks_since_trim: dict[str, int] = {}
+        #: (first shard stream, group) -> the next empty poll's wait, in ms (``_read_shards``).
+        self._poll_ms: dict[tuple[str, str], int] = {}
         #: Submits on their way to Redis, coalesced into pipelines (``_send``).
         self._batcher: Batcher[_Submit] = Batcher(
             self._send, max_batch=_MAX_BATCH, max_in_flight=_MAX_BATCHES_IN_FLIGHT
@@ -247,29 +251,67 @@ class RedisWorkQueue:
     ) -> list[WorkItem]:
         """Every shard at once, each for its share of ``count`` (never more than ``count`` in
         all: an entry read is pending until acked), then again the shards that filled their
-        share while there is room. XREADGROUP cannot block on streams of several slots, so an
-        empty read polls every ``_SHARD_POLL_MS`` until ``block_ms`` has passed."""
+        share while there is room. One pipeline: the cluster client sends one batch per master
+        on one connection each. XREADGROUP cannot block on streams of several slots, so an
+        empty read polls until ``block_ms`` has passed, every ``_SHARD_POLL_MS`` at first and
+        twice as long after each empty poll up to ``_SHARD_POLL_MAX_MS`` (an idle installation
+        then costs one pipeline per master and group a second, not twenty)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block_ms / 1000
-        active = list(range(len(streams)))
+        key = (streams[0], group)
         while True:
             items: list[WorkItem] = []
+            active = list(range(len(streams)))
             while active and len(items) < count:
                 active = active[: count - len(items)]
                 share = (count - len(items)) // len(active)
-                batches = await asyncio.gather(
-                    *(self._read_stream(streams[k], group, consumer, share, 0, k) for k in active)
-                )
+                batches = await self._read_pipeline(streams, active, group, consumer, share)
                 full = []
                 for k, batch in zip(active, batches, strict=True):
                     items += batch
                     if len(batch) == share:
                         full.append(k)
                 active = full
-            if items or loop.time() >= deadline:
+            if items:
+                self._poll_ms.pop(key, None)
                 return items
-            await asyncio.sleep(min(_SHARD_POLL_MS / 1000, max(0.0, deadline - loop.time())))
-            active = list(range(len(streams)))
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return items
+            interval = self._poll_ms.get(key, _SHARD_POLL_MS)
+            self._poll_ms[key] = min(interval * 2, _SHARD_POLL_MAX_MS)
+            await asyncio.sleep(min(interval / 1000, remaining))
+
+    async def _read_pipeline(
+        self, streams: list[str], shards: list[int], group: str, consumer: str, count: int
+    ) -> list[list[WorkItem]]:
+        """One non-blocking XREADGROUP per shard, in one pipeline; a shard whose group does not
+        exist yet gets it and is read again."""
+        for attempt in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for k in shards:
+                pipe.xreadgroup(group, consumer, {streams[k]: ">"}, count=count)
+            replies = await pipe.execute(raise_on_error=False)
+            missing = [
+                streams[k]
+                for k, reply in zip(shards, replies, strict=True)
+                if isinstance(reply, ResponseError) and "NOGROUP" in str(reply)
+            ]
+            if not missing or attempt:
+                break
+            for stream in missing:
+                await self._create_group(stream, group)
+        out: list[list[WorkItem]] = []
+        for k, reply in zip(shards, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            out.append(
+                [
+                    _item(f"{k}/{_text(entry_id)}", fields, 1)
+                    for entry_id, fields in _stream_entries(reply)
+                ]
+            )
+        return out
 
     async def ack(self, queue: str, group: str, ids: list[str]) -> None:
         if not ids:
