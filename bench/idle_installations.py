@@ -3,7 +3,7 @@
 
     python -m bench.idle_installations [--count 3] [--idle 20]
 
-Starts a local 3-master, 3-replica cluster (``tests/redis_cluster``), then ``count``
+Starts a local 3-master, 3-replica cluster (``bench/redis_cluster``), then ``count``
 installations, each ``linli serve`` in the scaled mode with its workers as tasks
 (``LINLI_RUN_WORKERS=true``, one process) under its own key prefix and PostgreSQL schema, plus
 one ``linli worker persist`` process of the first installation (what each Procfile line costs).
@@ -29,7 +29,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from tests.redis_cluster import LocalCluster
+from bench.redis_cluster import LocalCluster
 
 PG_URL = os.environ.get("LINLI_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CLK_TCK = os.sysconf("SC_CLK_TCK")

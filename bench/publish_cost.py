@@ -3,7 +3,7 @@
     python -m bench.publish_cost [--publishes 5000] [--channels 100] [--window 50]
 
 Runs ``RedisBroker.publish`` with ``window`` publishes in flight over ``channels`` channels,
-against a private ``redis-server`` and a local 3+3 cluster (``tests/redis_cluster``) with
+against a private ``redis-server`` and a local 3+3 cluster (``bench/redis_cluster``) with
 ``wait_replicas`` 0 and 1. Reports publishes/s, this process's CPU per publish (the gateway's
 share: batching, the client, the pipeline) and the Redis masters' CPU per publish (the script,
 replication), from ``INFO cpu``. The gateway's own per-publish work (decode, checks, the ack)
@@ -22,10 +22,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from bench.redis_cluster import LocalCluster, free_ports
 from channels.broker_redis import RedisBroker
 from channels.keys import ClusterKeys, Keys
 from linli.types import ChannelName
-from tests.redis_cluster import LocalCluster, _free_ports
 
 
 class _Quiet:
@@ -94,7 +94,7 @@ async def run(
 async def main(publishes: int, channels: int, window: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     directory = tempfile.mkdtemp(prefix="linli-pc-")
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     single = subprocess.Popen(
         ["redis-server", "--port", str(port), "--save", "", "--dir", directory],
         stdout=subprocess.DEVNULL,

@@ -67,9 +67,9 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_cluster_url() -> Iterator[str]:
-    """A 3-master, 3-replica Redis Cluster of this test process's own (``tests/redis_cluster``),
+    """A 3-master, 3-replica Redis Cluster of this test process's own (``bench/redis_cluster``),
     started at its first use and torn down at the end of the session."""
-    from tests.redis_cluster import ClusterUnavailable, LocalCluster
+    from bench.redis_cluster import ClusterUnavailable, LocalCluster
 
     try:
         cluster = LocalCluster().start()

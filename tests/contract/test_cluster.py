@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
+from bench.redis_cluster import ClusterUnavailable, LocalCluster
 from channels.broker import BrokerUnavailable, Publication
 from channels.broker_redis import RedisBroker
 from channels.keys import ClusterKeys
@@ -19,7 +20,6 @@ from channels.workqueue import PERSIST_QUEUE
 from channels.workqueue_redis import RedisWorkQueue
 from linli.types import ChannelName
 from tests.conftest import IN_CI, wait_until
-from tests.redis_cluster import ClusterUnavailable, LocalCluster
 
 
 async def no_seed(channel: ChannelName) -> int:

@@ -1,5 +1,6 @@
 """A Redis Cluster of real ``redis-server`` processes on free ports in a temporary directory, for
-the contract suites' cluster runs and the failover test (design 0034).
+the contract suites' cluster runs, the failover test and the capacity measurements (design
+0034; here so that both the tests and the benchmark may use it).
 
 Three masters and three replicas by default, created with ``redis-cli --cluster create``; a short
 ``cluster-node-timeout`` so a killed master's replica takes over within a few seconds.
@@ -23,7 +24,7 @@ class ClusterUnavailable(RuntimeError):
     """The cluster could not be started (no redis-server, or it did not come up)."""
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Ports free now, and their +10000 cluster bus ports too."""
     ports: list[int] = []
     while len(ports) < count:
@@ -68,7 +69,7 @@ class LocalCluster:
     def start(self, timeout: float = 30.0) -> LocalCluster:
         if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
             raise ClusterUnavailable("redis-server and redis-cli are needed on the PATH")
-        self.ports = _free_ports(self.masters * (1 + self.replicas))
+        self.ports = free_ports(self.masters * (1 + self.replicas))
         try:
             for port in self.ports:
                 self._spawn(port)
