@@ -306,12 +306,10 @@ class RedisPubSub:
         loop = asyncio.get_running_loop()
         for name in names:
             self._sub_confirms[name] = deque([loop.create_future()])
-        if self._sharded:
-            # One SSUBSCRIBE may only name channels of one slot.
-            for name in names:
-                self._send(self._sub_verb, name)
-        for i in range(0, len(names) if not self._sharded else 0, _RESUBSCRIBE_BATCH):
-            self._send(self._sub_verb, *names[i : i + _RESUBSCRIBE_BATCH])
+        # One SSUBSCRIBE may only name channels of one slot: one command per channel then.
+        batch = 1 if self._sharded else _RESUBSCRIBE_BATCH
+        for i in range(0, len(names), batch):
+            self._send(self._sub_verb, *names[i : i + batch])
         if reconnect:
             self._resubscribing = set(names)
             self._reconnect_pending = True

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, free_port
-from tests.e2e.harness import Client, Deployment, Worker, login, running, seed
+from tests.e2e.harness import Client, Deployment, Server, Worker, login, running, seed
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -251,7 +251,11 @@ async def test_two_gateways_and_the_persist_worker_on_a_redis_cluster(
     rooms = [f"building:{hood.building_a}", f"building:{hood.building_b}"]
     worker = Worker(cluster).start()
     try:
-        async with running(cluster) as one, running(cluster) as two:
+        # Started by hand with a longer start-up bound: two gateways and a worker importing at
+        # once on a loaded 2-core machine took more than the harness's 20 s once.
+        one, two = Server(cluster), Server(cluster)
+        try:
+            await asyncio.gather(one.start(timeout=60), two.start(timeout=60))
             ann = await Client.connect(one, await login(one, "ann"))
             amy = await Client.connect(two, await login(two, "amy"))
             await ann.ok("subscribe", channel=rooms[0])
@@ -287,5 +291,8 @@ async def test_two_gateways_and_the_persist_worker_on_a_redis_cluster(
             assert (await ann.push("leave"))["user"]["id"] == hood.users["amy"]
             for client in (ann, bob):
                 await client.close()
+        finally:
+            await one.stop()
+            await two.stop()
     finally:
         worker.stop()
