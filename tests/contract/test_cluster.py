@@ -4,6 +4,7 @@ across shards, and a master killed while gateways publish."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -239,3 +240,61 @@ async def test_a_killed_master_loses_no_acknowledged_message(own_cluster: LocalC
         await client.aclose()
     await publisher.close()
     await publisher_client.aclose()
+
+
+def _node_id(port: int) -> str:
+    return subprocess.run(
+        ["redis-cli", "-p", str(port), "CLUSTER", "MYID"],
+        capture_output=True, text=True, check=True, timeout=10,
+    ).stdout.strip()  # fmt: skip
+
+
+def _cli(port: int, *args: str) -> str:
+    out = subprocess.run(
+        ["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=10
+    )
+    assert out.returncode == 0 and not out.stdout.startswith("ERR"), out.stdout + out.stderr
+    return out.stdout
+
+
+def move_slot(cluster: LocalCluster, slot: int, to_port: int) -> None:
+    """What ``redis-cli --cluster reshard`` does for one slot: IMPORTING/MIGRATING, MIGRATE
+    its keys, then give it to the new master on every master."""
+    source = cluster.master_of_slot(slot)
+    src_id, dst_id = _node_id(source), _node_id(to_port)
+    _cli(to_port, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", src_id)
+    _cli(source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", dst_id)
+    while keys := _cli(source, "CLUSTER", "GETKEYSINSLOT", str(slot), "100").split():
+        _cli(source, "MIGRATE", "127.0.0.1", str(to_port), "", "0", "5000", "KEYS", *keys)
+    for port in cluster.masters_of(to_port):
+        _cli(port, "CLUSTER", "SETSLOT", str(slot), "NODE", dst_id)
+
+
+async def test_a_resharded_channel_follows_its_slot(own_cluster: LocalCluster) -> None:
+    keys = ClusterKeys(f"linlitest:{uuid.uuid4().hex[:8]}:", shards=8)
+    ch = ChannelName("building:reshard")
+    slot = key_slot(keys.meta(ch).encode())
+    client = aioredis.RedisCluster.from_url(own_cluster.url)
+    broker = RedisBroker(client, no_seed, keys=keys, wait_replicas=1)
+    view = Client(broker)
+    await broker.start(view)
+    await broker.subscribe(ch)
+    for n in range(5):
+        await broker.publish(ch, b"before %d" % n)
+    await wait_until(lambda: len(view.live) == 5)
+
+    source = own_cluster.master_of_slot(slot)
+    target = next(p for p in own_cluster.masters_of(source) if p != source)
+    move_slot(own_cluster, slot, target)
+    assert own_cluster.master_of_slot(slot) == target
+
+    # The old master says sunsubscribe; the channel is subscribed at the new one, and the
+    # counter and history moved with the slot.
+    await wait_until(lambda: view.reconnects >= 1, timeout=10)
+    for n in range(5):
+        assert (await broker.publish(ch, b"after %d" % n)).offset == 6 + n
+    await wait_until(lambda: len(view.live) == 10, timeout=10)
+    await view.recover([ch])
+    assert [p.offset for p in view.seen[ch]] == list(range(1, 11))
+    await broker.close()
+    await client.aclose()
