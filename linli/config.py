@@ -22,6 +22,13 @@ from linli.eventloop import loop_factory
 class Settings:
     database_url: str = "sqlite:///linli-data/linli.sqlite3"
     redis_url: str | None = None
+    #: ``redis_url`` names one node of a Redis Cluster (design 0034): keys and shard channels are
+    #: placed by slot, pub/sub is sharded (SSUBSCRIBE), the persist queue has ``persist_shards``.
+    redis_cluster: bool = False
+    persist_shards: int = 16
+    #: Under Redis Cluster a publish is acknowledged once this many replicas have it (WAIT), so a
+    #: master's failover cannot take back an acknowledged message. 0 = do not wait.
+    redis_wait_replicas: int = 1
     key_prefix: str = "linli:"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -163,6 +170,12 @@ SETTINGS_DOC: dict[str, str] = {
     "database_url": "`sqlite:///path` (embedded default `sqlite:///linli-data/linli.sqlite3`) or "
     "`postgresql://user@host:5432/db`",
     "redis_url": "unset = embedded mode; `redis://host:6379/0` = scaled mode",
+    "redis_cluster": "`true`: `LINLI_REDIS_URL` names a node of a Redis Cluster (≥ 7.0); keys "
+    "and shard channels are placed by slot (design 0034)",
+    "persist_shards": "under Redis Cluster, streams of the persist queue (the same in every "
+    "process; drain the queue before changing it)",
+    "redis_wait_replicas": "under Redis Cluster, replicas that must have a publish before it is "
+    "acknowledged (WAIT; 0 = none)",
     "key_prefix": "prefix of every Redis key (several Linli installations can share one Redis)",
     "host": "address `linli serve` listens on",
     "port": "port `linli serve` listens on",
@@ -289,6 +302,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     _check_mail(settings)
     _check_vapid_subject(settings.vapid_subject)
     parse_weekdays(settings.request_working_days)
+    if settings.persist_shards < 1:
+        raise ValueError(f"LINLI_PERSIST_SHARDS: expected 1 or more, got {settings.persist_shards}")
     if settings.upload_max_bytes < 1:
         raise ValueError(
             f"LINLI_UPLOAD_MAX_BYTES: expected 1 or more, got {settings.upload_max_bytes}"

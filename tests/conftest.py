@@ -66,6 +66,31 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A 3-master, 3-replica Redis Cluster of this test process's own (``bench/redis_cluster``),
+    started at its first use and torn down at the end of the session."""
+    from bench.redis_cluster import ClusterUnavailable, LocalCluster
+
+    try:
+        cluster = LocalCluster().start()
+    except (ClusterUnavailable, OSError) as exc:
+        message = f"a local Redis Cluster could not start: {exc}"
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true: a cluster that cannot start fails the run)")
+        pytest.skip(message)
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_prefix(redis_cluster_url: str) -> str:
+    """A key prefix of this test's own on the session's cluster (torn down with it)."""
+    return f"linlitest:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(scope="session")
 def postgres_url() -> str:
     require_server(DATABASE_URL, 5432, "PostgreSQL")
     return DATABASE_URL
