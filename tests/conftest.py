@@ -15,12 +15,31 @@ from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REDIS_URL = os.environ.get("LINLI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get(
     "LINLI_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Hypothesis profiles (docs/design/0036-openapi-and-fuzzing.md). "ci" bounds the run: the
+# default 100 examples per property (each state machine takes its own multiple of it, see
+# tests/fuzzing.py), no per-example deadline (the CI machine is shared, so a slow example is
+# noise, not a finding), and the failing example printed so it can be replayed. "fuzz" is for a
+# long run by hand: HYPOTHESIS_PROFILE=fuzz, ten times the examples.
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile(
+    "fuzz", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 
 def _reachable(url: str, default_port: int) -> str | None:
