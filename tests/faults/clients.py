@@ -27,6 +27,11 @@ from tests.e2e.harness import Server
 LINK_ERRORS = (OSError, ConnectionClosed, InvalidHandshake, TimeoutError, ConnectionError)
 
 
+def _retrieve(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def alive(servers: Sequence[Server]) -> list[Server]:
     return [s for s in servers if s.proc is not None and s.proc.poll() is None]
 
@@ -104,11 +109,15 @@ class Follower:
         try:
             while not stop.is_set():
                 receiving = asyncio.ensure_future(ws.recv())
-                await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not receiving.done():
-                    receiving.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                        await receiving
+                try:
+                    await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    # Stopped or cancelled: the pending recv must not outlive this (its
+                    # exception, when the socket closes, would go unretrieved).
+                    if not receiving.done():
+                        receiving.cancel()
+                    receiving.add_done_callback(_retrieve)
+                if not receiving.done() or receiving.cancelled():
                     return
                 msg = orjson.loads(receiving.result())
                 if msg.get("push") == "ping":

@@ -1,7 +1,9 @@
 """The issue-24 scenario: a steady stream of chat messages over three channels, two gateways, a
 persist worker and a Redis of the test's own (AOF, fsync always) behind the fault proxy, while
-one gateway is SIGKILLed, Redis is SIGKILLed and restarted, the persist worker is SIGKILLed, and
-the link to Redis is blackholed for 2 s. Afterwards:
+one gateway is SIGKILLed (and started again), the persist worker is SIGKILLed, Redis is
+SIGKILLed and restarted while the worker is down (so the acked messages not yet stored exist
+only in Redis, and must come back from its AOF), and the link to Redis is blackholed for 2 s.
+Afterwards:
 
 * PostgreSQL holds exactly the acknowledged messages: one row per ack, at the acked offset, with
   the acked ``client_msg_id``; no other row, none twice;
@@ -101,15 +103,17 @@ async def test_acked_messages_survive_every_fault_and_every_client_sees_them_in_
             await gateways[0].stop(signal.SIGKILL)
             await asyncio.sleep(1.0)
             await gateways[0].start()
-            await at(0.35, "redis SIGKILL")
+            # The worker is down when Redis dies: what it has not stored yet lives only in
+            # Redis, and has to come back from the AOF (without it, this test loses messages).
+            await at(0.35, "persist worker SIGKILL")
+            worker.kill()
+            await at(0.45, "redis SIGKILL")
             redis.kill()
             await asyncio.sleep(1.0)
             await asyncio.to_thread(redis.start)
             timeline.append(("redis back", round(loop.time() - started, 2)))
-            await at(0.55, "persist worker SIGKILL")
-            worker.kill()
-            await asyncio.sleep(1.0)
             worker.start()
+            timeline.append(("persist worker back", round(loop.time() - started, 2)))
             await at(0.75, "redis link blackholed 2 s")
             await proxy.blackhole(2.0)
             return timeline
