@@ -27,7 +27,7 @@ from tests.e2e.harness import Server
 LINK_ERRORS = (OSError, ConnectionClosed, InvalidHandshake, TimeoutError, ConnectionError)
 
 
-def _retrieve(task: asyncio.Future[object]) -> None:
+def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
 
@@ -205,7 +205,9 @@ class Publisher:
                 servers = alive(self.servers)
                 if servers:
                     try:
-                        self._ws = await open_ws(servers[next(self._turn) % len(servers)], self.cookie)
+                        self._ws = await open_ws(
+                            servers[next(self._turn) % len(servers)], self.cookie
+                        )
                         break
                     except (*LINK_ERRORS, InvalidStatus):
                         pass
@@ -236,7 +238,9 @@ class Publisher:
         while True:
             attempts += 1
             if loop.time() > deadline:
-                raise AssertionError(f"{cmid} not acked after {attempts - 1} attempts: {self.errors}")
+                raise AssertionError(
+                    f"{cmid} not acked after {attempts - 1} attempts: {self.errors}"
+                )
             try:
                 ws = await self._connection()
                 request_id = next(self._ids)

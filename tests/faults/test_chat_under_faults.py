@@ -28,6 +28,7 @@ import pytest
 
 from tests.e2e.harness import Deployment, Server, Worker, login, seed
 from tests.faults.clients import Ack, Follower, Publisher
+from tests.faults.figures import load_average
 from tests.faults.proxy import FaultProxy
 from tests.faults.redis_aof import AofRedis
 
@@ -129,8 +130,8 @@ async def test_acked_messages_survive_every_fault_and_every_client_sees_them_in_
             expected: dict[str, list[tuple[int, str]]] = {}
             for cmid, ack in acks.items():
                 expected.setdefault(ack.channel, []).append((ack.offset, cmid))
-            for rows in expected.values():
-                rows.sort()
+            for acked in expected.values():
+                acked.sort()
             stored: dict[str, list[tuple[int, str]]] = {}
             settle = loop.time() + 60
             for ch in channels:
@@ -163,7 +164,7 @@ async def test_acked_messages_survive_every_fault_and_every_client_sees_them_in_
             f"{retried} needed a retry; faults at {timeline}; publisher errors "
             f"{[p.errors for p in publishers]}; followers (resets, reloads, reconnects): "
             f"{[(f.name, f.resets, f.reloads, f.reconnects) for f in followers]}; "
-            f"load {Path('/proc/loadavg').read_text().split()[:3]}"
+            f"load {load_average()}"
         )
     finally:
         stop.set()

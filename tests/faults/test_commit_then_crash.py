@@ -75,7 +75,9 @@ async def test_worker_killed_between_commit_and_ack_100_times(deployment: Deploy
         crashes = 0
         for round_ in range(1, ROUNDS + 1):
             for _ in range(PER_ROUND):
-                body = msgpack.packb({"kind": "chat", "text": f"r{round_}", "cmid": f"c{published}"})
+                body = msgpack.packb(
+                    {"kind": "chat", "text": f"r{round_}", "cmid": f"c{published}"}
+                )
                 result = await runtime.broker.publish(ROOM, body)
                 published = result.offset
             crasher = CrashesAfterCommit(queue, store, consumer=f"crasher-{next(_consumers)}")

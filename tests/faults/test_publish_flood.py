@@ -17,31 +17,28 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import pytest
+import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from channels.keys import Keys
 from tests.e2e.harness import Deployment, Server, login, running, seed
+from tests.faults.figures import load_average, rss_kib
 
 SUBSCRIBERS = int(os.environ.get("LINLI_FAULTS_FLOOD_SUBSCRIBERS", "1000"))
+#: The flood: as many publishes as TCP lets through, for FLOOD_SECONDS (at most FLOOD_PUBLISHES).
+#: One gateway on a shared 2-core machine fans a publication out to 1,000 sockets some tens of
+#: times a second, while TCP takes thousands a second from the publisher.
 FLOOD_SECONDS = float(os.environ.get("LINLI_FAULTS_FLOOD_SECONDS", "5"))
-#: The flood stops after this many publishes even if the time is not up.
-MAX_PUBLISHES = 50_000
+FLOOD_PUBLISHES = int(os.environ.get("LINLI_FAULTS_FLOOD_PUBLISHES", "50000"))
 #: Each connection's queue (LINLI_SEND_QUEUE_BYTES). Smaller than the 1 MiB default so that the
 #: bound below means something on a test machine: 1,000 × 1 MiB would allow a gigabyte.
 QUEUE_BYTES = 131_072
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 @dataclass
@@ -93,6 +90,25 @@ async def subscriber(server: Server, cookie: str, room: str) -> tuple[ClientConn
     return ws, Tally()
 
 
+async def settled_offset(deployment: Deployment, channel: str) -> int:
+    """The channel's last offset in Redis once it has stopped moving for 2 s."""
+    assert deployment.redis_url is not None
+    client = aioredis.Redis.from_url(deployment.redis_url)
+    meta = Keys(deployment.key_prefix).meta(channel)
+    try:
+        last, still = -1, 0
+        deadline = time.monotonic() + 120
+        while still < 4:
+            assert time.monotonic() < deadline, "the gateway never stopped publishing"
+            await asyncio.sleep(0.5)
+            offset = int(await client.hget(meta, "offset") or 0)
+            still = still + 1 if offset == last else 0
+            last = offset
+        return last
+    finally:
+        await client.aclose()
+
+
 async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explicit(
     scaled: Deployment,
 ) -> None:
@@ -112,7 +128,9 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
         subs: list[tuple[ClientConnection, Tally]] = []
         for first in range(0, SUBSCRIBERS, 100):
             batch = min(100, SUBSCRIBERS - first)
-            subs.extend(await asyncio.gather(*(subscriber(server, amy, room) for _ in range(batch))))
+            subs.extend(
+                await asyncio.gather(*(subscriber(server, amy, room) for _ in range(batch)))
+            )
         readers = [asyncio.create_task(follow(ws, room, t)) for ws, t in subs]
         await asyncio.sleep(1.0)
         before = rss_kib(pid)
@@ -142,15 +160,16 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
 
         async def sample() -> None:
             nonlocal peak
-            while sampling:
-                peak = max(peak, rss_kib(pid))
+            while sampling and server.proc is not None and server.proc.poll() is None:
+                with contextlib.suppress(FileNotFoundError):
+                    peak = max(peak, rss_kib(pid))
                 await asyncio.sleep(0.1)
 
         sampler = asyncio.create_task(sample())
         text = "鄰里 flood " * 10
         sent = 0
         started = time.monotonic()
-        while time.monotonic() - started < FLOOD_SECONDS and sent < MAX_PUBLISHES:
+        while time.monotonic() - started < FLOOD_SECONDS and sent < FLOOD_PUBLISHES:
             sent += 1
             # Only TCP holds the publisher back: send() waits for the socket, not for acks.
             await publisher.send(
@@ -158,25 +177,28 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
                 f'"text": "{text}", "client_msg_id": "f{sent}"}}'
             )
         flood = time.monotonic() - started
-        deadline = time.monotonic() + 60
-        while len(acked) + sum(errors.values()) < sent:
-            assert time.monotonic() < deadline, (sent, len(acked), errors)
-            await asyncio.sleep(0.1)
+        # The flood ends as a publisher's connection does when its phone dies: a reset, so
+        # what the gateway has not read yet is dropped with the socket's buffers and the test
+        # stays bounded in time (the gateway takes its publishes no faster than it fans out).
+        publisher.transport.abort()
+        final = await settled_offset(scaled, room)
+        acked_by_abort = len(acked)
         assert errors == {}, errors
-        assert sorted(acked) == list(range(1, sent + 1))
+        assert len(set(acked)) == len(acked) and set(acked) <= set(range(1, final + 1))
 
         # Every subscriber has caught up or was told; give the open ones time to drain.
         deadline = time.monotonic() + 60
-        while any(not t.closed and not t.reset and t.last < sent for _, t in subs):
+        while any(not t.closed and not t.reset and t.last < final for _, t in subs):
             assert time.monotonic() < deadline, "open subscribers still behind"
             await asyncio.sleep(0.2)
+        processed = time.monotonic() - started
         sampling = False
         await sampler
         after = rss_kib(pid)
 
         tallies = [t for _, t in subs]
         assert [t.gap for t in tallies if t.gap is not None] == [], "a silent gap"
-        complete = [t for t in tallies if not t.closed and t.last == sent]
+        complete = [t for t in tallies if not t.closed and t.last == final]
         told = [t for t in tallies if t.reset or t.closed]
         assert len(complete) + len(told) == SUBSCRIBERS
         codes: dict[int | None, int] = {}
@@ -190,12 +212,14 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
         bound = SUBSCRIBERS * QUEUE_BYTES // 1024 + 65_536
         assert peak - before < bound, (before, peak, bound)
         print(
-            f"\nflood: {sent} publishes in {flood:.1f} s ({sent / flood:.0f}/s), {SUBSCRIBERS} "
-            f"subscribers: {len(complete)} received all {sent} in order, {len(told)} told "
+            f"\nflood: {sent} publishes sent in {flood:.1f} s ({acked_by_abort} acked by then), "
+            f"{final} taken by the gateway, delivered {processed:.1f} s after the start; "
+            f"{SUBSCRIBERS} subscribers: {len(complete)} received all {final} in order, "
+            f"{len(told)} told "
             f"(close codes {codes}, resets {sum(t.reset for t in tallies)}); "
             f"delivered {sum(t.count for t in tallies)} pubs; gateway RSS {before // 1024} MiB "
             f"before, {peak // 1024} peak, {after // 1024} after (bound +{bound // 1024}); "
-            f"load {Path('/proc/loadavg').read_text().split()[:3]}"
+            f"load {load_average()}"
         )
         await publisher.close()
         ack_reader.cancel()

@@ -4,15 +4,16 @@ client can come back with. The hub's memory is out of the way (the recovering co
 channel's first subscriber on the gateway), so each row goes through the broker's hot history
 and the store, the path a reconnect after a gateway restart takes.
 
-| since | broker's state | reply |
+| since | the broker | reply |
 |---|---|---|
-| a position inside the hot history | — | recovered, every offset above it |
-| the channel's last offset | — | recovered, nothing to apply |
+| a position in the hot history | — | recovered: every offset above it |
+| the channel's last offset | — | recovered: nothing to apply |
 | above the last offset (not yet existing) | — | not recovered: reload |
 | another epoch (older or newer) | — | not recovered: reload |
-| a position already gone | trimmed out of the hot history, not persisted | not recovered |
-| a position expired from the hot history | stream's TTL passed (Redis) / trimmed (memory); persisted | recovered from the store |
-| a position expired, not persisted | the same, the worker behind | not recovered |
+| already gone | trimmed from the hot history, not persisted | not recovered |
+| gone, persisted | trimmed, the worker has stored it | from the store |
+| expired, persisted | stream's TTL passed (Redis), ring cleared (memory) | from the store |
+| expired, not persisted | the same, the worker behind | not recovered |
 
 ``tests/e2e/test_recovery.py`` covers the hub's side (its memory, shared reads, gaps it filled,
 an epoch change emptying it, ``recovery_max``).

@@ -1,0 +1,19 @@
+"""What the fault suite reports beside its verdicts: a process' resident memory and the
+machine's load (timing figures from a shared machine mean little without it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def rss_kib(pid: int) -> int:
+    """The process' resident set size (``VmRSS``), KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg gives them."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
