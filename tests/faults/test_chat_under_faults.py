@@ -2,8 +2,8 @@
 persist worker and a Redis of the test's own (AOF, fsync always) behind the fault proxy, while
 one gateway is SIGKILLed (and started again), the persist worker is SIGKILLed, Redis is
 SIGKILLed and restarted while the worker is down (so the acked messages not yet stored exist
-only in Redis, and must come back from its AOF), and the link to Redis is blackholed for 2 s.
-Afterwards:
+only in Redis, and must come back from its AOF), every connection to Redis is cut, the link
+is blackholed for 2 s, then slowed by 20 ms a chunk for 1 s. Afterwards:
 
 * PostgreSQL holds exactly the acknowledged messages: one row per ack, at the acked offset, with
   the acked ``client_msg_id``; no other row, none twice;
@@ -102,8 +102,16 @@ async def test_acked_messages_survive_every_fault_and_every_client_sees_them_in_
 
             await at(0.15, "gateway 1 SIGKILL")
             await gateways[0].stop(signal.SIGKILL)
-            await asyncio.sleep(1.0)
-            await gateways[0].start()
+
+            async def restart() -> None:
+                # In the background: a start takes seconds on a loaded machine, and the
+                # other faults keep their places in the stream meanwhile.
+                await asyncio.sleep(1.0)
+                # 60 s rather than the harness' 20: at a load of 20 a start took 18 s.
+                await gateways[0].start(timeout=60)
+                timeline.append(("gateway 1 back", round(loop.time() - started, 2)))
+
+            restarting = asyncio.create_task(restart())
             # The worker is down when Redis dies: what it has not stored yet lives only in
             # Redis, and has to come back from the AOF (without it, this test loses messages).
             await at(0.35, "persist worker SIGKILL")
@@ -115,8 +123,15 @@ async def test_acked_messages_survive_every_fault_and_every_client_sees_them_in_
             timeline.append(("redis back", round(loop.time() - started, 2)))
             worker.start()
             timeline.append(("persist worker back", round(loop.time() - started, 2)))
+            await at(0.62, "redis link cut")
+            proxy.cut()
             await at(0.75, "redis link blackholed 2 s")
             await proxy.blackhole(2.0)
+            timeline.append(("redis link delayed 20 ms for 1 s", round(loop.time() - started, 2)))
+            proxy.delay = 0.02
+            await asyncio.sleep(1.0)
+            proxy.delay = 0.0
+            await restarting
             return timeline
 
         fault_task = asyncio.create_task(faults())
