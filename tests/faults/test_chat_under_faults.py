@@ -29,6 +29,7 @@ import pytest
 from tests.e2e.harness import Deployment, Server, Worker, login, seed
 from tests.faults.clients import Ack, Follower, Publisher
 from tests.faults.figures import load_average
+from tests.faults.gateways import START_TIMEOUT
 from tests.faults.proxy import FaultProxy
 from tests.faults.redis_aof import AofRedis
 
@@ -41,10 +42,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120 + MESSAGES / RATE * 2),
 ]
-
-#: Seconds a gateway may take to start: 60 rather than the harness' 20, which a start missed at a
-#: load of 20 (six other sessions on two cores).
-START_TIMEOUT = 60.0
 
 GATEWAY_ENV = {
     "LINLI_PUBLISH_RATE": "100000",

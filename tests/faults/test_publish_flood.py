@@ -25,8 +25,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from channels.keys import Keys
-from tests.e2e.harness import Deployment, Server, login, running, seed
+from tests.e2e.harness import Deployment, Server, login, seed
 from tests.faults.figures import load_average, rss_kib
+from tests.faults.gateways import gateway
 
 SUBSCRIBERS = int(os.environ.get("LINLI_FAULTS_FLOOD_SUBSCRIBERS", "1000"))
 #: The flood: as many publishes as TCP lets through, for FLOOD_SECONDS (at most FLOOD_PUBLISHES).
@@ -114,7 +115,7 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
 ) -> None:
     hood = await seed(scaled)
     room = f"building:{hood.building_a}"
-    async with running(
+    async with gateway(
         scaled,
         LINLI_PUBLISH_RATE="1000000",
         LINLI_PUBLISH_BURST="1000000",

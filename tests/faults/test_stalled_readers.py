@@ -20,9 +20,10 @@ import httpx
 import pytest
 
 from tests.conftest import wait_until
-from tests.e2e.harness import Client, Deployment, Server, login, running, seed
+from tests.e2e.harness import Client, Deployment, Server, login, seed
 from tests.e2e.test_stalled_reader import TCP_CLOSE, TCP_CLOSE_WAIT, stalled_reader, tcp_state
 from tests.faults.figures import cpu_seconds, load_average, rss_kib
+from tests.faults.gateways import gateway
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -59,7 +60,7 @@ def p99(values: list[float]) -> float:
 async def test_stalled_readers_are_cut_and_the_room_does_not_notice(scaled: Deployment) -> None:
     hood = await seed(scaled)
     room = f"building:{hood.building_a}"
-    async with running(
+    async with gateway(
         scaled,
         LINLI_SEND_QUEUE_BYTES=str(SEND_QUEUE_BYTES),
         LINLI_PUBLISH_RATE="100000",
