@@ -231,6 +231,10 @@ class Publisher:
             for waiter in list(self._waiting.values()):
                 if not waiter.done():
                     waiter.set_exception(ConnectionError("closed"))
+                    # Whoever waits on it gets the error; one nobody waits for any more (its
+                    # publish gave up at the deadline) must not be logged as unretrieved.
+                    waiter.exception()
+            self._waiting.clear()
 
     async def publish(self, channel: str, text: str, cmid: str, *, deadline: float) -> Ack:
         loop = asyncio.get_running_loop()
