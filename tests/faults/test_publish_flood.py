@@ -4,7 +4,8 @@ bounded time. The gateway must keep its memory bounded (each connection's queue 
 an overflow closes the connection with 4001 and drops its queue) and no subscriber may see a
 silent gap: each either receives every offset, in order, or is told — a ``reset`` push, a 4001
 close, or the reset of its TCP connection when it does not take the close within the close
-deadline (``docs/protocol.md``, Slow clients). Checked per subscriber by offset.
+deadline (``docs/protocol.md``, Slow clients), or a heartbeat close. Checked per subscriber by
+offset.
 
 The subscribers share the test's one process, so on two cores many of them cannot keep up
 either; that is the point (a room of phones on a weak link), not a flaw of the set-up.
@@ -33,13 +34,13 @@ SUBSCRIBERS = int(os.environ.get("LINLI_FAULTS_FLOOD_SUBSCRIBERS", "1000"))
 #: The flood: as many publishes as TCP lets through, for FLOOD_SECONDS (at most FLOOD_PUBLISHES).
 #: One gateway on a shared 2-core machine fans a publication out to 1,000 sockets some tens of
 #: times a second, while TCP takes thousands a second from the publisher.
-FLOOD_SECONDS = float(os.environ.get("LINLI_FAULTS_FLOOD_SECONDS", "5"))
+FLOOD_SECONDS = float(os.environ.get("LINLI_FAULTS_FLOOD_SECONDS", "2"))
 FLOOD_PUBLISHES = int(os.environ.get("LINLI_FAULTS_FLOOD_PUBLISHES", "50000"))
 #: Each connection's queue (LINLI_SEND_QUEUE_BYTES). Smaller than the 1 MiB default so that the
 #: bound below means something on a test machine: 1,000 × 1 MiB would allow a gigabyte.
 QUEUE_BYTES = 131_072
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @dataclass
@@ -81,6 +82,10 @@ async def subscriber(server: Server, cookie: str, room: str) -> tuple[ClientConn
         subprotocols=["linli.v1.json"],  # type: ignore[list-item]
         open_timeout=30,
         compression=None,
+        # No protocol-level keepalive: the test's event loop, with 1,000 readers, answers
+        # late under load and the library would close with 1011 (the server's own heartbeat
+        # is what is under test).
+        ping_interval=None,
     )
     await ws.send(orjson.dumps({"id": 1, "op": "subscribe", "channel": room}).decode())
     while True:
@@ -91,23 +96,20 @@ async def subscriber(server: Server, cookie: str, room: str) -> tuple[ClientConn
     return ws, Tally()
 
 
-async def settled_offset(deployment: Deployment, channel: str) -> int:
-    """The channel's last offset in Redis once it has stopped moving for 2 s."""
-    assert deployment.redis_url is not None
-    client = aioredis.Redis.from_url(deployment.redis_url)
+async def settled_offset(client: aioredis.Redis, deployment: Deployment, channel: str) -> int:
+    """The channel's last offset in Redis once it has stopped moving for 2 s. ``client`` is
+    connected before the flood: with 1,000 readers in this process' event loop, a connection
+    opened during it missed its connect timeout at a load of 20."""
     meta = Keys(deployment.key_prefix).meta(channel)
-    try:
-        last, still = -1, 0
-        deadline = time.monotonic() + 120
-        while still < 4:
-            assert time.monotonic() < deadline, "the gateway never stopped publishing"
-            await asyncio.sleep(0.5)
-            offset = int(await client.hget(meta, "offset") or 0)
-            still = still + 1 if offset == last else 0
-            last = offset
-        return last
-    finally:
-        await client.aclose()
+    last, still = -1, 0
+    deadline = time.monotonic() + 120
+    while still < 4:
+        assert time.monotonic() < deadline, "the gateway never stopped publishing"
+        await asyncio.sleep(0.5)
+        offset = int(await client.hget(meta, "offset") or 0)
+        still = still + 1 if offset == last else 0
+        last = offset
+    return last
 
 
 async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explicit(
@@ -120,10 +122,12 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
         LINLI_PUBLISH_RATE="1000000",
         LINLI_PUBLISH_BURST="1000000",
         LINLI_SEND_QUEUE_BYTES=str(QUEUE_BYTES),
-        LINLI_HEARTBEAT_SECONDS="5",
     ) as server:
         assert server.proc is not None
         pid = server.proc.pid
+        assert scaled.redis_url is not None
+        redis = aioredis.Redis.from_url(scaled.redis_url, socket_timeout=30)
+        await redis.ping()
         amy = await login(server, "amy")
         ann = await login(server, "ann")
         subs: list[tuple[ClientConnection, Tally]] = []
@@ -142,6 +146,7 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
             subprotocols=["linli.v1.json"],  # type: ignore[list-item]
             compression=None,
             max_queue=None,
+            ping_interval=None,
         )
         acked: list[int] = []
         errors: dict[str, int] = {}
@@ -162,7 +167,7 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
         async def sample() -> None:
             nonlocal peak
             while sampling and server.proc is not None and server.proc.poll() is None:
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(FileNotFoundError, AssertionError):  # it just ended
                     peak = max(peak, rss_kib(pid))
                 await asyncio.sleep(0.1)
 
@@ -170,25 +175,30 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
         text = "鄰里 flood " * 10
         sent = 0
         started = time.monotonic()
-        while time.monotonic() - started < FLOOD_SECONDS and sent < FLOOD_PUBLISHES:
-            sent += 1
-            # Only TCP holds the publisher back: send() waits for the socket, not for acks.
-            await publisher.send(
-                f'{{"id": {sent}, "op": "publish", "channel": "{room}", '
-                f'"text": "{text}", "client_msg_id": "f{sent}"}}'
-            )
+        # Only TCP holds the publisher back: send() waits for the socket, not for acks; once
+        # the socket is full a send waits as long as the gateway takes to read (a minute, at a
+        # load of 20), so the flood's time is bounded around the sends, not between them.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLOOD_SECONDS):
+                while sent < FLOOD_PUBLISHES:
+                    await publisher.send(
+                        f'{{"id": {sent + 1}, "op": "publish", "channel": "{room}", '
+                        f'"text": "{text}", "client_msg_id": "f{sent + 1}"}}'
+                    )
+                    sent += 1
         flood = time.monotonic() - started
         # The flood ends as a publisher's connection does when its phone dies: a reset, so
         # what the gateway has not read yet is dropped with the socket's buffers and the test
         # stays bounded in time (the gateway takes its publishes no faster than it fans out).
         publisher.transport.abort()
-        final = await settled_offset(scaled, room)
+        final = await settled_offset(redis, scaled, room)
         acked_by_abort = len(acked)
         assert errors == {}, errors
         assert len(set(acked)) == len(acked) and set(acked) <= set(range(1, final + 1))
 
-        # Every subscriber has caught up or was told; give the open ones time to drain.
-        deadline = time.monotonic() + 60
+        # Every subscriber has caught up or was told; give the open ones time to drain (this
+        # process parses every frame of 1,000 sockets: at a load of 20, over a minute).
+        deadline = time.monotonic() + 120
         while any(not t.closed and not t.reset and t.last < final for _, t in subs):
             assert time.monotonic() < deadline, "open subscribers still behind"
             await asyncio.sleep(0.2)
@@ -198,20 +208,14 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
         after = rss_kib(pid)
 
         tallies = [t for _, t in subs]
-        assert [t.gap for t in tallies if t.gap is not None] == [], "a silent gap"
         complete = [t for t in tallies if not t.closed and t.last == final]
         told = [t for t in tallies if t.reset or t.closed]
-        assert len(complete) + len(told) == SUBSCRIBERS
         codes: dict[int | None, int] = {}
         for t in told:
             codes[t.close_code] = codes.get(t.close_code, 0) + 1
-            # Closed: with 4001, or reset after the close deadline (the close frame could not
-            # pass the full window): 1006 to the client. Nothing else may end them here.
-            assert t.reset or t.close_code in (4001, 1006), t
         # The bound: every connection's queue full at once, and 64 MiB for the rest (the frames
         # being written, the kernel's buffers are not in RSS).
         bound = SUBSCRIBERS * QUEUE_BYTES // 1024 + 65_536
-        assert peak - before < bound, (before, peak, bound)
         print(
             f"\nflood: {sent} publishes sent in {flood:.1f} s ({acked_by_abort} acked by then), "
             f"{final} taken by the gateway, delivered {processed:.1f} s after the start; "
@@ -222,9 +226,19 @@ async def test_a_flood_into_a_room_of_1000_keeps_memory_bounded_and_gaps_explici
             f"before, {peak // 1024} peak, {after // 1024} after (bound +{bound // 1024}); "
             f"load {load_average()}"
         )
+        assert [t.gap for t in tallies if t.gap is not None] == [], "a silent gap"
+        assert len(complete) + len(told) == SUBSCRIBERS
+        for t in told:
+            # Told: a reset, or closed with a reconnect code — 4001 (its queue overflowed),
+            # 4002 (its pong came too late: under load a reader far behind sees the ping late),
+            # or reset after the close deadline (the close frame could not pass the full
+            # window): 1006 to the client. It then recovers with `since`, as after any close.
+            assert t.reset or t.close_code in (4001, 4002, 1006), t
+        assert peak - before < bound, (before, peak, bound)
         await publisher.close()
         ack_reader.cancel()
         await asyncio.gather(*(ws.close() for ws, _ in subs))
         for reader in readers:
             reader.cancel()
         await asyncio.gather(ack_reader, *readers, return_exceptions=True)
+        await redis.aclose()
