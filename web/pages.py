@@ -23,7 +23,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from gateway.wire import MAX_TEXT_CHARS
-from linli.catalogue import DEFAULT_LOCALE, LOCALES, messages_of
+from linli.catalogue import (
+    DEFAULT_LOCALE,
+    HTML_LANG,
+    LOCALES,
+    VARIANTS,
+    WORDINGS,
+    language_of,
+    messages_of,
+)
 from linli.config import Settings
 from linli.feature import NavItem
 from linli.roles import Can, may
@@ -75,12 +83,13 @@ def catalogue(locale: str) -> dict[str, str]:
     return messages_of(locale)
 
 
-def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
-    """The cookie the language switch sets wins; then the browser's Accept-Language (which
-    follows ``navigator.languages``), by q-value; any Chinese maps to 繁體中文, the only Chinese
-    catalogue."""
-    if cookie in LOCALES:
-        return cookie
+#: Accept-Language tags (lower case, before any further subtag) that read Hong Kong wording:
+#: Hong Kong, Macau, and Cantonese written in Chinese characters.
+_HK_TAGS = ("zh-hk", "zh-mo", "zh-hant-hk", "zh-hant-mo", "yue")
+
+
+def _ranked_tags(accept_language: str | None) -> list[str]:
+    """Accept-Language's tags (lower case) by q-value, then by position."""
     ranked: list[tuple[float, int, str]] = []
     for index, part in enumerate((accept_language or "").split(",")):
         tag, _, params = part.strip().partition(";")
@@ -92,12 +101,30 @@ def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
             except ValueError:
                 q = 0.0
         ranked.append((-q, index, tag.strip().lower()))
-    for _, _, tag in sorted(ranked):
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+def negotiate_wording(cookie: str | None, accept_language: str | None) -> str:
+    """The catalogue a page is rendered from (one of ``WORDINGS``). The cookie the language
+    switch sets wins; then the browser's Accept-Language (which follows ``navigator.languages``),
+    by q-value: Hong Kong and Macau Chinese (and Cantonese) read the ``zh-Hant-HK`` wording, any
+    other Chinese the base 繁體中文 (Taiwan wording), English English."""
+    if cookie in WORDINGS:
+        return cookie
+    for tag in _ranked_tags(accept_language):
+        if tag.startswith(_HK_TAGS):
+            return "zh-Hant-HK"
         if tag.startswith("zh"):
             return "zh-Hant"
         if tag.startswith("en"):
             return "en"
     return DEFAULT_LOCALE
+
+
+def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
+    """The reader's language (one of ``LOCALES``: what stored texts and admins' choices are keyed
+    by): the language of ``negotiate_wording``; any Chinese is 繁體中文."""
+    return language_of(negotiate_wording(cookie, accept_language))
 
 
 def offered_locales(request: Request) -> tuple[str, ...]:
@@ -117,6 +144,16 @@ def locale_of(request: Request) -> str:
     )
     offered = offered_locales(request)
     return locale if locale in offered else offered[0]
+
+
+def wording_of(request: Request) -> str:
+    """The catalogue the reader's page is rendered from: the reader's language (``locale_of``),
+    in its regional variant when the switch or the browser asks for one."""
+    locale = locale_of(request)
+    wording = negotiate_wording(
+        request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
+    )
+    return wording if language_of(wording) == locale else locale
 
 
 _env = Environment(
@@ -147,9 +184,14 @@ def community_of(request: Request, locale: str, fallback: str) -> tuple[str, str
     return name, f"/community-logo/{blob}" if blob else None
 
 
+#: The other wording of the same language the switch offers (Taiwan <-> Hong Kong).
+_OTHER_WORDING = {"zh-Hant": "zh-Hant-HK", **{v: base for v, base in VARIANTS.items()}}
+
+
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
     locale = locale_of(request)
-    messages = catalogue(locale)
+    wording = wording_of(request)
+    messages = catalogue(wording)
 
     def t(key: str, **values: Any) -> str:
         text = messages.get(key, key)
@@ -173,6 +215,9 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         nav_items=nav_items,
         ws_port=ws_port,
         lang=locale,
+        wording=wording,
+        other_wording=_OTHER_WORDING.get(wording),
+        html_lang=HTML_LANG[wording],
         locales=LOCALES,
         t=t,
         messages=messages,

@@ -43,7 +43,7 @@ async def main() -> None:
                 browser = await playwright.chromium.launch(
                     executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
                 )
-                lee_context = await browser.new_context(locale="zh-HK", base_url=server.http)
+                lee_context = await browser.new_context(locale="zh-TW", base_url=server.http)
                 lee = await lee_context.new_page()
                 await log_in(lee, "lee")
                 await lee.wait_for_selector("#messages .message")
@@ -51,8 +51,8 @@ async def main() -> None:
                 await lee.press("#composer-text", "Enter")
                 await lee.wait_for_selector("#messages .message:not(.pending) >> text=街坊聚會")
                 shots = (
-                    ("chat-phone.png", ViewportSize(width=360, height=780), "zh-HK", 2),
-                    ("chat-desktop.png", ViewportSize(width=1280, height=800), "zh-HK", 1),
+                    ("chat-phone.png", ViewportSize(width=360, height=780), "zh-TW", 2),
+                    ("chat-desktop.png", ViewportSize(width=1280, height=800), "zh-TW", 1),
                     ("chat-desktop-en.png", ViewportSize(width=1280, height=800), "en-GB", 1),
                 )
                 for name, viewport, locale, scale in shots:

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from linli.catalogue import LOCALES, catalogue_files
-from web.pages import WEB_DIR, catalogue, guide_files, markdown_subset, negotiate_locale
+from web.pages import (
+    WEB_DIR,
+    catalogue,
+    guide_files,
+    markdown_subset,
+    negotiate_locale,
+    negotiate_wording,
+)
 
 
 @pytest.mark.parametrize(
@@ -19,7 +26,8 @@ from web.pages import WEB_DIR, catalogue, guide_files, markdown_subset, negotiat
     [
         (None, None, "zh-Hant"),
         (None, "en-GB,en;q=0.9", "en"),
-        (None, "zh-HK,zh;q=0.9,en;q=0.8", "zh-Hant"),
+        (None, "zh-HK,zh;q=0.9,en;q=0.8", "zh-Hant"),  # the Hong Kong wording of 繁體中文
+        ("zh-Hant-HK", "en", "zh-Hant"),
         (None, "zh-CN", "zh-Hant"),  # the only Chinese catalogue
         (None, "fr-FR, en;q=0.5, zh;q=0.7", "zh-Hant"),  # by q, not by position
         (None, "fr-FR, de;q=0.5", "zh-Hant"),
@@ -29,6 +37,30 @@ from web.pages import WEB_DIR, catalogue, guide_files, markdown_subset, negotiat
 )
 def test_negotiate_locale(cookie: str | None, accept: str | None, expected: str) -> None:
     assert negotiate_locale(cookie, accept) == expected
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "expected"),
+    [
+        (None, None, "zh-Hant"),
+        (None, "zh-TW,zh;q=0.9", "zh-Hant"),  # Taiwan: the base wording
+        (None, "zh-HK,zh;q=0.9,en;q=0.8", "zh-Hant-HK"),
+        (None, "zh-MO", "zh-Hant-HK"),
+        (None, "zh-Hant-HK", "zh-Hant-HK"),
+        (None, "yue-Hant", "zh-Hant-HK"),
+        (None, "zh-CN", "zh-Hant"),
+        (None, "en-GB, zh-HK;q=0.5", "en"),
+        (None, "fr, zh-hk;q=0.4, zh-tw;q=0.6", "zh-Hant"),  # by q
+        ("zh-Hant-HK", "zh-TW", "zh-Hant-HK"),  # the switch wins
+        ("zh-Hant", "zh-HK", "zh-Hant"),
+        ("en", "zh-HK", "en"),
+        ("zh-Hant-XX", "zh-HK", "zh-Hant-HK"),  # an unknown cookie is ignored
+    ],
+)
+def test_negotiate_wording(cookie: str | None, accept: str | None, expected: str) -> None:
+    assert negotiate_wording(cookie, accept) == expected
+    # The wording's language is the one negotiate_locale gives.
+    assert negotiate_locale(cookie, accept) == ("zh-Hant" if expected != "en" else "en")
 
 
 def test_markdown_subset_escapes_and_links_only_inside_the_app() -> None:
