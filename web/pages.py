@@ -37,6 +37,8 @@ from linli.feature import NavItem
 from linli.roles import Can, may
 from linli.types import Role
 from web.api import current_user, user_json
+from web.catalogue_script import ROUTES as CATALOGUE_ROUTES
+from web.catalogue_script import catalogue_url
 from web.passwords import MIN_PASSWORD_CHARS
 from web.static_assets import static_app, static_url
 
@@ -218,6 +220,7 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         wording=wording,
         other_wording=_OTHER_WORDING.get(wording),
         html_lang=HTML_LANG[wording],
+        catalogue_url=catalogue_url(wording),
         locales=LOCALES,
         t=t,
         messages=messages,
@@ -443,5 +446,6 @@ PAGE_ROUTES = [
     Route("/groups", groups_page),
     Route("/groups/{slug}", group_page),
     Route("/help", help_page),
+    *CATALOGUE_ROUTES,
     Mount("/static", app=static_app(), name="static"),
 ]

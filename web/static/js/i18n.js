@@ -7,7 +7,11 @@ import { byId } from "./lib/dom.js";
 /** @typedef {import("./types.js").PageFacts} PageFacts */
 
 /** @type {Record<string, string>} */
-const catalogue = JSON.parse(byId("linli-i18n", HTMLScriptElement).text);
+const catalogue =
+  // Pages from base.html load it as /i18n/<wording>.js (web/catalogue_script.py); the
+  // projector pages still carry it inline.
+  /** @type {{linliCatalogue?: Record<string, string>}} */ (globalThis).linliCatalogue ??
+  JSON.parse(byId("linli-i18n", HTMLScriptElement).text);
 /** @type {PageFacts} */
 export const page = JSON.parse(byId("linli-page", HTMLScriptElement).text);
 /** The language ("zh-Hant" or "en"), whatever the regional wording. */
