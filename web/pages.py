@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from gateway.wire import MAX_TEXT_CHARS
@@ -351,7 +351,34 @@ async def help_page(request: Request) -> Response:
         user=user_json(user) if user else None,
         page="help",
         guide=guide_html(locale),
+        toc=guide_contents(locale),
     )
+
+
+#: The guide's screenshots (tests/browser/take_screenshots.py writes them).
+SCREENSHOT_DIR = WEB_DIR.parent / "docs" / "screenshots" / "guide"
+_SHOT_NAME = re.compile(r"[a-z0-9-]{1,64}\.png")
+
+
+async def guide_screenshot(request: Request) -> Response:
+    """``/help/screenshots/<name>.png``: one of the guide's pictures (public, like the guide;
+    cached a day, as they change with a release)."""
+    name = request.path_params["name"]
+    path = SCREENSHOT_DIR / name
+    if not _SHOT_NAME.fullmatch(name) or not path.is_file():
+        return Response(status_code=404)
+    return FileResponse(
+        path, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+def guide_contents(locale: str) -> list[tuple[str, str]]:
+    """The guide's table of contents: each section (``##`` with an ``{#anchor}``) as (anchor,
+    title), in order."""
+    return [
+        (anchor, html.unescape(re.sub(r"<[^>]+>", "", title)))
+        for anchor, title in re.findall(r'<h2 id="([a-z0-9-]+)">(.*?)</h2>', guide_html(locale))
+    ]
 
 
 # -- the guide ---------------------------------------------------------------------------------
@@ -387,6 +414,38 @@ def _slug(text: str) -> str:
     return match.group(1) if match else ""
 
 
+#: A line of the guide's own screenshots: ``![alt](/help/screenshots/name.png)``, one or more.
+_SHOT = r"!\[([^\]]+)\]\((/help/screenshots/[a-z0-9-]{1,64}\.png)\)"
+_SHOTS_LINE = re.compile(rf"(?:{_SHOT}\s*)+")
+
+
+def _shots(line: str) -> str:
+    """The images of a screenshot line, with their size (no layout shift while they load)."""
+    images = []
+    for alt, src in re.findall(_SHOT, line):
+        kind = "phone" if "-phone-" in src else "desktop"
+        size = _png_size(src.rsplit("/", 1)[1])
+        dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
+        images.append(
+            f'<img class="shot-{kind}" src="{src}" alt="{html.escape(alt, quote=True)}"'
+            f'{dims} loading="lazy">'
+        )
+    return " ".join(images)
+
+
+@functools.cache
+def _png_size(name: str) -> tuple[int, int] | None:
+    """A PNG's width and height from its IHDR chunk (bytes 16-24), None if it is not there."""
+    try:
+        with (WEB_DIR.parent / "docs" / "screenshots" / "guide" / name).open("rb") as file:
+            head = file.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def markdown_subset(source: str) -> str:
     out: list[str] = []
     paragraph: list[str] = []
@@ -403,6 +462,10 @@ def markdown_subset(source: str) -> str:
 
     for raw in source.splitlines():
         line = raw.strip()
+        if _SHOTS_LINE.fullmatch(line):
+            flush()
+            out.append(f'<p class="guide-shots">{_shots(line)}</p>')
+            continue
         heading = re.match(r"^(#{1,4})\s+(.*)$", line)
         item = re.match(r"^(?:([-*])|(\d+)\.)\s+(.*)$", line)
         if not line:
@@ -446,6 +509,7 @@ PAGE_ROUTES = [
     Route("/groups", groups_page),
     Route("/groups/{slug}", group_page),
     Route("/help", help_page),
+    Route("/help/screenshots/{name}", guide_screenshot),
     *CATALOGUE_ROUTES,
     Mount("/static", app=static_app(), name="static"),
 ]

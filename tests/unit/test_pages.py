@@ -14,6 +14,7 @@ from linli.catalogue import LOCALES, catalogue_files
 from web.pages import (
     WEB_DIR,
     catalogue,
+    guide_contents,
     guide_files,
     markdown_subset,
     negotiate_locale,
@@ -164,3 +165,31 @@ def test_every_guide_chapter_is_in_both_languages_with_the_same_anchors() -> Non
             set(re.findall(r"\{#([a-z0-9-]+)\}", p.read_text())) for p in (zh, chapters["en"][name])
         ]
         assert anchors[0] == anchors[1], name
+
+
+def test_screenshot_lines_become_sized_images_and_nothing_else_does() -> None:
+    html = markdown_subset(
+        '![A "phone"](/help/screenshots/chat-phone-zh.png) '
+        "![Desk](/help/screenshots/chat-desktop-zh.png)\n\n"
+        "![outside](https://example.com/x.png)\n\n![up](/help/screenshots/../x.png)\n"
+    )
+    assert html.startswith('<p class="guide-shots"><img class="shot-phone"')
+    assert 'alt="A &quot;phone&quot;"' in html and 'class="shot-desktop"' in html
+    assert 'width="360" height="740"' in html  # read from the PNG
+    assert html.count("<img") == 2  # no foreign or climbing address becomes an image
+
+
+def test_the_guide_has_contents_and_every_picture_in_both_languages() -> None:
+    shots = Path(WEB_DIR).parent / "docs" / "screenshots" / "guide"
+    used: dict[str, set[str]] = {}
+    for locale in LOCALES:
+        contents = dict(guide_contents(locale))
+        assert {"chat", "notices", "forum", "events", "meetings", "elder-mode"} <= contents.keys()
+        text = "\n".join(p.read_text() for p in guide_files(locale))
+        used[locale] = set(re.findall(r"/help/screenshots/([a-z0-9-]+)-(?:zh|en)\.png", text))
+        for name in re.findall(r"/help/screenshots/([a-z0-9-]+\.png)", text):
+            path = shots / name
+            assert path.is_file(), name
+            # Small: the repository carries them (take_screenshots.py quantises them).
+            assert path.stat().st_size < 150_000, (name, path.stat().st_size)
+    assert used["zh-Hant"] == used["en"] and len(used["en"]) == 18
