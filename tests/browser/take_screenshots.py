@@ -1,12 +1,13 @@
 """Take the README's screenshots of the chat page (phone 360 px and desktop) and the guide's
 (``docs/screenshots/guide/``: each main task on a phone and a desktop, in 繁體中文 and English)
-against the demo neighbourhood: ``python -m tests.browser.take_screenshots [--guide-only | --readme-only | --only=<name>]``.
+against the demo neighbourhood:
+``python -m tests.browser.take_screenshots [--guide-only | --readme-only | --only=<name>]``.
 Needs Chromium at /usr/bin/chromium and, for the Chinese text and emoji to render, fonts
 (``apt-get install -y fonts-noto-cjk fonts-noto-color-emoji``).
 
 The guide's PNGs are cut to 256 colours (Pillow's quantize; the pages are flat colours and text,
-so nothing visible is lost) and taken at one device pixel per CSS pixel: about 40 KB each
-rather than 150-200 KB, so the 36 of them stay under 2 MB in the repository."""
+so nothing visible is lost) and taken at one device pixel per CSS pixel: about 30 KB each
+rather than 150-200 KB, so the 36 of them stay near 1 MB in the repository."""
 
 from __future__ import annotations
 
