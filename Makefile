@@ -10,24 +10,30 @@ TEST_WORKERS ?= 2
 
 .PHONY: install demo serve test check typecheck-js bench clean
 
+# Running needs Linli and its dependencies only (`-e .`); the tests and checks add the `test`
+# extra (pytest, Playwright, ruff, mypy, …) into the same .venv, once.
 $(BIN)/linli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: $(BIN)/linli pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/linli
+install: $(VENV)/.test-installed  ## Linli and the test toolkit (what a developer works with)
 
-demo: install          ## run Linli (embedded) with a demo neighbourhood on http://127.0.0.1:8000
+demo: $(BIN)/linli     ## run Linli (embedded) with a demo neighbourhood on http://127.0.0.1:8000
 	$(BIN)/linli demo
 
-serve: install         ## run Linli with the configuration in the environment
+serve: $(BIN)/linli    ## run Linli with the configuration in the environment
 	$(BIN)/linli serve
 
-test: install node_modules/.package-lock.json  ## the whole test suite (Redis and PostgreSQL tests need those servers; the accessibility checks need axe-core from npm)
+test: $(VENV)/.test-installed node_modules/.package-lock.json  ## the whole test suite (Redis and PostgreSQL tests need those servers; the accessibility checks need axe-core from npm)
 	$(BIN)/python -m pytest $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
-check: install typecheck-js  ## lint and type-check (Python and the pages' JavaScript)
+check: $(VENV)/.test-installed typecheck-js  ## lint and type-check (Python and the pages' JavaScript)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

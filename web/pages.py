@@ -19,16 +19,26 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from gateway.wire import MAX_TEXT_CHARS
-from linli.catalogue import DEFAULT_LOCALE, LOCALES, messages_of
+from linli.catalogue import (
+    DEFAULT_LOCALE,
+    HTML_LANG,
+    LOCALES,
+    VARIANTS,
+    WORDINGS,
+    language_of,
+    messages_of,
+)
 from linli.config import Settings
 from linli.feature import NavItem
 from linli.roles import Can, may
 from linli.types import Role
 from web.api import current_user, user_json
+from web.catalogue_script import ROUTES as CATALOGUE_ROUTES
+from web.catalogue_script import catalogue_url
 from web.passwords import MIN_PASSWORD_CHARS
 from web.static_assets import static_app, static_url
 
@@ -75,12 +85,13 @@ def catalogue(locale: str) -> dict[str, str]:
     return messages_of(locale)
 
 
-def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
-    """The cookie the language switch sets wins; then the browser's Accept-Language (which
-    follows ``navigator.languages``), by q-value; any Chinese maps to 繁體中文, the only Chinese
-    catalogue."""
-    if cookie in LOCALES:
-        return cookie
+#: Accept-Language tags (lower case, before any further subtag) that read Hong Kong wording:
+#: Hong Kong, Macau, and Cantonese written in Chinese characters.
+_HK_TAGS = ("zh-hk", "zh-mo", "zh-hant-hk", "zh-hant-mo", "yue")
+
+
+def _ranked_tags(accept_language: str | None) -> list[str]:
+    """Accept-Language's tags (lower case) by q-value, then by position."""
     ranked: list[tuple[float, int, str]] = []
     for index, part in enumerate((accept_language or "").split(",")):
         tag, _, params = part.strip().partition(";")
@@ -92,12 +103,30 @@ def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
             except ValueError:
                 q = 0.0
         ranked.append((-q, index, tag.strip().lower()))
-    for _, _, tag in sorted(ranked):
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+def negotiate_wording(cookie: str | None, accept_language: str | None) -> str:
+    """The catalogue a page is rendered from (one of ``WORDINGS``). The cookie the language
+    switch sets wins; then the browser's Accept-Language (which follows ``navigator.languages``),
+    by q-value: Hong Kong and Macau Chinese (and Cantonese) read the ``zh-Hant-HK`` wording, any
+    other Chinese the base 繁體中文 (Taiwan wording), English English."""
+    if cookie in WORDINGS:
+        return cookie
+    for tag in _ranked_tags(accept_language):
+        if tag.startswith(_HK_TAGS):
+            return "zh-Hant-HK"
         if tag.startswith("zh"):
             return "zh-Hant"
         if tag.startswith("en"):
             return "en"
     return DEFAULT_LOCALE
+
+
+def negotiate_locale(cookie: str | None, accept_language: str | None) -> str:
+    """The reader's language (one of ``LOCALES``: what stored texts and admins' choices are keyed
+    by): the language of ``negotiate_wording``; any Chinese is 繁體中文."""
+    return language_of(negotiate_wording(cookie, accept_language))
 
 
 def offered_locales(request: Request) -> tuple[str, ...]:
@@ -117,6 +146,16 @@ def locale_of(request: Request) -> str:
     )
     offered = offered_locales(request)
     return locale if locale in offered else offered[0]
+
+
+def wording_of(request: Request) -> str:
+    """The catalogue the reader's page is rendered from: the reader's language (``locale_of``),
+    in its regional variant when the switch or the browser asks for one."""
+    locale = locale_of(request)
+    wording = negotiate_wording(
+        request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
+    )
+    return wording if language_of(wording) == locale else locale
 
 
 _env = Environment(
@@ -147,9 +186,14 @@ def community_of(request: Request, locale: str, fallback: str) -> tuple[str, str
     return name, f"/community-logo/{blob}" if blob else None
 
 
+#: The other wording of the same language the switch offers (Taiwan <-> Hong Kong).
+_OTHER_WORDING = {"zh-Hant": "zh-Hant-HK", **{v: base for v, base in VARIANTS.items()}}
+
+
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
     locale = locale_of(request)
-    messages = catalogue(locale)
+    wording = wording_of(request)
+    messages = catalogue(wording)
 
     def t(key: str, **values: Any) -> str:
         text = messages.get(key, key)
@@ -173,6 +217,10 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
         nav_items=nav_items,
         ws_port=ws_port,
         lang=locale,
+        wording=wording,
+        other_wording=_OTHER_WORDING.get(wording),
+        html_lang=HTML_LANG[wording],
+        catalogue_url=catalogue_url(wording),
         locales=LOCALES,
         t=t,
         messages=messages,
@@ -303,7 +351,34 @@ async def help_page(request: Request) -> Response:
         user=user_json(user) if user else None,
         page="help",
         guide=guide_html(locale),
+        toc=guide_contents(locale),
     )
+
+
+#: The guide's screenshots (tests/browser/take_screenshots.py writes them).
+SCREENSHOT_DIR = WEB_DIR.parent / "docs" / "screenshots" / "guide"
+_SHOT_NAME = re.compile(r"[a-z0-9-]{1,64}\.png")
+
+
+async def guide_screenshot(request: Request) -> Response:
+    """``/help/screenshots/<name>.png``: one of the guide's pictures (public, like the guide;
+    cached a day, as they change with a release)."""
+    name = request.path_params["name"]
+    path = SCREENSHOT_DIR / name
+    if not _SHOT_NAME.fullmatch(name) or not path.is_file():
+        return Response(status_code=404)
+    return FileResponse(
+        path, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+def guide_contents(locale: str) -> list[tuple[str, str]]:
+    """The guide's table of contents: each section (``##`` with an ``{#anchor}``) as (anchor,
+    title), in order."""
+    return [
+        (anchor, html.unescape(re.sub(r"<[^>]+>", "", title)))
+        for anchor, title in re.findall(r'<h2 id="([a-z0-9-]+)">(.*?)</h2>', guide_html(locale))
+    ]
 
 
 # -- the guide ---------------------------------------------------------------------------------
@@ -339,6 +414,38 @@ def _slug(text: str) -> str:
     return match.group(1) if match else ""
 
 
+#: A line of the guide's own screenshots: ``![alt](/help/screenshots/name.png)``, one or more.
+_SHOT = r"!\[([^\]]+)\]\((/help/screenshots/[a-z0-9-]{1,64}\.png)\)"
+_SHOTS_LINE = re.compile(rf"(?:{_SHOT}\s*)+")
+
+
+def _shots(line: str) -> str:
+    """The images of a screenshot line, with their size (no layout shift while they load)."""
+    images = []
+    for alt, src in re.findall(_SHOT, line):
+        kind = "phone" if "-phone-" in src else "desktop"
+        size = _png_size(src.rsplit("/", 1)[1])
+        dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
+        images.append(
+            f'<img class="shot-{kind}" src="{src}" alt="{html.escape(alt, quote=True)}"'
+            f'{dims} loading="lazy">'
+        )
+    return " ".join(images)
+
+
+@functools.cache
+def _png_size(name: str) -> tuple[int, int] | None:
+    """A PNG's width and height from its IHDR chunk (bytes 16-24), None if it is not there."""
+    try:
+        with (WEB_DIR.parent / "docs" / "screenshots" / "guide" / name).open("rb") as file:
+            head = file.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def markdown_subset(source: str) -> str:
     out: list[str] = []
     paragraph: list[str] = []
@@ -355,6 +462,10 @@ def markdown_subset(source: str) -> str:
 
     for raw in source.splitlines():
         line = raw.strip()
+        if _SHOTS_LINE.fullmatch(line):
+            flush()
+            out.append(f'<p class="guide-shots">{_shots(line)}</p>')
+            continue
         heading = re.match(r"^(#{1,4})\s+(.*)$", line)
         item = re.match(r"^(?:([-*])|(\d+)\.)\s+(.*)$", line)
         if not line:
@@ -398,5 +509,7 @@ PAGE_ROUTES = [
     Route("/groups", groups_page),
     Route("/groups/{slug}", group_page),
     Route("/help", help_page),
+    Route("/help/screenshots/{name}", guide_screenshot),
+    *CATALOGUE_ROUTES,
     Mount("/static", app=static_app(), name="static"),
 ]

@@ -119,5 +119,17 @@ class SqlPhotoStore:
         )
         return [_photo(r) for r in rows]
 
+    async def of_author_deleted(self) -> list[ChatPhoto]:
+        """Photos of the messages their author deleted (``chat_message_state``, migration 0019).
+        No page serves them any more (``web/photos/actions.py`` ``readable``); the photos' hourly
+        sweep deletes their files."""
+        columns = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
+        rows = await self._db.fetch(
+            f"SELECT {columns} FROM chat_photos p JOIN chat_message_state s "
+            'ON s.channel = p.channel AND s."offset" = p."offset" '
+            "WHERE s.deleted_at IS NOT NULL ORDER BY p.created_at, p.id"
+        )
+        return [_photo(r) for r in rows]
+
     async def delete(self, photo_id: str) -> bool:
         return bool(await self._db.execute("DELETE FROM chat_photos WHERE id = $1", photo_id))

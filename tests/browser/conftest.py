@@ -127,7 +127,7 @@ async def new_page(browser: Browser, site: Site) -> AsyncIterator[NewPage]:
     errors: list[str] = []
 
     async def make(
-        locale: str = "zh-HK",
+        locale: str = "zh-TW",
         width: int = 1280,
         height: int = 800,
         scale: float = 1,

@@ -90,7 +90,7 @@ async def test_settings_page_and_top_bar_on_a_phone(new_page: NewPage, site: Sit
     await expect(logo).to_have_attribute("alt", "晴光社區")
     await expect(logo).to_be_visible()
     assert await logo.evaluate("img => img.naturalWidth") == 160  # it loaded
-    await expect(resident).to_have_title("傾談 · 晴光社區")
+    await expect(resident).to_have_title("聊天 · 晴光社區")
     await expect(resident.get_by_role("link", name="晴光社區")).to_be_visible()
     await _no_sideways_scroll(resident)
     assert await serious_violations(resident) == []

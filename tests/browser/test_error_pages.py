@@ -27,7 +27,7 @@ ZH = messages_of("zh-Hant")
 EN = messages_of("en")
 
 
-@pytest.mark.parametrize(("locale", "words"), [("zh-HK", ZH), ("en-GB", EN)])
+@pytest.mark.parametrize(("locale", "words"), [("zh-TW", ZH), ("en-GB", EN)])
 async def test_an_unknown_address_is_a_page_with_a_way_back(
     site: Site, new_page: NewPage, locale: str, words: dict[str, str]
 ) -> None:
@@ -35,7 +35,7 @@ async def test_an_unknown_address_is_a_page_with_a_way_back(
     response = await page.goto("/no/such/page")
     assert response is not None and response.status == 404
     await expect(page.locator("h1")).to_have_text(words["error_page.not_found.title"])
-    assert await page.get_attribute("html", "lang") in ("zh-Hant", "en")
+    assert await page.get_attribute("html", "lang") in ("zh-Hant-TW", "en")
     assert await serious_violations(page) == []
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360

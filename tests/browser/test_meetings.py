@@ -114,7 +114,7 @@ async def test_an_owner_checks_in_and_votes_on_a_phone(
     night: Night,
 ) -> None:
     page = await _page(
-        browser, night.server, night.community.cookies["o0000"][1], width=360, locale="zh-HK"
+        browser, night.server, night.community.cookies["o0000"][1], width=360, locale="zh-TW"
     )
     # The door's QR carries the code: the form comes filled in.
     await page.goto(f"/meetings/{night.meeting_id}?code={night.code}")
@@ -191,7 +191,7 @@ async def test_the_projector_shows_attendance_and_a_tally_moving_then_the_result
 
 
 @EMBEDDED_ONLY
-@pytest.mark.parametrize("locale", ["zh-HK", "en-GB"])
+@pytest.mark.parametrize("locale", ["zh-TW", "en-GB"])
 async def test_axe_finds_nothing_serious_on_the_meeting_pages(
     browser: Browser,  # noqa: F811
     night: Night,
@@ -238,7 +238,7 @@ async def test_the_desk_scans_an_owners_qr_and_checks_them_in(
     nothing serious on either page."""
     require_axe()
     owner = await _page(
-        browser, night.server, night.community.cookies["o0003"][1], width=360, locale="zh-HK",
+        browser, night.server, night.community.cookies["o0003"][1], width=360, locale="zh-TW",
         axe=True,
     )  # fmt: skip
     await owner.goto(f"/meetings/{night.meeting_id}")
@@ -253,7 +253,7 @@ async def test_the_desk_scans_an_owners_qr_and_checks_them_in(
     finally:
         await api.aclose()
     desk = await _page(
-        browser, night.server, night.community.cookies["lam"][1], width=360, locale="zh-HK",
+        browser, night.server, night.community.cookies["lam"][1], width=360, locale="zh-TW",
         axe=True,
     )  # fmt: skip
     await desk.goto(link)
@@ -305,7 +305,7 @@ async def test_the_owners_page_says_checked_in_live_and_checks_out(
         return text, 3 * heads >= 2 * OWNERS and 3 * share >= 2 * total
 
     page = await _page(
-        browser, night.server, night.community.cookies["o0004"][1], width=360, locale="zh-HK"
+        browser, night.server, night.community.cookies["o0004"][1], width=360, locale="zh-TW"
     )
     await page.goto(f"/meetings/{night.meeting_id}")
     status, attendance = page.locator("#me-status"), page.locator(".mt-attendance")

@@ -40,7 +40,7 @@ async def test_staff_attach_the_scan_of_a_paper_proxy(
 ) -> None:
     require_axe()
     chair = await _page(
-        browser, night.server, night.community.cookies["lam"][1], width=1280, locale="zh-HK",
+        browser, night.server, night.community.cookies["lam"][1], width=1280, locale="zh-TW",
         axe=True,
     )  # fmt: skip
     await chair.goto(f"/meetings/{night.meeting_id}/run")

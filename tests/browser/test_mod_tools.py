@@ -373,7 +373,7 @@ async def test_audit_page_filters_and_the_csv_has_the_filtered_rows(
     # The CSV link carries the same filters; its rows are the ones computed from the store.
     href = await page.locator("#audit-csv").get_attribute("href")
     assert href is not None and "action=warn" in href
-    response = await mo.client.get(href, headers={"accept-language": "zh-HK"})
+    response = await mo.client.get(href, headers={"accept-language": "zh-TW"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     table = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import STEP_MS, browser  # noqa: F401  (fixture)
 from tests.e2e.conftest import deployment  # noqa: F401  (fixture)
-from tests.e2e.harness import Client, Deployment, Server, running
+from tests.e2e.harness import PASSWORD, Client, Deployment, Server, running
 from tests.e2e.polls_helpers import PollApi, Voters, close_all, connect_many, make_voters
 
 pytestmark = pytest.mark.timeout(120)
@@ -122,6 +122,32 @@ async def test_projector_shows_bars_moving_and_final_counts(
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         await close_all(clients)
+        await api.aclose()
+
+
+async def test_a_scanned_code_logged_out_lands_on_the_poll_after_logging_in(
+    browser: Browser,  # noqa: F811
+    poll_site: tuple[Server, Voters],
+) -> None:
+    """Issue 22: the projector's QR code, scanned by a phone that is logged out, leads through
+    the login page to the poll, not to the chat."""
+    server, voters = poll_site
+    api = PollApi(server, voters.cookies[voters.organiser][1])
+    try:
+        poll = await api.create(
+            channel=f"building:{voters.building_id}", question="Which day?", options=OPTIONS
+        )
+        await api.open(poll["id"])
+        page = await _page(browser, server)  # no session
+        await page.goto(f"/p/{poll['join_code']}")
+        await page.wait_for_url(f"**/login?next=/p/{poll['join_code']}")
+        await page.fill("#username", "ann")
+        await page.fill("#password", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await page.wait_for_url(f"**/polls/{poll['id']}")
+        await expect(page.locator("#poll-question")).to_have_text("Which day?")
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
         await api.aclose()
 
 

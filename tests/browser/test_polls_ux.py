@@ -230,7 +230,7 @@ async def test_admin_runs_a_building_poll_and_the_projector_link_waits_for_the_o
 async def test_one_option_error_on_the_field_and_drafts_edited_and_deleted(
     site: Site, pages: Pages
 ) -> None:
-    page = await pages.open(site.cookie(site.voters.organiser), locale="zh-HK")
+    page = await pages.open(site.cookie(site.voters.organiser), locale="zh-TW")
     await page.goto("/polls")
     await expect(page.locator("#channel option")).to_have_text(["Block A"])
     await page.fill("#question", "只有一個？")
@@ -366,7 +366,7 @@ async def test_projector_fills_1080p_and_shows_the_close_clearly(site: Site, pag
     try:
         poll = await api.create(channel=site.room, question="Lobby colour?", options=OPTIONS)
         await api.open(poll["id"])
-        page = await pages.open(None, locale="zh-HK", width=1920, height=1080)
+        page = await pages.open(None, locale="zh-TW", width=1920, height=1080)
         await page.goto(f"/projector/{poll['projector_token']}")
         await expect(page.locator("#question")).to_have_text("Lobby colour?")
         for client, choice, name in zip(clients, [1, 1, 0, 2], names, strict=True):
@@ -426,7 +426,7 @@ async def test_a_bad_projector_token_gets_a_friendly_page(site: Site, pages: Pag
 async def test_a_group_with_a_chinese_name_its_page_and_leaving_it(
     site: Site, pages: Pages
 ) -> None:
-    page = await pages.open(site.cookie("v0000"), locale="zh-HK", width=360, height=740)
+    page = await pages.open(site.cookie("v0000"), locale="zh-TW", width=360, height=740)
     await page.goto("/groups")
     await page.fill("#name", "行山")
     await page.fill("#description", "每個星期六早上")

@@ -97,7 +97,7 @@ async def _shown(page: Page, count: int) -> list[dict[str, Any]]:
 async def test_the_service_worker_shows_a_push_in_the_readers_language(
     new_page: NewPage, site: Site
 ) -> None:
-    page = await new_page(locale="zh-HK")
+    page = await new_page(locale="zh-TW")
     await page.context.grant_permissions(["notifications"], origin=site.url)
     devtools = await DevTools.attach(page, site.url)
     await log_in(page, "ann")
@@ -202,7 +202,7 @@ async def test_notifications_are_offered_after_the_first_message(
     assert await offer.is_hidden()
 
     # Blocked notifications are never offered: only the browser's settings could undo it.
-    ann = await new_page(locale="zh-HK")
+    ann = await new_page(locale="zh-TW")
     await _set_notification_permission(ann, site.url, "denied")
     await log_in(ann, "ann")
     assert await ann.evaluate("Notification.permission") == "denied"

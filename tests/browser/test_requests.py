@@ -115,7 +115,7 @@ async def test_file_see_duplicate_staff_changes_live_and_rate(
     await expect(ann.locator("#req-status")).to_have_text("已受理")
     photo = ann.locator("#req-photos img")
     await expect(photo).to_have_count(1)
-    await expect(photo).to_have_attribute("alt", "第 1 張相片")
+    await expect(photo).to_have_attribute("alt", "第 1 張照片")
     await ann.wait_for_function("document.querySelector('#req-photos img').naturalWidth === 64")
     request_path = ann.url.split(site.url)[-1]
     await ann.wait_for_function("document.querySelector('#history li') !== null")
@@ -158,7 +158,7 @@ async def test_file_see_duplicate_staff_changes_live_and_rate(
 
 
 @EMBEDDED_ONLY
-@pytest.mark.parametrize("locale", ["zh-HK", "en-GB"])
+@pytest.mark.parametrize("locale", ["zh-TW", "en-GB"])
 async def test_axe_and_phone_width_on_every_requests_page(
     site: Site, new_page: NewPage, locale: str
 ) -> None:

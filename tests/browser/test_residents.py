@@ -209,9 +209,9 @@ async def test_gap_too_long_to_recover_reloads_the_latest_page(
 async def test_language_switch_changes_the_page_and_is_remembered(
     site: Site, new_page: NewPage
 ) -> None:
-    page = await new_page(locale="zh-HK")
+    page = await new_page(locale="zh-TW")
     await page.goto("/login")
-    await expect(page.locator("html")).to_have_attribute("lang", "zh-Hant")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-Hant-TW")
     await expect(page.locator("h1")).to_have_text(ZH["login.title"])
     await page.click("#lang-switch")
     await expect(page.locator("html")).to_have_attribute("lang", "en")

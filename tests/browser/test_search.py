@@ -78,7 +78,7 @@ async def test_search_from_the_top_bar_and_open_the_hit(site: Site, new_page: Ne
 
 
 @EMBEDDED_ONLY
-@pytest.mark.parametrize("locale", ["zh-HK", "en-GB"])
+@pytest.mark.parametrize("locale", ["zh-TW", "en-GB"])
 async def test_phone_width_and_axe(site: Site, new_page: NewPage, locale: str) -> None:
     require_axe()
     await _chat(site)

@@ -158,7 +158,7 @@ async def test_answering_on_a_phone_and_resuming_on_a_desktop(
 
 
 @EMBEDDED_ONLY
-@pytest.mark.parametrize("locale", ["zh-HK", "en"])
+@pytest.mark.parametrize("locale", ["zh-TW", "en"])
 async def test_axe_and_360px_on_the_survey_pages(
     site: Site, new_page: NewPage, locale: str
 ) -> None:

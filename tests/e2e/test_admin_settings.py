@@ -250,7 +250,7 @@ async def test_languages_offered(deployment: Deployment) -> None:
         # Both again, in LOCALES order whatever order they were sent in.
         changed = await admin.post("/api/admin/settings", languages="en,zh-Hant")
         assert changed["settings"]["languages"] == "zh-Hant,en"
-        page = await _eventually_page(ann.client, '<html lang="zh-Hant">')
+        page = await _eventually_page(ann.client, '<html lang="zh-Hant-TW">')
         assert 'id="lang-switch"' in page
 
     audit = await _audit(deployment)

@@ -355,3 +355,52 @@ async def test_unsent_upload_deleted_after_a_day_by_the_timers(deployment: Deplo
         assert (await ann_http.get(claimed["url"])).status_code == 200
         await ann_http.aclose()
         await ann.close()
+
+
+async def test_author_deleted_message_loses_its_photo_files_at_the_next_sweep(
+    deployment: Deployment,
+) -> None:
+    hood = await seed(deployment)
+    room = f"building:{hood.building_a}"
+    async with running(deployment) as server:
+        ann_http = await web(server, "ann")
+        ann = await Client.connect(server, await login(server, "ann"))
+        gone = (await upload(ann_http, room, jpeg(), "gone.jpg")).json()["photo"]
+        kept = (await upload(ann_http, room, png(), "kept.png")).json()["photo"]
+        first = await ann.ok(
+            "publish", channel=room, text="刪", client_msg_id="d1", photo=gone["id"]
+        )
+        await ann.ok("publish", channel=room, text="留", client_msg_id="d2", photo=kept["id"])
+        await ann.ok("delete", channel=room, offset=first["offset"])
+
+        async with _runtime(deployment) as rt:
+            clock = ManualClock(int(time.time() * 1000))
+            rt.clock = clock
+            store = SqlPhotoStore(rt.database)
+            old, other = await store.get(gone["id"]), await store.get(kept["id"])
+            assert old is not None and other is not None
+            # Unreachable already, but its files are still there until the sweep.
+            assert await _blobs_left(rt, old.blob_id, old.thumb_id) == [old.blob_id, old.thumb_id]
+            worker = TimerWorker(
+                rt.timers,
+                timers_of([PHOTOS], rt),
+                clock=clock,
+                recurring=recurring_of([PHOTOS], rt),
+            )
+            clock.advance(120)  # the first run, a minute after the worker starts
+            await worker.run_until_idle()
+            assert await store.get(gone["id"]) is None
+            assert await _blobs_left(rt, old.blob_id, old.thumb_id) == []
+            # The message not deleted keeps its photo, files and all.
+            assert await store.get(kept["id"]) == other
+            assert await _blobs_left(rt, other.blob_id, other.thumb_id) == [
+                other.blob_id,
+                other.thumb_id,
+            ]
+            clock.advance(2 * 3600)  # idempotent: the next run finds nothing more to do
+            await worker.run_until_idle()
+            assert await store.get(kept["id"]) == other
+        assert (await ann_http.get(gone["url"])).status_code == 404
+        assert (await ann_http.get(kept["url"])).status_code == 200
+        await ann_http.aclose()
+        await ann.close()

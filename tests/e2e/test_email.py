@@ -170,8 +170,8 @@ async def _run(
         # The page only asks; following the link (a mail scanner does) changes nothing.
         page = await anyone.get(_unsubscribe_link(to_ann))
         assert page.status_code == 200
-        assert "取消電郵通知" in page.text and "Stop e-mail notifications" in page.text
-        assert page.text.index("取消電郵通知") < page.text.index("Stop e-mail notifications")
+        assert "取消電子郵件通知" in page.text and "Stop e-mail notifications" in page.text
+        assert page.text.index("取消電子郵件通知") < page.text.index("Stop e-mail notifications")
         assert '<form method="post"' in page.text
         assert page.headers["cache-control"] == "no-store"
         assert (await _prefs(server, ann_cookie))["email"] == "ann@example.test"
@@ -181,11 +181,11 @@ async def _run(
             ann_link, data={"List-Unsubscribe": "One-Click"}, headers={"Origin": server.http}
         )
         assert done.status_code == 200
-        assert "已取消電郵通知" in done.text and "E-mail notifications stopped" in done.text
+        assert "已取消電子郵件通知" in done.text and "E-mail notifications stopped" in done.text
         prefs = await _prefs(server, ann_cookie)
         assert (prefs["email"], prefs["digest"]) == (None, "off")
         again = await anyone.get(ann_link)  # the link stays valid and says it is done
-        assert again.status_code == 200 and "已取消電郵通知" in again.text
+        assert again.status_code == 200 and "已取消電子郵件通知" in again.text
 
         # A mail program's one-click unsubscribe (RFC 8058): no cookie, no Origin.
         one_click = await anyone.post(

@@ -495,7 +495,7 @@ async def test_an_answered_appeal_is_in_the_inbox_with_its_outcome_and_place(
         ann_http = await Http.login(server, "ann")
         ban = await _inbox_line(ann_http, "against the ban")
         assert ban["link"] == "/login"
-        assert ban["text"]["zh-Hant"] == "管理員已回覆你對停用帳戶的申訴：決定維持。回覆：維持"
+        assert ban["text"]["zh-Hant"] == "管理員已回覆你對停用帳號的申訴：決定維持。回覆：維持"
         await ann.close()
         for h in (mo, ann_http):
             await h.close()

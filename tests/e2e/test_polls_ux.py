@@ -300,7 +300,7 @@ async def test_voters_list_named_polls_only(deployment: Deployment) -> None:
 
 ZH_HEAD = ["選項編號", "選項", "票數", "佔投票人數百分比"]
 EN_HEAD = ["Option number", "Option", "Votes", "Percent of voters"]
-ZH_VOTE_HEAD = ["姓名", "單位", "選擇", "投票時間（ISO 8601）", "投票時間"]
+ZH_VOTE_HEAD = ["姓名", "戶號", "選擇", "投票時間（ISO 8601）", "投票時間"]
 EN_VOTE_HEAD = ["Name", "Flat", "Choices", "Voted at (ISO 8601)", "Voted at"]
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 

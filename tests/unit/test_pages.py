@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from linli.catalogue import LOCALES, catalogue_files
-from web.pages import WEB_DIR, catalogue, guide_files, markdown_subset, negotiate_locale
+from web.pages import (
+    WEB_DIR,
+    catalogue,
+    guide_contents,
+    guide_files,
+    markdown_subset,
+    negotiate_locale,
+    negotiate_wording,
+)
 
 
 @pytest.mark.parametrize(
@@ -19,7 +27,8 @@ from web.pages import WEB_DIR, catalogue, guide_files, markdown_subset, negotiat
     [
         (None, None, "zh-Hant"),
         (None, "en-GB,en;q=0.9", "en"),
-        (None, "zh-HK,zh;q=0.9,en;q=0.8", "zh-Hant"),
+        (None, "zh-HK,zh;q=0.9,en;q=0.8", "zh-Hant"),  # the Hong Kong wording of 繁體中文
+        ("zh-Hant-HK", "en", "zh-Hant"),
         (None, "zh-CN", "zh-Hant"),  # the only Chinese catalogue
         (None, "fr-FR, en;q=0.5, zh;q=0.7", "zh-Hant"),  # by q, not by position
         (None, "fr-FR, de;q=0.5", "zh-Hant"),
@@ -29,6 +38,30 @@ from web.pages import WEB_DIR, catalogue, guide_files, markdown_subset, negotiat
 )
 def test_negotiate_locale(cookie: str | None, accept: str | None, expected: str) -> None:
     assert negotiate_locale(cookie, accept) == expected
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "expected"),
+    [
+        (None, None, "zh-Hant"),
+        (None, "zh-TW,zh;q=0.9", "zh-Hant"),  # Taiwan: the base wording
+        (None, "zh-HK,zh;q=0.9,en;q=0.8", "zh-Hant-HK"),
+        (None, "zh-MO", "zh-Hant-HK"),
+        (None, "zh-Hant-HK", "zh-Hant-HK"),
+        (None, "yue-Hant", "zh-Hant-HK"),
+        (None, "zh-CN", "zh-Hant"),
+        (None, "en-GB, zh-HK;q=0.5", "en"),
+        (None, "fr, zh-hk;q=0.4, zh-tw;q=0.6", "zh-Hant"),  # by q
+        ("zh-Hant-HK", "zh-TW", "zh-Hant-HK"),  # the switch wins
+        ("zh-Hant", "zh-HK", "zh-Hant"),
+        ("en", "zh-HK", "en"),
+        ("zh-Hant-XX", "zh-HK", "zh-Hant-HK"),  # an unknown cookie is ignored
+    ],
+)
+def test_negotiate_wording(cookie: str | None, accept: str | None, expected: str) -> None:
+    assert negotiate_wording(cookie, accept) == expected
+    # The wording's language is the one negotiate_locale gives.
+    assert negotiate_locale(cookie, accept) == ("zh-Hant" if expected != "en" else "en")
 
 
 def test_markdown_subset_escapes_and_links_only_inside_the_app() -> None:
@@ -132,3 +165,31 @@ def test_every_guide_chapter_is_in_both_languages_with_the_same_anchors() -> Non
             set(re.findall(r"\{#([a-z0-9-]+)\}", p.read_text())) for p in (zh, chapters["en"][name])
         ]
         assert anchors[0] == anchors[1], name
+
+
+def test_screenshot_lines_become_sized_images_and_nothing_else_does() -> None:
+    html = markdown_subset(
+        '![A "phone"](/help/screenshots/chat-phone-zh.png) '
+        "![Desk](/help/screenshots/chat-desktop-zh.png)\n\n"
+        "![outside](https://example.com/x.png)\n\n![up](/help/screenshots/../x.png)\n"
+    )
+    assert html.startswith('<p class="guide-shots"><img class="shot-phone"')
+    assert 'alt="A &quot;phone&quot;"' in html and 'class="shot-desktop"' in html
+    assert 'width="360" height="740"' in html  # read from the PNG
+    assert html.count("<img") == 2  # no foreign or climbing address becomes an image
+
+
+def test_the_guide_has_contents_and_every_picture_in_both_languages() -> None:
+    shots = Path(WEB_DIR).parent / "docs" / "screenshots" / "guide"
+    used: dict[str, set[str]] = {}
+    for locale in LOCALES:
+        contents = dict(guide_contents(locale))
+        assert {"chat", "notices", "forum", "events", "meetings", "elder-mode"} <= contents.keys()
+        text = "\n".join(p.read_text() for p in guide_files(locale))
+        used[locale] = set(re.findall(r"/help/screenshots/([a-z0-9-]+)-(?:zh|en)\.png", text))
+        for name in re.findall(r"/help/screenshots/([a-z0-9-]+\.png)", text):
+            path = shots / name
+            assert path.is_file(), name
+            # Small: the repository carries them (take_screenshots.py quantises them).
+            assert path.stat().st_size < 150_000, (name, path.stat().st_size)
+    assert used["zh-Hant"] == used["en"] and len(used["en"]) == 18

@@ -22,7 +22,7 @@ from linli.types import BuildingId
 from web.api import require_user
 from web.figures.actions import PERIOD_KINDS, Table, cohorts, label_of, period_count, table
 from web.http import ApiError, services_of
-from web.pages import catalogue, locale_of
+from web.pages import catalogue, wording_of
 
 FIGURE_ROLES = roles_that(Can.SEE_FIGURES)
 
@@ -119,7 +119,7 @@ def _cell(figure: object) -> object:
 
 async def figures_csv(request: Request) -> Response:
     _query, found = await figures_table(request)
-    words = catalogue(locale_of(request))
+    words = catalogue(wording_of(request))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(

@@ -28,7 +28,7 @@ from web.figures.actions import (
 from web.figures.api import parse_query, sources_of
 from web.figures.chart import bars
 from web.http import ApiError, services_of
-from web.pages import catalogue, locale_of, render, to_login
+from web.pages import catalogue, render, to_login, wording_of
 
 
 def formatted(figure: Figure | None, words: dict[str, str]) -> str:
@@ -89,7 +89,7 @@ async def figures_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return to_login(request)
-    words = catalogue(locale_of(request))
+    words = catalogue(wording_of(request))
     if not may(user.role, Can.SEE_FIGURES):
         response = render(request, "figures/forbidden.html", user=user_json(user), page="figures")
         response.status_code = 403

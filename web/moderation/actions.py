@@ -588,7 +588,7 @@ async def close_appeal(services: Services, appeal_id: int, *, actor: User, answe
 _APPEALED_KIND = {
     "warning": ("警告", "warning"),
     "mute": ("禁言", "mute"),
-    "ban": ("停用帳戶", "ban"),
+    "ban": ("停用帳號", "ban"),
     "message": ("訊息被隱藏", "hidden message"),
 }
 

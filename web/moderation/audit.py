@@ -31,7 +31,7 @@ from persistence.store import Role, User
 from web.api import current_user, user_json
 from web.http import ApiError, HttpCode, services_of
 from web.moderation.actions import FEATURE, STAFF, place_names
-from web.pages import error_page, locale_of, render, to_login
+from web.pages import error_page, locale_of, render, to_login, wording_of
 
 #: Rows on the page and in one CSV file at most (newest first).
 PAGE_ROWS: Final = 500
@@ -179,7 +179,7 @@ async def audit_page(request: Request) -> Response:
         return user
     services = services_of(request)
     zone = zone_of(services)
-    messages = messages_of(locale_of(request))
+    messages = messages_of(wording_of(request))
     error = None
     entries: list[AuditEntry] = []
     try:
@@ -219,7 +219,7 @@ async def audit_csv(request: Request) -> Response:
         return user
     services = services_of(request)
     zone = zone_of(services)
-    messages = messages_of(locale_of(request))
+    messages = messages_of(wording_of(request))
     try:
         query = audit_query(request.query_params, user, zone, limit=CSV_ROWS)
     except ApiError as exc:

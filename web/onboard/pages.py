@@ -29,7 +29,15 @@ from web.api import current_user, user_json
 from web.events import actions as events_actions
 from web.http import services_of
 from web.onboard import actions
-from web.pages import catalogue, error_page, locale_of, markdown_subset, render, to_login
+from web.pages import (
+    catalogue,
+    error_page,
+    locale_of,
+    markdown_subset,
+    render,
+    to_login,
+    wording_of,
+)
 
 #: The staff pages, in the order of their own menu: (path, page, catalogue key).
 SECTIONS = (
@@ -94,7 +102,7 @@ async def _posters(request: Request, user: User) -> Response:
 
 async def _poster(request: Request, user: User) -> Response:
     services = services_of(request)
-    messages = catalogue(locale_of(request))
+    messages = catalogue(wording_of(request))
     try:
         found = await actions.poster(
             services,

@@ -150,15 +150,28 @@ async def delete_of_mod_deleted_before(services: Services, before: Millis) -> in
     return await delete_photos(services, photos)
 
 
+async def delete_of_author_deleted(services: Services) -> int:
+    """The photos of the messages their author deleted. The author asked for the message to go;
+    a moderator's review needs the text (kept in ``chat_message_state``), not the picture, and
+    keeping a photo of someone's home until chat's retention (a year by default) is more than
+    the author agreed to (design 0032, "Removal")."""
+    photos = await SqlPhotoStore(services.database).of_author_deleted()
+    return await delete_photos(services, photos)
+
+
 def next_unsent(services: Services) -> Millis:
     """The first run: a minute after the worker starts (then hourly)."""
     return services.clock.now_ms() + 60_000
 
 
 async def on_unsent_timer(services: Services, job: TimerJob) -> None:
-    """``photos.unsent``: delete the stale unsent photos, then schedule the next run."""
+    """``photos.unsent``: delete the stale unsent photos and those of messages their author
+    deleted, then schedule the next run."""
     now = services.clock.now_ms()
     removed = await delete_unsent(services, now=now)
     if removed:
         log.info("deleted %d unsent chat photos", removed)
+    withdrawn = await delete_of_author_deleted(services)
+    if withdrawn:
+        log.info("deleted %d photos of messages their authors deleted", withdrawn)
     await services.timers.schedule(job.key, UNSENT_TIMER, now + UNSENT_EVERY_MS, {}, now=now)

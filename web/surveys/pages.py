@@ -25,7 +25,7 @@ from linli.richtext import render as render_markdown
 from persistence.surveys import MyResponse, Question, QuestionKind, Survey, SurveyState
 from web.api import current_user, user_json
 from web.http import services_of
-from web.pages import locale_of, render, to_login
+from web.pages import render, to_login, wording_of
 from web.surveys import actions
 from web.surveys.actions import surveys_store
 from web.surveys.api import building_names, is_staff, survey_json
@@ -161,7 +161,7 @@ async def results_page(request: Request) -> Response:
         )
     results = await actions.results(services, survey)
     previous = await actions.previous_of(services, survey)
-    words = messages_of(locale_of(request))
+    words = messages_of(wording_of(request))
     names = await building_names(request)
     sections = []
     for i, r in enumerate(results.questions):

@@ -107,10 +107,12 @@ export async function busy(button, work) {
 function setUpChrome() {
   installTopMenu();
   installDisplayTools();
-  const langSwitch = document.getElementById("lang-switch");
-  langSwitch?.addEventListener("click", () => {
-    if (langSwitch.dataset.lang) switchLanguage(langSwitch.dataset.lang);
-  });
+  for (const id of ["lang-switch", "wording-switch"]) {
+    const button = document.getElementById(id);
+    button?.addEventListener("click", () => {
+      if (button.dataset.lang) switchLanguage(button.dataset.lang);
+    });
+  }
   document.getElementById("logout")?.addEventListener("click", async () => {
     await api("POST", "/api/logout", {});
     location.assign("/login");

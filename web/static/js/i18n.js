@@ -7,10 +7,17 @@ import { byId } from "./lib/dom.js";
 /** @typedef {import("./types.js").PageFacts} PageFacts */
 
 /** @type {Record<string, string>} */
-const catalogue = JSON.parse(byId("linli-i18n", HTMLScriptElement).text);
+const catalogue =
+  // Pages from base.html load it as /i18n/<wording>.js (web/catalogue_script.py); the
+  // projector pages still carry it inline.
+  /** @type {{linliCatalogue?: Record<string, string>}} */ (globalThis).linliCatalogue ??
+  JSON.parse(byId("linli-i18n", HTMLScriptElement).text);
 /** @type {PageFacts} */
 export const page = JSON.parse(byId("linli-page", HTMLScriptElement).text);
-export const lang = document.documentElement.lang || "zh-Hant";
+/** The language ("zh-Hant" or "en"), whatever the regional wording. */
+export const lang = page.lang || "zh-Hant";
+/** The catalogue the page is in: the language or its regional wording ("zh-Hant-HK"). */
+const wording = page.wording || lang;
 
 const LANG_KEY = "linli.lang";
 const LANG_COOKIE = "linli_lang";
@@ -41,11 +48,13 @@ export function errorText(code, field) {
 }
 
 // Intl picks the reader's conventions (24-hour clock in zh-Hant-HK, 12-hour in en-US, …); the
-// browser's own locale refines the catalogue language when they agree.
+// browser's own locale refines the catalogue language when they agree, else the page's region.
 function intlLocale() {
   const nav = navigator.language || "";
   if (lang === "en") return nav.toLowerCase().startsWith("en") ? nav : "en";
-  return nav.toLowerCase().startsWith("zh-hant") || /^zh-(hk|tw|mo)/i.test(nav) ? nav : "zh-Hant-HK";
+  return nav.toLowerCase().startsWith("zh-hant") || /^zh-(hk|tw|mo)/i.test(nav)
+    ? nav
+    : document.documentElement.lang || "zh-Hant-TW";
 }
 const timeFormat = new Intl.DateTimeFormat(intlLocale(), { hour: "numeric", minute: "2-digit" });
 const dateTimeFormat = new Intl.DateTimeFormat(intlLocale(), {
@@ -117,7 +126,7 @@ export function switchLanguage(code) {
 // Accept-Language differs. Reload only when the cookie really stuck, so a browser refusing
 // cookies cannot loop.
 (function syncLanguage() {
-  const supported = ["zh-Hant", "en"];
+  const supported = ["zh-Hant", "zh-Hant-HK", "en"];
   /** @type {string | null} */
   let wanted = null;
   try {
@@ -128,9 +137,12 @@ export function switchLanguage(code) {
   if (readCookie(LANG_COOKIE)) return;
   if (wanted === null || !supported.includes(wanted)) {
     const nav = (navigator.language || "").toLowerCase();
-    wanted = nav.startsWith("zh") ? "zh-Hant" : nav.startsWith("en") ? "en" : null;
+    // As the server reads Accept-Language (web/pages.py negotiate_wording).
+    wanted = /^(zh-(hant-)?(hk|mo)|yue)/.test(nav)
+      ? "zh-Hant-HK"
+      : nav.startsWith("zh") ? "zh-Hant" : nav.startsWith("en") ? "en" : null;
   }
-  if (!wanted || wanted === lang) return;
+  if (!wanted || wanted === wording) return;
   rememberLanguage(wanted);
   if (readCookie(LANG_COOKIE) === wanted) location.reload();
 })();

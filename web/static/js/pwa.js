@@ -4,4 +4,4 @@
 // for nothing: notifications are offered later, at a moment that makes sense (lib/push-offer.js).
 import { registerServiceWorker } from "./lib/push.js";
 
-void registerServiceWorker(document.documentElement.lang || "zh-Hant");
+void registerServiceWorker(document.documentElement.lang.startsWith("en") ? "en" : "zh-Hant");

@@ -307,7 +307,10 @@ export interface User {
 export interface PageFacts {
   user: User | null;
   page: string;
+  /** The language: "zh-Hant" or "en" (what stored texts are keyed by). */
   lang: string;
+  /** The catalogue the page is in: the language or its regional wording ("zh-Hant-HK"). */
+  wording?: string;
   min_password: number;
   ws_port: number | null;
   /** The community's name in the page's language (admin settings), for titles. */

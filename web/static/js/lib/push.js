@@ -160,7 +160,7 @@ export async function enablePush(label = deviceLabel()) {
   if (!pushSupported()) return "unsupported";
   const permission = await Notification.requestPermission();
   if (permission !== "granted") return permission === "denied" ? "denied" : "off";
-  await registerServiceWorker(document.documentElement.lang || "zh-Hant");
+  await registerServiceWorker(document.documentElement.lang.startsWith("en") ? "en" : "zh-Hant");
   // The registration with an active worker: a push manager needs one to subscribe.
   const registration = await navigator.serviceWorker.ready;
   const keyAnswer = await api("GET", "/api/push/key");
