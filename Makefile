@@ -24,7 +24,7 @@ demo: install          ## run Linli (embedded) with a demo neighbourhood on http
 serve: install         ## run Linli with the configuration in the environment
 	$(BIN)/linli serve
 
-test: install node_modules/.package-lock.json  ## the whole test suite (Redis and PostgreSQL tests need those servers; the accessibility checks need axe-core from npm)
+test: install node_modules/.package-lock.json bench/peers/node/node_modules/.package-lock.json  ## the whole test suite (Redis and PostgreSQL tests need those servers; the accessibility checks need axe-core from npm)
 	$(BIN)/python -m pytest $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 check: install typecheck-js  ## lint and type-check (Python and the pages' JavaScript)
@@ -37,6 +37,12 @@ check: install typecheck-js  ## lint and type-check (Python and the pages' JavaS
 # npm ci again only when the lock changed (npm ci writes node_modules/.package-lock.json).
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
+	touch $@
+
+# The benchmark's Node peers (bench/peers/node; python -m bench setup does the same), for the
+# bench smoke test.
+bench/peers/node/node_modules/.package-lock.json: bench/peers/node/package-lock.json
+	npm ci --no-audit --no-fund --prefix bench/peers/node
 	touch $@
 
 typecheck-js: node_modules/.package-lock.json  ## type-check the pages' scripts (// @ts-check + JSDoc)
