@@ -1,6 +1,8 @@
 """Quota mode: the server under test and its Redis (and a Linli worker started with it) share a
 cgroup whose CPU quota is a fraction of one core, so the server is always the one at its limit
-and the load generator, with a whole core of its own, never is.
+and the load generator, with a whole core of its own, never is. Both groups weigh ten times an
+ordinary process, so on a machine shared with other work they still get their CPU: the quota
+is then what limits the server, not the neighbours.
 
 Pinning alone (``bench/infra.py``) gives the server a core, but on a shared machine that core's
 spare time depends on the neighbours; a quota below what the core has free makes "what this
@@ -22,6 +24,11 @@ from typing import Any
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
+#: The group's weight against the other processes on its core (v1 ``cpu.shares``, default
+#: 1024; v2 ``cpu.weight``, default 100): ten times a process's, so neighbours on a shared
+#: machine cannot take the server's half core from it. The quota still caps it at ``cores``.
+SHARES_V1 = 10_240
+WEIGHT_V2 = 1_000
 
 
 @dataclass
@@ -33,6 +40,9 @@ class Quota:
     version: str = ""
     path: Path | None = None
     reason: str = ""
+    #: The load generator's group: the same weight, no quota (it has a core of its own, and
+    #: must not be the limit on a machine whose other processes would take that core).
+    loadgen_path: Path | None = None
     _pids: set[int] = field(default_factory=set)
 
     def describe(self) -> dict[str, Any]:
@@ -40,9 +50,10 @@ class Quota:
         if self.applied:
             out["cgroup"] = f"{self.version} {self.path}"
             out["limit"] = (
-                f"cpu.max {int(self.cores * PERIOD_US)} {PERIOD_US}"
+                f"cpu.max {int(self.cores * PERIOD_US)} {PERIOD_US}, cpu.weight {WEIGHT_V2}"
                 if self.version == "v2"
-                else f"cpu.cfs_quota_us {int(self.cores * PERIOD_US)} / {PERIOD_US}"
+                else f"cpu.cfs_quota_us {int(self.cores * PERIOD_US)} / {PERIOD_US}, "
+                f"cpu.shares {SHARES_V1}"
             )
         else:
             out["reason"] = self.reason
@@ -55,6 +66,12 @@ class Quota:
         with contextlib.suppress(ProcessLookupError, OSError):
             (self.path / "cgroup.procs").write_text(str(pid))
             self._pids.add(pid)
+
+    def add_loadgen(self, pid: int | None) -> None:
+        if not self.applied or not pid or self.loadgen_path is None:
+            return
+        with contextlib.suppress(ProcessLookupError, OSError):
+            (self.loadgen_path / "cgroup.procs").write_text(str(pid))
 
     def throttled(self) -> dict[str, int]:
         """``cpu.stat``: how often the quota held the group back (nr_throttled, throttled_*)."""
@@ -69,16 +86,16 @@ class Quota:
         return out
 
     def close(self) -> None:
-        """Move whatever is left back to the root group and remove the cgroup."""
-        if not self.applied or self.path is None:
-            return
-        parent = self.path.parent
-        with contextlib.suppress(OSError):
-            for pid in (self.path / "cgroup.procs").read_text().split():
-                with contextlib.suppress(OSError):
-                    (parent / "cgroup.procs").write_text(pid)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        """Move whatever is left back to the root group and remove the cgroups."""
+        for path in (self.path, self.loadgen_path):
+            if not self.applied or path is None:
+                continue
+            with contextlib.suppress(OSError):
+                for pid in (path / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(OSError):
+                        (path.parent / "cgroup.procs").write_text(pid)
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def _v2_root() -> Path | None:
@@ -106,14 +123,26 @@ def make_quota(cores: float | None, name: str) -> Quota:
             path = root / f"linli-bench-{name}"
             path.mkdir(exist_ok=True)
             (path / "cpu.max").write_text(f"{quota_us} {PERIOD_US}")
-            return Quota(cores, applied=True, version="v2", path=path)
+            with contextlib.suppress(OSError):
+                (path / "cpu.weight").write_text(str(WEIGHT_V2))
+            loadgen = root / f"linli-bench-{name}-loadgen"
+            loadgen.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError):
+                (loadgen / "cpu.weight").write_text(str(WEIGHT_V2))
+            return Quota(cores, applied=True, version="v2", path=path, loadgen_path=loadgen)
         v1 = CGROUP_ROOT / "cpu"
         if (v1 / "cpu.cfs_quota_us").exists():
             path = v1 / f"linli-bench-{name}"
             path.mkdir(exist_ok=True)
             (path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
             (path / "cpu.cfs_quota_us").write_text(str(quota_us))
-            return Quota(cores, applied=True, version="v1", path=path)
+            with contextlib.suppress(OSError):
+                (path / "cpu.shares").write_text(str(SHARES_V1))
+            loadgen = v1 / f"linli-bench-{name}-loadgen"
+            loadgen.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError):
+                (loadgen / "cpu.shares").write_text(str(SHARES_V1))
+            return Quota(cores, applied=True, version="v1", path=path, loadgen_path=loadgen)
     except OSError as exc:
         return Quota(cores, reason=f"cgroup not writable: {exc}")
     return Quota(cores, reason="no cgroup cpu controller (v2 cpu.max or v1 cpu.cfs_quota_us)")

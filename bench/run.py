@@ -36,7 +36,7 @@ from bench.infra import (
     versions,
     voters,
 )
-from bench.quota import make_quota
+from bench.quota import Quota, make_quota
 from bench.servers import SERVERS, Running, ServerKind, running
 
 
@@ -117,6 +117,10 @@ DEFAULT_SCENARIOS = tuple(SCENARIOS)
 SHARED = ("s1", "s1z", "s2")
 
 
+#: The run's cgroups (``bench/quota.py``); the load generator joins its own.
+QUOTA: Quota | None = None
+
+
 async def loadgen(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         *pinned(LOADGEN_CPU, [sys.executable, "-m", "bench.loadgen"]),
@@ -125,6 +129,8 @@ async def loadgen(job: dict[str, Any], timeout: float) -> dict[str, Any]:
         stderr=subprocess.PIPE,
         cwd=ROOT,
     )
+    if QUOTA is not None:
+        QUOTA.add_loadgen(proc.pid)
     job = {**job, "timeout": timeout}
     try:
         out, err = await asyncio.wait_for(proc.communicate(json.dumps(job).encode()), timeout + 15)
@@ -456,6 +462,8 @@ async def run(
     quota = make_quota(mode.quota, f"{os.getpid()}")
     if mode.quota and not quota.applied:
         print(f"quota mode: NOT applied ({quota.reason}); figures are unquota'd", file=sys.stderr)
+    global QUOTA
+    QUOTA = quota
     infra = Infra(tmp, quota=quota)
     runs: list[dict[str, Any]] = []
     rooms = max(mode.s2["rooms"], mode.s3["rooms"], mode.s4["rooms"], mode.recovery["rooms"], 1)
