@@ -100,12 +100,15 @@ _ALL = (
 #: The Node peers (``bench/peers/node``): the raw ``ws`` ceiling without Redis, ``ws`` with one
 #: Redis subscription, Socket.IO with its Redis adapter.
 _NODE = ("node-ws", "node-ws-redis", "node-socketio")
+#: Linli with Python's own collector settings (``LINLI_GC_THRESHOLD=0``): what linli/gctune.py
+#: gives, in the same run.
+_GC700 = ("linli-gc700", "linli-embedded-gc700")
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "s1": (*_ALL, "websockets-uvloop", "linli-asyncio", "websockets-preframed", *_NODE),
     "s1z": ("linli", "websockets", "starlette", "socketio"),
-    "s2": (*_ALL, "websockets-uvloop", "linli-asyncio", *_NODE),
+    "s2": (*_ALL, "websockets-uvloop", "linli-asyncio", *_NODE, *_GC700),
     "s3": ("linli", "websockets", "starlette", "socketio", *_NODE),
-    "s4": ("linli", "websockets", *_NODE),
+    "s4": ("linli", "websockets", *_NODE, "linli-gc700"),
     "recovery": ("linli", "linli-asyncio"),
     "votes": ("linli", "linli-asyncio"),
     "persist": ("linli",),

@@ -65,6 +65,14 @@ SERVERS: dict[str, ServerKind] = {
             label="Linli (the default) on the standard asyncio loop (for information)",
         ),
         ServerKind(
+            "linli-gc700", "linli", env=(("LINLI_GC_THRESHOLD", "0"),),
+            label="Linli with Python's collector settings (LINLI_GC_THRESHOLD=0; for information)",
+        ),
+        ServerKind(
+            "linli-embedded-gc700", "linli", embedded=True, env=(("LINLI_GC_THRESHOLD", "0"),),
+            label="Linli embedded, LINLI_GC_THRESHOLD=0 (for information)",
+        ),
+        ServerKind(
             "websockets-preframed", "peer", "bench.peers.ws_preframed",
             label="websockets, one pre-built frame written to every transport (upper bound)",
         ),
