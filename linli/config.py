@@ -65,7 +65,7 @@ class Settings:
     event_loop: str = "auto"
     #: Allocations between young garbage collections (Python's default is 700; 0 keeps it and
     #: does not freeze the start-up objects). See linli/gctune.py.
-    gc_threshold: int = 10_000
+    gc_threshold: int = 2_000
     #: The neighbourhood's time zone (an IANA name): where its days, weeks and months begin and
     #: end, e.g. in the moderation figures. Taipei: the neighbourhood Linli was first made for.
     time_zone: str = "Asia/Taipei"

@@ -36,7 +36,7 @@ def test_zero_leaves_the_collector_alone(restore_gc: None) -> None:
 
 
 def test_setting_default_and_validation() -> None:
-    assert load_settings({}).gc_threshold == 10_000
+    assert load_settings({}).gc_threshold == 2_000
     assert load_settings({"LINLI_GC_THRESHOLD": "0"}).gc_threshold == 0
     with pytest.raises(ValueError, match="LINLI_GC_THRESHOLD"):
         load_settings({"LINLI_GC_THRESHOLD": "-1"})
