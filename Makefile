@@ -30,7 +30,7 @@ demo: $(BIN)/linli     ## run Linli (embedded) with a demo neighbourhood on http
 serve: $(BIN)/linli    ## run Linli with the configuration in the environment
 	$(BIN)/linli serve
 
-test: $(VENV)/.test-installed node_modules/.package-lock.json  ## the whole test suite (Redis and PostgreSQL tests need those servers; the accessibility checks need axe-core from npm)
+test: $(VENV)/.test-installed node_modules/.package-lock.json bench/peers/node/node_modules/.package-lock.json  ## the whole test suite (Redis and PostgreSQL tests need those servers; the accessibility checks need axe-core from npm; the benchmark smoke tests the Node peers)
 	$(BIN)/python -m pytest $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 check: $(VENV)/.test-installed typecheck-js  ## lint and type-check (Python and the pages' JavaScript)
@@ -43,6 +43,12 @@ check: $(VENV)/.test-installed typecheck-js  ## lint and type-check (Python and 
 # npm ci again only when the lock changed (npm ci writes node_modules/.package-lock.json).
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
+	touch $@
+
+# The benchmark's Node peers (bench/peers/node; python -m bench setup does the same), for the
+# bench smoke test.
+bench/peers/node/node_modules/.package-lock.json: bench/peers/node/package-lock.json
+	npm ci --no-audit --no-fund --prefix bench/peers/node
 	touch $@
 
 typecheck-js: node_modules/.package-lock.json  ## type-check the pages' scripts (// @ts-check + JSDoc)

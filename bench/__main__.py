@@ -1,5 +1,6 @@
 """``python -m bench setup`` installs the peers and the load generator's extras (``.[bench]``:
-python-socketio, aiohttp; uvloop is a dependency of Linli itself) from PyPI.
+python-socketio, aiohttp; uvloop is a dependency of Linli itself) from PyPI, and the Node peers
+(``bench/peers/node``: ws, node-redis, socket.io, @socket.io/redis-adapter) with ``npm ci``.
 
 ``python -m bench run [--smoke | --quick] [--servers …] [--scenarios …] [--out FILE]``
 
@@ -21,15 +22,33 @@ import asyncio
 import dataclasses
 import datetime
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from bench import run as bench_run
 from bench.run import DEFAULT_SCENARIOS, MODES, SCENARIOS, run, save, table
-from bench.servers import SERVERS
+from bench.servers import NODE_PEERS, SERVERS
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def setup() -> int:
+    """The Python extras from PyPI, then the Node peers from the npm registry (``npm ci``
+    against the committed lock, so every machine runs the same versions)."""
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "pip", "install", "-e", f"{root}[bench]"]
+    print(" ".join(cmd), file=sys.stderr)
+    rc = subprocess.call(cmd)
+    if rc != 0:
+        return rc
+    if shutil.which("npm") is None:
+        print("npm not found: the Node peers (node-*) will be reported as errors", file=sys.stderr)
+        return 0
+    cmd = ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(NODE_PEERS)]
+    print(" ".join(cmd), file=sys.stderr)
+    return subprocess.call(cmd)
 
 
 def main() -> None:
@@ -42,7 +61,9 @@ def main() -> None:
     table_cmd = sub.add_parser("table", help="print the Markdown table of a saved JSON result")
     table_cmd.add_argument("file", type=Path)
     sub.add_parser(
-        "setup", help="install the peers and the load generator's extras from PyPI (.[bench])"
+        "setup",
+        help="install the peers and the load generator's extras from PyPI (.[bench]) and the "
+        "Node peers from the npm registry (npm ci in bench/peers/node)",
     )
     run_cmd = sub.add_parser("run", help="run the benchmarks")
     speed = run_cmd.add_mutually_exclusive_group()
@@ -70,6 +91,12 @@ def main() -> None:
     run_cmd.add_argument(
         "--repetitions", type=int, help="override the mode's number of repetitions"
     )
+    run_cmd.add_argument(
+        "--quota",
+        type=float,
+        help="CPU quota in cores for the server + its Redis (cgroup; default 0.5, 0 for none; "
+        "smoke: none)",
+    )
     run_cmd.add_argument("--out", type=Path, help="where to write the JSON results")
     run_cmd.add_argument("--no-save", action="store_true", help="do not write JSON results")
     args = parser.parse_args()
@@ -77,13 +104,12 @@ def main() -> None:
         print(table(json.loads(args.file.read_text())))
         return
     if args.command == "setup":
-        root = Path(__file__).resolve().parents[1]
-        cmd = [sys.executable, "-m", "pip", "install", "-e", f"{root}[bench]"]
-        print(" ".join(cmd), file=sys.stderr)
-        sys.exit(subprocess.call(cmd))
+        sys.exit(setup())
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     if args.repetitions:
         mode = dataclasses.replace(mode, repetitions=args.repetitions)
+    if args.quota is not None:
+        mode = dataclasses.replace(mode, quota=args.quota)
     servers = [s for s in args.servers.split(",") if s]
     scenarios = [s for s in args.scenarios.split(",") if s]
     for name in servers:

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from bench.quota import Quota
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
@@ -135,8 +137,10 @@ class Database:
 class Infra:
     """Everything shared by the runs of one ``python -m bench run``; ``close`` undoes it."""
 
-    def __init__(self, tmp: Path, pg_url: str = DEFAULT_PG_URL) -> None:
+    def __init__(self, tmp: Path, pg_url: str = DEFAULT_PG_URL, quota: Quota | None = None) -> None:
         self.tmp = tmp
+        #: The cgroup the server under test, its Redis and its workers run in (quota mode).
+        self.quota = quota or Quota(0.0, reason="not asked for")
         self.pg_url = pg_url
         self.redis_proc: subprocess.Popen[bytes] | None = None
         self.redis_port = 0
@@ -174,6 +178,7 @@ class Infra:
                 stderr=subprocess.STDOUT,
             )
             await wait_port(self.redis_port, self.redis_proc, log)
+            self.quota.add(self.redis_proc.pid)
         return self.redis_url
 
     # -- databases ------------------------------------------------------------------------------
@@ -217,6 +222,7 @@ class Infra:
 
     async def close(self) -> None:
         stop_process(self.redis_proc)
+        self.quota.close()
         with contextlib.suppress(Exception):
             await self.drop_schemas()
 

@@ -354,6 +354,9 @@ class LoadGen:
             "max_ms": round(latencies[-1] * ms, 3) if latencies else None,
             "publish_errors": self.publish_errors,
             "connect_s": round(connect_s, 2),
+            "deliveries_per_server_cpu_s": round(stats["received"] / elapsed / usage["server_cpu"])
+            if usage.get("server_cpu")
+            else None,
             **usage,
         }
 
@@ -363,7 +366,9 @@ class LoadGen:
         server = self.pids["server"]
         assert server
         rss0 = rss_bytes(server)
+        cpu = CpuWindow(self.pids)
         conns, _, connect_s = await self.connect_all(connections, rooms)
+        connect_cpu = cpu.stop(connect_s)
         await asyncio.sleep(1.0)
         rss1 = rss_bytes(server)
         received = [0] * rooms
@@ -394,6 +399,122 @@ class LoadGen:
             "expected": connections,
             "fanout_s": round(fanout_s, 3),
             "publish_errors": self.publish_errors,
+            # Handshake + subscribe: connections opened per second of the server's CPU.
+            "connections_per_server_cpu_s": round(
+                connections / connect_s / connect_cpu["server_cpu"]
+            )
+            if connect_cpu.get("server_cpu")
+            else None,
+            "connect_server_cpu": connect_cpu.get("server_cpu"),
+            "connect_redis_cpu": connect_cpu.get("redis_cpu"),
+        }
+
+    async def s4(
+        self, connections: int, rooms: int, seconds: float, window: int = 2
+    ) -> dict[str, Any]:
+        """Publish throughput: ``connections`` sockets in ``rooms`` small rooms, every socket
+        publishing to its own room and keeping at most ``window`` publishes unacknowledged.
+        Publishes acknowledged per second, and every acknowledged message delivered to every
+        member of its room (``lost``). All sockets use the publisher's session (a room's
+        residents may write it; here one staff account stands in for all of them)."""
+        self.cookies = [self.pub_cookie]
+        conns, _, connect_s = await self.connect_all(connections, rooms)
+        members = [0] * rooms
+        for i in range(len(conns)):
+            members[i % rooms] += 1
+        room_of: dict[str, int] = {self.proto.room(r): r for r in range(rooms)}
+        sent_room: list[int] = []
+        delivered: list[int] = []
+        stats = {"acked": 0, "refused": 0, "deliveries": 0, "stalled": 0}
+        acked: list[int] = []
+        measuring = {"on": False}
+        timed = {"acked": 0}
+
+        def on_pub(conn: WSConnection, seq: int) -> None:
+            delivered[seq] += 1
+            stats["deliveries"] += 1
+
+        self.on_pub = on_pub
+        await asyncio.sleep(0.3)
+        stop_at = {"t": 0.0}
+
+        async def publisher(i: int, conn: WSConnection) -> None:
+            room = str(conn.state["room"])
+            r = room_of[room]
+            inflight: dict[asyncio.Future[Any], int] = {}
+
+            def settle(done: set[asyncio.Future[Any]], timed_now: bool) -> None:
+                for future in done:
+                    seq = inflight.pop(future)
+                    if future.result() is None:
+                        stats["refused"] += 1
+                    else:
+                        stats["acked"] += 1
+                        acked.append(seq)
+                        if timed_now:
+                            timed["acked"] += 1
+
+            while time.perf_counter() < stop_at["t"]:
+                while len(inflight) < window:
+                    seq = len(sent_room)
+                    sent_room.append(r)
+                    delivered.append(0)
+                    future = self.send_request(
+                        conn, partial(self.proto.publish, room=room, seq=seq)
+                    )
+                    inflight[future] = seq
+                done, _ = await asyncio.wait(
+                    inflight, timeout=10, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    stats["stalled"] += 1
+                    return  # what is in flight is counted as not acked
+                settle(done, measuring["on"])
+            if inflight:
+                settle((await asyncio.wait(inflight, timeout=10))[0], False)
+
+        warmup = min(1.0, seconds / 4)
+        stop_at["t"] = time.perf_counter() + warmup + seconds
+        tasks = [asyncio.ensure_future(publisher(i, c)) for i, c in enumerate(conns)]
+        await asyncio.sleep(warmup)  # every socket's first publishes are not timed
+        measuring["on"] = True
+        cpu = CpuWindow(self.pids, self.job.get("profile"))
+        t0 = time.perf_counter()
+        await asyncio.sleep(max(0.0, stop_at["t"] - t0))
+        measuring["on"] = False
+        elapsed = time.perf_counter() - t0
+        usage = cpu.stop(elapsed)
+        await asyncio.wait(tasks, timeout=30)
+        expected = sum(members[sent_room[seq]] for seq in acked)
+        deadline = time.perf_counter() + 10
+        while stats["deliveries"] < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        # Lost: deliveries missing of acknowledged publishes (one not acked may be lost).
+        lost = sum(max(0, members[sent_room[seq]] - delivered[seq]) for seq in acked)
+        await self.close_all(conns)
+        rate = timed["acked"] / elapsed if elapsed > 0 else 0.0
+        return {
+            "connections": len(conns),
+            "rooms": rooms,
+            "window": window,
+            "seconds": round(elapsed, 3),
+            "published": len(sent_room),
+            "acked": stats["acked"],
+            "refused": stats["refused"],
+            "stalled_publishers": stats["stalled"],
+            "acked_per_s": round(rate),
+            "acked_per_server_cpu_s": round(rate / usage["server_cpu"])
+            if usage.get("server_cpu")
+            else None,
+            "acked_per_tree_cpu_s": round(rate / (usage["server_cpu"] + usage.get("redis_cpu", 0)))
+            if usage.get("server_cpu")
+            else None,
+            "deliveries": stats["deliveries"],
+            "lost": lost,
+            "publish_errors": self.publish_errors,
+            "connect_s": round(connect_s, 2),
+            "run_tag": _RUN,
+            **usage,
         }
 
     async def recovery(

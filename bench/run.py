@@ -36,6 +36,7 @@ from bench.infra import (
     versions,
     voters,
 )
+from bench.quota import Quota, make_quota
 from bench.servers import SERVERS, Running, ServerKind, running
 
 
@@ -46,9 +47,12 @@ class Mode:
     s1: dict[str, Any]
     s2: dict[str, Any]
     s3: dict[str, Any]
+    s4: dict[str, Any]
     recovery: dict[str, Any]
     persist: dict[str, Any]
     votes: dict[str, Any]
+    #: CPU quota (cores) of the server's cgroup (``bench/quota.py``); 0 for none.
+    quota: float = 0.5
 
 
 MODES = {
@@ -58,9 +62,11 @@ MODES = {
         s1={"subscribers": 100, "seconds": 1.0},
         s2={"subscribers": 100, "rooms": 10, "rate": 100, "seconds": 1.0},
         s3={"connections": 200, "rooms": 20},
+        s4={"connections": 100, "rooms": 20, "seconds": 1.0},
         recovery={"clients": 100, "rooms": 10, "missed": 10},
         persist={"messages": 5_000},
         votes={"voters": 50},
+        quota=0.0,
     ),
     "quick": Mode(
         "quick",
@@ -68,6 +74,7 @@ MODES = {
         s1={"subscribers": 1000, "seconds": 4.0},
         s2={"subscribers": 1000, "rooms": 50, "rate": 500, "seconds": 4.0},
         s3={"connections": 5000, "rooms": 250},
+        s4={"connections": 2000, "rooms": 400, "seconds": 4.0},
         recovery={"clients": 1000, "rooms": 10, "missed": 100},
         persist={"messages": 100_000},
         votes={"voters": 1000},
@@ -78,6 +85,7 @@ MODES = {
         s1={"subscribers": 1000, "seconds": 10.0},
         s2={"subscribers": 1000, "rooms": 50, "rate": 500, "seconds": 10.0},
         s3={"connections": 5000, "rooms": 250},
+        s4={"connections": 2000, "rooms": 400, "seconds": 10.0},
         recovery={"clients": 1000, "rooms": 10, "missed": 100},
         persist={"messages": 300_000},
         votes={"voters": 1000},
@@ -89,11 +97,18 @@ MODES = {
 _ALL = (
     "linli", "linli-embedded", "websockets", "starlette", "socketio",
 )  # fmt: skip
+#: The Node peers (``bench/peers/node``): the raw ``ws`` ceiling without Redis, ``ws`` with one
+#: Redis subscription, Socket.IO with its Redis adapter.
+_NODE = ("node-ws", "node-ws-redis", "node-socketio")
+#: Linli with Python's own collector settings (``LINLI_GC_THRESHOLD=0``): what linli/gctune.py
+#: gives, in the same run.
+_GC700 = ("linli-gc700", "linli-embedded-gc700")
 SCENARIOS: dict[str, tuple[str, ...]] = {
-    "s1": (*_ALL, "websockets-uvloop", "linli-asyncio", "websockets-preframed"),
+    "s1": (*_ALL, "websockets-uvloop", "linli-asyncio", "websockets-preframed", *_NODE),
     "s1z": ("linli", "websockets", "starlette", "socketio"),
-    "s2": (*_ALL, "websockets-uvloop", "linli-asyncio"),
-    "s3": ("linli", "websockets", "starlette", "socketio"),
+    "s2": (*_ALL, "websockets-uvloop", "linli-asyncio", *_NODE, *_GC700),
+    "s3": ("linli", "websockets", "starlette", "socketio", *_NODE),
+    "s4": ("linli", "websockets", *_NODE, "linli-gc700"),
     "recovery": ("linli", "linli-asyncio"),
     "votes": ("linli", "linli-asyncio"),
     "persist": ("linli",),
@@ -105,6 +120,10 @@ DEFAULT_SCENARIOS = tuple(SCENARIOS)
 SHARED = ("s1", "s1z", "s2")
 
 
+#: The run's cgroups (``bench/quota.py``); the load generator joins its own.
+QUOTA: Quota | None = None
+
+
 async def loadgen(job: dict[str, Any], timeout: float) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         *pinned(LOADGEN_CPU, [sys.executable, "-m", "bench.loadgen"]),
@@ -113,6 +132,8 @@ async def loadgen(job: dict[str, Any], timeout: float) -> dict[str, Any]:
         stderr=subprocess.PIPE,
         cwd=ROOT,
     )
+    if QUOTA is not None:
+        QUOTA.add_loadgen(proc.pid)
     job = {**job, "timeout": timeout}
     try:
         out, err = await asyncio.wait_for(proc.communicate(json.dumps(job).encode()), timeout + 15)
@@ -284,6 +305,64 @@ async def run_persist(infra: Infra, messages: int) -> dict[str, Any]:
         await admin.close()
 
 
+async def run_s4(
+    infra: Infra, kind: ServerKind, params: dict[str, Any], rooms: int
+) -> dict[str, Any]:
+    """S4 on a fresh server; for Linli, then ``linli worker persist`` (outside the quota: this
+    is the check, not the measurement) drains the server's work stream, and every acknowledged
+    message must be in PostgreSQL exactly once (rows are unique per channel and offset, so
+    "once" is: as many new rows in the S4 rooms as publishes acknowledged)."""
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    from channels.keys import Keys
+    from channels.workqueue import PERSIST_QUEUE
+
+    async with running(infra, kind, max(rooms, params["rooms"])) as server:
+        db = server.db
+        room_names = [f"building:{r + 1}" for r in range(params["rooms"])]
+        before = 0
+        if db is not None and not kind.embedded:
+            conn = await asyncpg.connect(db.url)
+            try:
+                before = await conn.fetchval(
+                    "SELECT count(*) FROM messages WHERE channel = ANY($1)", room_names
+                )
+            finally:
+                await conn.close()
+        res = await run_ws_scenario(server, "s4", params, 240)
+        if db is None or kind.embedded or "error" in res:
+            return res
+        prefix = f"bench:{server.http_port}:"
+        log = infra.tmp / f"s4-persist-{server.http_port}.log"
+        worker = subprocess.Popen(
+            pinned("0", [sys.executable, "-m", "linli", "worker", "persist"]),
+            env=server.env,
+            cwd=infra.tmp,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        client = aioredis.Redis.from_url(infra.redis_url)
+        try:
+            stream = Keys(prefix).work(PERSIST_QUEUE)
+            t0 = time.perf_counter()
+            _started, finished = await _drained(client, stream, worker, log, time.monotonic() + 60)
+            conn = await asyncpg.connect(db.url)
+            try:
+                after = await conn.fetchval(
+                    "SELECT count(*) FROM messages WHERE channel = ANY($1)", room_names
+                )
+            finally:
+                await conn.close()
+        finally:
+            stop_process(worker)
+            await client.aclose()
+        res["persisted"] = after - before
+        res["persist_drain_s"] = round(finished - t0, 2) if finished else None
+        res["persisted_once"] = res["persisted"] == res.get("acked")
+        return res
+
+
 def votes_available() -> bool:
     """The polls feature: its live ops and its votes worker."""
     return all((ROOT / path).exists() for path in ("gateway/polls/ops.py", "workers/votes.py"))
@@ -383,9 +462,14 @@ async def run(
         path, commit = snapshot_core(tmp, core)
         use_core(path)
         core_desc = f"commit {commit}"
-    infra = Infra(tmp)
+    quota = make_quota(mode.quota, f"{os.getpid()}")
+    if mode.quota and not quota.applied:
+        print(f"quota mode: NOT applied ({quota.reason}); figures are unquota'd", file=sys.stderr)
+    global QUOTA
+    QUOTA = quota
+    infra = Infra(tmp, quota=quota)
     runs: list[dict[str, Any]] = []
-    rooms = max(mode.s2["rooms"], mode.s3["rooms"], mode.recovery["rooms"], 1)
+    rooms = max(mode.s2["rooms"], mode.s3["rooms"], mode.s4["rooms"], mode.recovery["rooms"], 1)
     context = {
         "mode": mode.name,
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
@@ -393,6 +477,7 @@ async def run(
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "uptime_before": _uptime(),
         "pinning": {"server_and_redis_cpu": 0, "loadgen_cpu": 1},
+        "quota": quota.describe(),
         "parameters": {k: v for k, v in mode.__dict__.items() if k != "name"},
         "measured_once": list(ONCE) if mode.repetitions > 1 else [],
         "core": core_desc,
@@ -415,6 +500,10 @@ async def run(
                             res = await run_ws_scenario(server, scenario, params, 240)
                             _log(rep, scenario, name, res)
                             result.setdefault(scenario, {})[name] = res
+                if "s4" in wanted:
+                    res = await run_s4(infra, kind, mode.s4, rooms)
+                    _log(rep, "s4", name, res)
+                    result.setdefault("s4", {})[name] = res
                 for scenario in ("s3", "recovery"):
                     if scenario in wanted:
                         async with running(infra, kind, rooms) as server:
@@ -547,6 +636,11 @@ def targets(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[st
                 if ratio is not None:
                     add(f"S1 {who} ÷ {peer}, per server CPU-second (information)", ratio,
                         "—", None)  # fmt: skip
+            for peer, goal in (("node-ws", 1.0), ("websockets", 1.5)):
+                ratio = _ratio_median(runs, "s1", "deliveries_per_s", peer, mine=mine)
+                if ratio is not None:
+                    add(f"S1 {who} ÷ {peer} at the quota, deliveries/s", ratio, f">= {goal}x",
+                        ratio >= goal)  # fmt: skip
             add(f"S1 {who} lost", s1.get("lost"), "0", s1.get("lost") == 0)
         s2 = summary.get("s2", {}).get(mine)
         if s2:
@@ -562,6 +656,16 @@ def targets(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[st
             add(f"S3 {who}: one message per room reached all",
                 f"{s3.get('delivered')}/{s3.get('expected')}", "all",
                 s3.get("delivered") == s3.get("expected"))  # fmt: skip
+        s4 = summary.get("s4", {}).get(mine)
+        if s4:
+            for peer, goal in (("node-socketio", 1.0), ("websockets", 2.0)):
+                ratio = _ratio_median(runs, "s4", "acked_per_s", peer, mine=mine)
+                if ratio is not None:
+                    add(f"S4 {who} ÷ {peer}, publishes acked/s", ratio, f">= {goal}x",
+                        ratio >= goal)  # fmt: skip
+            add(f"S4 {who} lost", s4.get("lost"), "0", s4.get("lost") == 0)
+            add(f"S4 {who}: every acked message persisted once", s4.get("persisted_once"),
+                "yes", s4.get("persisted_once") is True)  # fmt: skip
         rec = summary.get("recovery", {}).get(mine)
         if rec and "recover_s" in rec:
             add(f"Recovery {who}: time (s)", rec["recover_s"], "<= 2", rec["recover_s"] <= 2)
@@ -613,9 +717,16 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
             ("loadgen CPU", "loadgen_cpu")],
     "s2": [("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"),
            ("p99.9 ms", "p999_ms"), ("max ms", "max_ms"), ("lost", "lost"),
-           ("server CPU", "server_cpu")],
+           ("server CPU", "server_cpu"), ("redis CPU", "redis_cpu"),
+           ("per server CPU-s", "deliveries_per_server_cpu_s")],
     "s3": [("KB/conn", "kb_per_connection"), ("connect s", "connect_s"),
+           ("conn per server CPU-s", "connections_per_server_cpu_s"),
            ("RSS before→after MB", None), ("delivered", "delivered")],  # type: ignore[list-item]
+    "s4": [("acked/s", "acked_per_s"), ("per server CPU-s", "acked_per_server_cpu_s"),
+           ("per server+redis CPU-s", "acked_per_tree_cpu_s"), ("lost", "lost"),
+           ("refused", "refused"), ("persisted once", "persisted_once"),
+           ("server CPU", "server_cpu"), ("redis CPU", "redis_cpu"),
+           ("loadgen CPU", "loadgen_cpu")],
     "recovery": [("recover s", "recover_s"), ("recovered", "publications_recovered"),
                  ("gaps", "gaps"), ("dups", "duplicates")],
     "persist": [("messages/s", "messages_per_s"), ("rows", "rows"), ("seconds", "seconds")],
@@ -629,22 +740,38 @@ TITLES = {
     "s1z": "S1 fan-out with permessage-deflate offered",
     "s2": "S2 latency, 50 rooms, 500 msg/s",
     "s3": "S3 memory, idle connections",
+    "s4": "S4 publish throughput, 2,000 connections in 400 rooms of 5, all publishing",
     "recovery": "Recovery with since",
     "persist": "Persist worker into PostgreSQL",
     "votes": "Votes: every voter votes at once, a tenth then change their vote",
 }
-ORDER = ["s1", "s1z", "s2", "s3", "votes", "persist", "recovery"]
+ORDER = ["s1", "s1z", "s2", "s3", "s4", "votes", "persist", "recovery"]
+
+
+#: The figure the "linli ÷ this" column divides.
+RATIO_METRIC = {"s3": "kb_per_connection", "s4": "acked_per_s"}
 
 
 def table(report: dict[str, Any]) -> str:
     lines: list[str] = []
+    quota = report.get("quota")
+    if quota:
+        if quota.get("applied"):
+            lines.append(
+                f"Quota: server + Redis capped at {quota['cores']} core ({quota['limit']})."
+            )
+        elif quota.get("cores"):
+            lines.append(f"Quota: **not applied** ({quota.get('reason')}).")
+    load = report.get("load_average_before"), report.get("load_average_after")
+    if all(load):
+        lines.append(f"Load average before / after: {load[0]} / {load[1]}.")
     summary = report["summary"]
     for scenario in ORDER:
         if scenario not in summary:
             continue
         cols = COLUMNS[scenario]
         lines.append(f"\n### {TITLES[scenario]}\n")
-        ratio_col = scenario in ("s1", "s1z", "s3")
+        ratio_col = scenario in ("s1", "s1z", "s3", "s4")
         header = ["server", *[c[0] for c in cols]]
         if ratio_col:
             header += ["linli ÷ this"]
@@ -659,7 +786,7 @@ def table(report: dict[str, Any]) -> str:
                 else:
                     row.append(_fmt(res.get(key)))
             if ratio_col:
-                metric = "kb_per_connection" if scenario == "s3" else "deliveries_per_s"
+                metric = RATIO_METRIC.get(scenario, "deliveries_per_s")
                 for mine in LINLI_TRANSPORTS:
                     r = _ratio_median(report["runs"], scenario, metric, server, mine=mine)
                     row.append("—" if server == mine or r is None else f"{r:.2f}×")

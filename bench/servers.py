@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from bench.infra import (
+    ROOT,
     SERVER_CPU,
     Database,
     Infra,
@@ -37,6 +39,12 @@ class ServerKind:
     label: str = ""
     #: Extra environment for Linli.
     env: tuple[tuple[str, str], ...] = ()
+    #: Script under ``bench/peers/node/`` run with ``node`` for a Node peer (``module`` None).
+    node: str | None = None
+
+    @property
+    def is_linli(self) -> bool:
+        return self.module is None and self.node is None
 
 
 SERVERS: dict[str, ServerKind] = {
@@ -57,6 +65,14 @@ SERVERS: dict[str, ServerKind] = {
             label="Linli (the default) on the standard asyncio loop (for information)",
         ),
         ServerKind(
+            "linli-gc700", "linli", env=(("LINLI_GC_THRESHOLD", "0"),),
+            label="Linli with Python's collector settings (LINLI_GC_THRESHOLD=0; for information)",
+        ),
+        ServerKind(
+            "linli-embedded-gc700", "linli", embedded=True, env=(("LINLI_GC_THRESHOLD", "0"),),
+            label="Linli embedded, LINLI_GC_THRESHOLD=0 (for information)",
+        ),
+        ServerKind(
             "websockets-preframed", "peer", "bench.peers.ws_preframed",
             label="websockets, one pre-built frame written to every transport (upper bound)",
         ),
@@ -68,8 +84,29 @@ SERVERS: dict[str, ServerKind] = {
             "socketio", "socketio", "bench.peers.socketio_redis",
             label="python-socketio + AsyncRedisManager (aiohttp)",
         ),
+        ServerKind(
+            "node-ws", "peer", node="ws_plain.mjs",
+            label="Node ws, fan-out in process, no Redis (the ceiling)",
+        ),
+        ServerKind(
+            "node-ws-redis", "peer", node="ws_redis.mjs",
+            label="Node ws + one Redis PSUBSCRIBE (node-redis)",
+        ),
+        ServerKind(
+            "node-socketio", "socketio", node="socketio_redis.mjs",
+            label="Socket.IO on Node + @socket.io/redis-adapter",
+        ),
     )
 }  # fmt: skip
+
+
+#: The Node peers and their package.json / package-lock.json (``python -m bench setup`` runs
+#: ``npm ci`` there; node_modules is not committed).
+NODE_PEERS = ROOT / "bench" / "peers" / "node"
+
+
+def node_peers_installed() -> bool:
+    return shutil.which("node") is not None and (NODE_PEERS / "node_modules" / "ws").is_dir()
 
 
 @dataclass
@@ -82,6 +119,8 @@ class Running:
     db: Database | None
     #: The HTTP API's port (differs from ``port`` on the websockets transport).
     http_port: int = 0
+    #: The server's environment (a worker started later gets the same).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def pids(self) -> dict[str, int | None]:
@@ -126,7 +165,7 @@ async def running(
     if not kind.embedded:
         await infra.redis()
         redis_pid = infra.redis_proc.pid if infra.redis_proc else None
-    if kind.module is None:
+    if kind.is_linli:
         db = await infra.database("sqlite" if kind.embedded else "postgres", rooms)
         argv = [sys.executable, "-m", "linli", "serve"]
         env = _linli_env(infra, db, port, kind.embedded)
@@ -136,8 +175,14 @@ async def running(
         env.update(kind.env)
         env.update(env_extra or {})
     else:
+        if kind.node is not None:
+            if not node_peers_installed():
+                raise RuntimeError(f"{kind.name}: Node peers not installed (python -m bench setup)")
+            head = ["node", str(NODE_PEERS / kind.node)]
+        else:
+            head = [sys.executable, "-m", str(kind.module)]
         argv = [
-            sys.executable, "-m", kind.module, "--port", str(port),
+            *head, "--port", str(port),
             "--redis-url", infra.redis_url, "--prefix", f"bench:{port}:",
         ]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -148,6 +193,7 @@ async def running(
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+    infra.quota.add(proc.pid)
     worker_proc: subprocess.Popen[bytes] | None = None
     try:
         await wait_port(port, proc, log)
@@ -162,11 +208,12 @@ async def running(
                 stdout=(infra.tmp / f"worker-{worker}-{port}.log").open("ab"),
                 stderr=subprocess.STDOUT,
             )
+            infra.quota.add(worker_proc.pid)
         http_port = port
-        if kind.module is None:  # Linli: /ws is on the WebSocket server's port
+        if kind.is_linli:  # Linli: /ws is on the WebSocket server's port
             await wait_port(ws_port, proc, log)
             port = ws_port
-        yield Running(kind, port, proc, redis_pid, db, http_port)
+        yield Running(kind, port, proc, redis_pid, db, http_port, env)
     finally:
         stop_process(worker_proc)
         stop_process(proc)

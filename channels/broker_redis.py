@@ -78,6 +78,31 @@ _MAX_BATCH = 256
 _MAX_BATCHES_IN_FLIGHT = 4
 #: Seconds before a master known to lack replicas is asked again (``_wait_target``).
 _DEGRADED_RECHECK = 5.0
+#: A publish pipeline's deadline when the caller's client sets no ``socket_timeout`` (redis-py's
+#: own default per read).
+_DEFAULT_BATCH_TIMEOUT = 5.0
+
+
+def _batch_client(redis: aioredis.Redis) -> tuple[aioredis.Redis, float]:
+    """A client for the publish pipelines on the caller's server and settings, but without a
+    per-read ``socket_timeout``, and the deadline of one pipeline (the caller's per-read
+    timeout). redis-py enters and leaves an ``asyncio.timeout`` for every reply it reads from a
+    pipeline when ``socket_timeout`` is set: under S4 (2,000 sockets publishing) 8 % of the
+    server's CPU went there (docs/performance.md, round 2). One ``asyncio.timeout`` around the
+    pipeline bounds it as well, and a cancelled read disconnects its connection (redis-py), so no
+    reply is left for the next batch to misread."""
+    pool = redis.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    timeout = kwargs.get("socket_timeout")
+    deadline = float(timeout) if timeout else _DEFAULT_BATCH_TIMEOUT
+    kwargs["socket_timeout"] = None
+    batch_pool = aioredis.BlockingConnectionPool(
+        connection_class=pool.connection_class,
+        max_connections=_MAX_BATCHES_IN_FLIGHT + 1,
+        timeout=deadline,
+        **kwargs,
+    )
+    return aioredis.Redis(connection_pool=batch_pool), deadline
 
 
 def load_script(name: str) -> str:
@@ -148,6 +173,13 @@ class RedisBroker:
         self._history_size = history_size
         self._history_ttl = history_ttl
         self._dedupe_ttl_ms = int(dedupe_ttl * 1000)
+        #: Publish pipelines: on a single Redis a pool of their own without a per-read timeout
+        #: (``_batch_client``); the cluster client routes per slot and keeps the caller's.
+        self._batch_redis: aioredis.Redis | aioredis.RedisCluster
+        if isinstance(redis, aioredis.RedisCluster):
+            self._batch_redis, self._batch_timeout = redis, _DEFAULT_BATCH_TIMEOUT
+        else:
+            self._batch_redis, self._batch_timeout = _batch_client(redis)
         self._publish_text = load_script("publish.lua")
         self._publish_sha = hashlib.sha1(self._publish_text.encode()).hexdigest()
         #: Publishes on their way to Redis, coalesced into pipelines (``_send_batch``).
@@ -185,6 +217,8 @@ class RedisBroker:
 
     async def close(self) -> None:
         await self._link.close()
+        if self._batch_redis is not self._redis:  # the caller owns ``redis``
+            await self._batch_redis.aclose(close_connection_pool=True)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -236,10 +270,12 @@ class RedisBroker:
     async def _send_batch(self, batch: list[_Eval], retry_noscript: bool = True) -> None:
         if not batch:
             return
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = self._batch_redis.pipeline(transaction=False)
         for item in batch:
             pipe.evalsha(self._publish_sha, len(item.keys), *item.keys, *item.args)
-        replies = await pipe.execute(raise_on_error=False)
+        # TimeoutError is an OSError: the batch's publishes fail as BrokerUnavailable.
+        async with asyncio.timeout(self._batch_timeout):
+            replies = await pipe.execute(raise_on_error=False)
         if self._wait_replicas:
             replies = await self._replicated(batch, replies)
         missing = []
@@ -254,7 +290,7 @@ class RedisBroker:
                 item.future.set_result(reply)
         if missing:
             # Redis restarted and lost its scripts.
-            await self._redis.script_load(self._publish_text)
+            await self._batch_redis.script_load(self._publish_text)
             await self._send_batch(missing, retry_noscript=False)
 
     async def _replicated(self, batch: list[_Eval], replies: list[Any]) -> list[Any]:

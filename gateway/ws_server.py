@@ -74,16 +74,37 @@ _last_opcode = 0
 _last_wire = b""
 
 
+# Write coalescing. A connection's first frame in an event-loop iteration is kept, and its
+# connection listed in ``_dirty``; further frames for it in the same iteration join it; once the
+# iteration's callbacks have run, ``_flush_dirty`` writes each connection's frames with one
+# ``transport.write`` (one send() system call, where one per frame was the largest cost of a
+# fan-out after framing: docs/performance.md, round 2). The Redis reader hands the hub several
+# publications per read under load, so a busy room's sockets get several frames per write, and
+# a quiet one's frame waits only for the rest of the current iteration.
+_dirty: list[DirectConnection] = []
+_flush_scheduled = False
+
+
+def _flush_dirty() -> None:
+    global _flush_scheduled
+    _flush_scheduled = False
+    dirty = _dirty[:]
+    _dirty.clear()
+    for conn in dirty:
+        conn.flush()
+
+
 class DirectConnection(Connection):
-    """Writes each frame into the socket at once (no queue, no writer task); the transport's
-    write buffer is the bound.
+    """Writes its frames into the socket's transport once per event-loop iteration (no queue
+    of its own, no writer task); the transport's write buffer is the bound.
 
     Frames bypass websockets' per-connection ``send_text``: the protocol object keeps no state
     about outgoing data frames beyond fragmentation, which this server never uses, and every
     frame the library writes itself (pong, close) is flushed at once by ``send_data``, so the
-    two writers cannot interleave inside a frame."""
+    two writers cannot interleave inside a frame. A close flushes the frames waiting first, so
+    the close frame still comes after them."""
 
-    __slots__ = ("_closing", "_opcode", "_ws")
+    __slots__ = ("_closing", "_opcode", "_pending", "_pending_bytes", "_ws")
     QUEUED = False
 
     def __init__(
@@ -101,6 +122,9 @@ class DirectConnection(Connection):
         self._ws = ws
         self._opcode = _BINARY if fmt is Format.MSGPACK else _TEXT
         self._closing: asyncio.Task[None] | None = None
+        #: Wire frames waiting for this iteration's flush (None: not listed in ``_dirty``).
+        self._pending: list[bytes] | None = None
+        self._pending_bytes = 0
 
     def push(self, frame: Frame) -> None:
         if self.state is not ConnState.OPEN:
@@ -108,21 +132,51 @@ class DirectConnection(Connection):
         ws = self._ws
         if ws.protocol.state is not State.OPEN:
             return
-        global _last_frame, _last_opcode, _last_wire
+        global _last_frame, _last_opcode, _last_wire, _flush_scheduled
         opcode = self._opcode
         if frame is _last_frame and opcode == _last_opcode:
             wire = _last_wire  # the same publication to the next subscriber: framed already
         else:
             wire = server_frame(frame if isinstance(frame, bytes) else frame.encode(), opcode)
             _last_frame, _last_opcode, _last_wire = frame, opcode, wire
+        pending = self._pending
+        if pending is None:
+            self._pending = [wire]
+            self._pending_bytes = len(wire)
+            _dirty.append(self)
+            if not _flush_scheduled:
+                _flush_scheduled = True
+                asyncio.get_running_loop().call_soon(_flush_dirty)
+            return
+        pending.append(wire)
+        self._pending_bytes += len(wire)
+        if self._pending_bytes + ws.transport.get_write_buffer_size() > self.max_queued:
+            self.close(CloseCode.SLOW)
+
+    def flush(self) -> None:
+        """Write the frames waiting, in one call."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        self._pending_bytes = 0
+        ws = self._ws
+        if ws.protocol.state is not State.OPEN:
+            return
         transport = ws.transport
-        transport.write(wire)
-        if transport.get_write_buffer_size() > self.max_queued:
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if self.state is ConnState.OPEN and transport.get_write_buffer_size() > self.max_queued:
             self.close(CloseCode.SLOW)
 
     def close(self, code: CloseCode) -> None:
         if self.state is not ConnState.OPEN:
             return
+        if code is CloseCode.SLOW:
+            # Dropped, as a queued connection drops them: the client recovers with ``since``.
+            self._pending = None
+            self._pending_bytes = 0
+        else:
+            self.flush()
         self.state = ConnState.CLOSING
         self.close_code = code
         self.closing_since = asyncio.get_running_loop().time()
@@ -148,6 +202,8 @@ class DirectConnection(Connection):
         """Reset the TCP connection. Closing a socket with unsent data would leave the kernel
         sending it (an orphan socket probing a zero window for minutes, its send queue still
         held); a zero linger time makes the close a RST that discards it."""
+        self._pending = None
+        self._pending_bytes = 0
         transport = self._ws.transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -157,10 +213,12 @@ class DirectConnection(Connection):
 
     def mark_closed(self) -> None:
         self.state = ConnState.CLOSED
+        self._pending = None
+        self._pending_bytes = 0
 
     @property
     def queued(self) -> int:
-        return int(self._ws.transport.get_write_buffer_size())
+        return int(self._ws.transport.get_write_buffer_size()) + self._pending_bytes
 
 
 #: Headers a handshake must not repeat (RFC 9110 7.2 for Host; one Origin, one Cookie line from

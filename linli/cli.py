@@ -15,6 +15,7 @@ from linli.clock import system_clock
 from linli.config import Settings, load_settings
 from linli.eventloop import run as run_loop
 from linli.features import FEATURES, all_workers
+from linli.gctune import tune_gc
 from linli.types import Role
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ def worker(name: str) -> None:
                 loop.add_signal_handler(sig, stop.set)
             await all_workers(FEATURES)[name](runtime).run(stop)
 
+    tune_gc(settings.gc_threshold)
     _run(run, settings.event_loop)
 
 

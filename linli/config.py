@@ -77,6 +77,9 @@ class Settings:
     hash_in_thread: bool = True
     #: "auto" (uvloop where installed), "uvloop" or "asyncio". See linli/eventloop.py.
     event_loop: str = "auto"
+    #: Allocations between young garbage collections (Python's default is 700; 0 keeps it and
+    #: does not freeze the start-up objects). See linli/gctune.py.
+    gc_threshold: int = 2_000
     #: The neighbourhood's time zone (an IANA name): where its days, weeks and months begin and
     #: end, e.g. in the moderation figures. Taipei: the neighbourhood Linli was first made for.
     time_zone: str = "Asia/Taipei"
@@ -214,6 +217,9 @@ SETTINGS_DOC: dict[str, str] = {
     "login_window_seconds": "the window those failures are counted in",
     "hash_in_thread": "hash passwords in a worker thread (keeps the event loop responsive)",
     "event_loop": "`auto` (uvloop where it is installed: Linux, macOS), `uvloop` or `asyncio`",
+    "gc_threshold": "allocations between young garbage collections in `linli serve` and "
+    "`linli worker` (Python's default: 700); start-up objects are frozen out of collections. "
+    "0 = Python's defaults",
     "time_zone": "the neighbourhood's IANA time zone (`Asia/Taipei`, `Europe/London`): the "
     "moderation figures' days, weeks and months end at its local midnight",
     "smtp_host": "SMTP server for e-mail notifications and digests; empty = no e-mail",
@@ -298,6 +304,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             "the WebSocket server; give it a free port, or `auto` (LINLI_PORT + 1)."
         )
     loop_factory(settings.event_loop)  # an unknown or missing loop is a start-up error
+    if settings.gc_threshold < 0:
+        raise ValueError(f"LINLI_GC_THRESHOLD: expected 0 or more, got {settings.gc_threshold}")
     _check_time_zone(settings.time_zone)
     _check_mail(settings)
     _check_vapid_subject(settings.vapid_subject)

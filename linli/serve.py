@@ -27,6 +27,7 @@ from linli.asgi import LinliApp, create_app
 from linli.config import Settings
 from linli.eventloop import loop_name
 from linli.eventloop import run as run_loop
+from linli.gctune import tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,17 @@ async def serve_app(app: LinliApp, config: Config, sockets: Sockets | None = Non
 
 def _worker_main(settings: Settings, config: Config, sockets: Sockets) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s: %(message)s")
-    run_loop(serve_app(create_app(settings), config, sockets), settings.event_loop)
+    app = create_app(settings)
+    tune_gc(settings.gc_threshold)
+    run_loop(serve_app(app, config, sockets), settings.event_loop)
 
 
 def serve(settings: Settings, *, workers: int = 1) -> None:
     config = hypercorn_config(settings)
     if workers <= 1:
-        run_loop(serve_app(create_app(settings), config), settings.event_loop)
+        app = create_app(settings)
+        tune_gc(settings.gc_threshold)  # after the app is built: its objects are frozen too
+        run_loop(serve_app(app, config), settings.event_loop)
         return
     # One scrape of /metrics answers for every process (linli/metrics.py): prometheus-client's
     # multiprocess mode, each process writing its values under this directory. Set before the
