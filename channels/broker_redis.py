@@ -217,7 +217,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         await self._link.close()
-        if self._batch_redis is not self._redis:  # the caller owns ``redis``
+        if isinstance(self._batch_redis, aioredis.Redis):  # ours; the caller owns a cluster's
             await self._batch_redis.aclose(close_connection_pool=True)
 
     # -- publishing ------------------------------------------------------------------------
