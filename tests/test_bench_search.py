@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.search import QUERIES, bulk_load, corpus
+from bench.search import DOC_COLUMNS, QUERIES, bulk_load, corpus
 from linli.types import Role
 from persistence.factory import open_store
 from persistence.migrate import migrate
@@ -33,9 +33,15 @@ async def _index(url: str, bulk: bool) -> tuple[list[Any], list[Any], list[list[
             for i in range(0, len(docs), 100):
                 await store.upsert(docs[i : i + 100], now=0)
         db = core.database
-        rows = [tuple(r) for r in await db.fetch("SELECT * FROM search_docs ORDER BY id")]
-        terms = [
-            tuple(r)
+        rows: list[tuple[Any, ...]] = [
+            tuple(r[i] for i in range(len(DOC_COLUMNS)))
+            for r in await db.fetch(
+                f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in DOC_COLUMNS)} "
+                "FROM search_docs ORDER BY id"
+            )
+        ]
+        terms: list[tuple[Any, ...]] = [
+            (r[0], r[1], r[2])
             for r in await db.fetch(
                 "SELECT term, scope, doc_id FROM search_terms ORDER BY term, scope, doc_id"
             )
