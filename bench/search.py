@@ -284,6 +284,30 @@ async def bench(
         await core.close()
 
 
+async def persist_with_and_without_index(pg_url: str, messages: int) -> None:
+    """``bench/run.py``'s persist scenario twice, in fresh schemas and a Redis of its own:
+    without the chat indexer, then with ``linli worker search-chat`` started beside it."""
+    from bench.infra import Infra
+    from bench.run import run_persist
+
+    with tempfile.TemporaryDirectory(prefix="linli-bench-") as tmp:
+        infra = Infra(Path(tmp), pg_url)
+        try:
+            print("| indexing | persisted/s | rows | persist s | indexed/s | indexed | index s |")
+            print("|---|---|---|---|---|---|---|")
+            for index in (False, True):
+                r = await run_persist(infra, messages, index=index)
+                took = r.get("index_seconds", r.get("index_error", ""))
+                print(
+                    f"| {'on' if index else 'off'} | {r.get('messages_per_s')} | {r.get('rows')} "
+                    f"| {r.get('seconds')} | {r.get('indexed_per_s', '')} | "
+                    f"{r.get('indexed', '')} | {took} |",
+                    flush=True,
+                )
+        finally:
+            await infra.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.search", description=__doc__)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
@@ -301,7 +325,16 @@ async def main() -> None:
     parser.add_argument(
         "--bulk", action="store_true", help="build the index by bulk load, not batched upserts"
     )
+    parser.add_argument(
+        "--persist",
+        type=int,
+        metavar="N",
+        help="instead: the persist worker's rate over N publications, indexing off then on",
+    )
     args = parser.parse_args()
+    if args.persist:
+        await persist_with_and_without_index(args.url, args.persist)
+        return
     if args.db == "sqlite" and args.keep is not None:
         url = f"sqlite:///{args.keep.resolve()}"
         await bench(url, args.messages, args.batch, args.queries, args.seconds, args.bulk)
