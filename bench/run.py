@@ -213,6 +213,7 @@ async def run_persist(infra: Infra, messages: int, *, index: bool = False) -> di
 
     from channels.keys import Keys
     from channels.workqueue import PERSIST_QUEUE
+    from gateway.search.events import CHAT_GROUP
     from persistence.migrate import migrate
 
     redis_url = await infra.redis()
@@ -253,15 +254,6 @@ async def run_persist(infra: Infra, messages: int, *, index: bool = False) -> di
             if len(pipe) >= 5000:
                 await pipe.execute()
         await pipe.execute()
-        if index:
-            from gateway.search.events import CHAT_GROUP
-
-            # Both groups before either worker runs: a worker trims what every group *present*
-            # has acked, so an indexer that starts first trims entries the persist group, not
-            # made yet, then never sees (channels/workqueue_redis.py _trim; the first run showed
-            # 46,014 rows of 50,000; a fresh install's hazard too, see docs/performance.md).
-            for group in ("persist", CHAT_GROUP):
-                await client.xgroup_create(stream, group, id="0", mkstream=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")}
         env.update(
             LINLI_DATABASE_URL=url, LINLI_REDIS_URL=redis_url, LINLI_KEY_PREFIX=prefix,
@@ -276,6 +268,9 @@ async def run_persist(infra: Infra, messages: int, *, index: bool = False) -> di
             stderr=subprocess.STDOUT,
         )
         if index:
+            # Started at once, like the persist worker: whichever runs first, neither group
+            # loses an entry to the other's trim (``WorkQueue.expect_groups``, which the first
+            # run of this pair lacked: docs/performance.md).
             index_log = infra.tmp / "search-chat-worker.log"
             indexer = subprocess.Popen(
                 pinned("1", [sys.executable, "-m", "linli", "worker", "search-chat"]),

@@ -560,6 +560,20 @@ def _zone_name_of(values: Mapping[str, str], default: str) -> str:
     return zone_name(live, default)
 
 
+def expect_groups(services: Services, features: Sequence[Feature]) -> None:
+    """Tell the work queue every consumer group of each queue (``WorkQueue.expect_groups``),
+    from the workers the features define, before any worker acks: a worker whose group does
+    not exist yet must not lose the entries another group's worker has done with."""
+    found: dict[str, set[str]] = {}
+    for make in workers_of(features).values():
+        worker = make(services)  # constructors hold references only; nothing runs
+        group = getattr(worker, "group", None)
+        if isinstance(group, str):
+            found.setdefault(worker.queue, set()).add(group)
+    for queue, groups in found.items():
+        services.work_queue.expect_groups(queue, groups)
+
+
 def all_workers(features: Sequence[Feature]) -> dict[str, Callable[[Services], Runnable]]:
     """The features' workers and the timers worker that runs their timers (``linli worker
     <name>``, the embedded mode's tasks)."""
@@ -584,6 +598,7 @@ async def run_worker(services: Services, name: str, stop: asyncio.Event) -> None
     loaded before it is made and followed while it runs (``workers/live.py``)."""
     follower = LiveFollower(services.live, SqlAdminStore(services.database), services.broker)
     await follower.start()
+    expect_groups(services, FEATURES)
     worker = all_workers(FEATURES)[name](services)
     refresh = asyncio.create_task(follower.run(stop), name="live-settings")
     try:

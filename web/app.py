@@ -152,8 +152,9 @@ def _start_workers(
 ) -> tuple[list[Runnable], list[asyncio.Task[None]]]:
     if not runtime.settings.workers_in_process:
         return [], []
-    from linli.features import all_workers
+    from linli.features import all_workers, expect_groups
 
+    expect_groups(runtime, features)
     workers = [make(runtime) for make in all_workers(features).values()]
     tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.queue}") for w in workers]
     return workers, tasks
