@@ -10,6 +10,12 @@ each message to ``_FrameDelivery``, which decodes the frames that ``publish.lua`
 * ``P<offset> <epoch> <data>`` — a durable publication (data is everything after the second
   space, arbitrary bytes);
 * ``E<data>`` — an ephemeral message.
+
+Under Redis Cluster (a ``RedisCluster`` client and ``channels.keys.ClusterKeys``, design 0034)
+the same script runs on the master of the channel's slot: every key it touches, the persist
+queue's shard included, and its shard channel (SPUBLISH) share that slot. The link is then
+``channels.pubsub_cluster``, and a batch of publishes is acknowledged once ``wait_replicas``
+replicas of each master it touched have it (WAIT), so a failover keeps what was acknowledged.
 """
 
 from __future__ import annotations
@@ -24,8 +30,14 @@ from importlib.resources import files
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from channels.batching import Batcher
@@ -39,8 +51,8 @@ from channels.broker import (
     StreamPosition,
 )
 from channels.keys import DEFAULT_PREFIX, Keys
+from channels.pubsub_cluster import ClusterPubSub
 from channels.pubsub_redis import RedisPubSub
-from channels.workqueue import PERSIST_QUEUE
 from linli.types import ChannelName, Epoch, Offset
 
 log = logging.getLogger(__name__)
@@ -48,16 +60,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _Arg = bytes | str | int
 
-#: Errors meaning "Redis cannot be reached right now" (BusyLoadingError is a ConnectionError).
+#: Errors meaning "Redis cannot be reached right now" (BusyLoadingError is a ConnectionError;
+#: under Redis Cluster also a slot without a master during a failover, MasterDownError
+#: included, and a cluster no node of which answers).
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
     OSError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+    RedisClusterUnreachableError,
 )
 
 #: Publishes sent per pipeline, and pipelines on their way at once.
 _MAX_BATCH = 256
 _MAX_BATCHES_IN_FLIGHT = 4
+#: Seconds before a master known to lack replicas is asked again (``_wait_target``).
+_DEGRADED_RECHECK = 5.0
 
 
 def load_script(name: str) -> str:
@@ -96,10 +116,13 @@ class _Eval:
 class RedisBroker:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: aioredis.Redis | aioredis.RedisCluster,
         seed: OffsetSeed,
         *,
         prefix: str = DEFAULT_PREFIX,
+        keys: Keys | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
         history_size: int = 1000,
         history_ttl: int = 7 * 86400,
         dedupe_ttl: int = 600,
@@ -110,10 +133,18 @@ class RedisBroker:
         decides how long a command tries before ``BrokerUnavailable`` is raised. The pub/sub
         connection is opened with the same settings. ``ping_interval``: a silent pub/sub link is
         pinged after this many seconds and dropped (then reconnected) after twice as many more,
-        so a half-open TCP connection is noticed."""
+        so a half-open TCP connection is noticed. ``keys`` (a ``ClusterKeys`` with a
+        ``RedisCluster``) overrides ``prefix``; ``wait_replicas`` (cluster only) is how many
+        replicas must have a batch, within ``wait_timeout_ms``, before it is acknowledged."""
         self._redis = redis
         self._seed_fn = seed
-        self._keys = Keys(prefix)
+        self._keys = Keys(prefix) if keys is None else keys
+        self._cluster = isinstance(redis, aioredis.RedisCluster)
+        self._publish_command = "SPUBLISH" if self._cluster else "PUBLISH"
+        self._wait_replicas = wait_replicas if self._cluster else 0
+        self._wait_timeout_ms = wait_timeout_ms
+        #: Masters with fewer replicas than ``wait_replicas``: (replicas, recheck after).
+        self._degraded: dict[str, tuple[int, float]] = {}
         self._history_size = history_size
         self._history_ttl = history_ttl
         self._dedupe_ttl_ms = int(dedupe_ttl * 1000)
@@ -135,9 +166,15 @@ class RedisBroker:
         self._epochs: dict[ChannelName, Epoch] = {}
 
         #: The pub/sub link: subscriptions, reconnects, the reader.
-        self._link = RedisPubSub(
-            redis, subscribe_timeout=subscribe_timeout, ping_interval=ping_interval
-        )
+        self._link: RedisPubSub | ClusterPubSub
+        if isinstance(redis, aioredis.RedisCluster):
+            self._link = ClusterPubSub(
+                redis, subscribe_timeout=subscribe_timeout, ping_interval=ping_interval
+            )
+        else:
+            self._link = RedisPubSub(
+                redis, subscribe_timeout=subscribe_timeout, ping_interval=ping_interval
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -162,7 +199,7 @@ class RedisBroker:
         """A timeout may leave it unknown whether the publication happened: retrying with the
         same ``idempotency_key`` then returns the first result instead of publishing twice."""
         keys = self._keys
-        script_keys = [keys.meta(channel), keys.history(channel), keys.work(PERSIST_QUEUE)]
+        script_keys = [keys.meta(channel), keys.history(channel), keys.persist_work(channel)]
         if idempotency_key is not None:
             script_keys.append(keys.dedupe(channel, idempotency_key))
         args: list[_Arg] = [
@@ -173,6 +210,7 @@ class RedisBroker:
             self._dedupe_ttl_ms,
             keys.pubsub(channel),
             channel,
+            self._publish_command,
         ]
         for _ in range(3):
             generation = self._seed_generation.get(channel, 0)
@@ -202,13 +240,16 @@ class RedisBroker:
         for item in batch:
             pipe.evalsha(self._publish_sha, len(item.keys), *item.keys, *item.args)
         replies = await pipe.execute(raise_on_error=False)
+        if self._wait_replicas:
+            replies = await self._replicated(batch, replies)
         missing = []
         for item, reply in zip(batch, replies, strict=True):
             if isinstance(reply, NoScriptError) and retry_noscript:
                 missing.append(item)  # NOSCRIPT fails before the script ran: safe to resend
             elif isinstance(reply, Exception):
                 if not item.future.done():
-                    item.future.set_exception(reply)
+                    # A cluster pipeline reports a node's lost connection per command.
+                    item.future.set_exception(_as_broker_error(reply))
             elif not item.future.done():
                 item.future.set_result(reply)
         if missing:
@@ -216,9 +257,88 @@ class RedisBroker:
             await self._redis.script_load(self._publish_text)
             await self._send_batch(missing, retry_noscript=False)
 
+    async def _replicated(self, batch: list[_Eval], replies: list[Any]) -> list[Any]:
+        """WAIT on each master the batch wrote to; a publish whose master could not confirm
+        ``wait_replicas`` copies in time fails as unavailable: it may or may not survive a
+        failover, as after a timeout (a retry with its idempotency key is safe)."""
+        redis = self._redis
+        assert isinstance(redis, aioredis.RedisCluster)
+        nodes: dict[str, Any] = {}
+        node_of: list[str | None] = []
+        for item, reply in zip(batch, replies, strict=True):
+            node = None if isinstance(reply, Exception) else redis.get_node_from_key(item.keys[0])
+            if node is None:  # failed, or no master for the slot right now
+                node_of.append(None)
+                continue
+            nodes[node.name] = node
+            node_of.append(node.name)
+        now = asyncio.get_running_loop().time()
+        targets = {name: self._wait_target(name, now) for name in nodes}
+        names = [name for name, target in targets.items() if target > 0]
+        acks = await asyncio.gather(
+            *(
+                redis.execute_command(
+                    "WAIT", targets[name], self._wait_timeout_ms, target_nodes=nodes[name]
+                )
+                for name in names
+            ),
+            return_exceptions=True,
+        )
+        short = set()
+        for name, ack in zip(names, acks, strict=True):
+            if isinstance(ack, BaseException):
+                short.add(name)
+            elif int(ack) < targets[name]:
+                attached = await self._replicas_attached(nodes[name])
+                if attached < self._wait_replicas:
+                    self._degraded[name] = (attached, now + _DEGRADED_RECHECK)
+                if int(ack) < min(attached, targets[name]):
+                    short.add(name)
+        if not short:
+            return replies
+        return [
+            BrokerUnavailable(f"publish not confirmed by {self._wait_replicas} replica(s)")
+            if node in short
+            else reply
+            for node, reply in zip(node_of, replies, strict=True)
+        ]
+
+    def _wait_target(self, node_name: str, now: float) -> int:
+        """Replicas to WAIT for on a master: ``wait_replicas``, or fewer while the master is
+        known to have fewer (``_replicas_attached``), rechecked every ``_DEGRADED_RECHECK``."""
+        degraded = self._degraded.get(node_name)
+        if degraded is None:
+            return self._wait_replicas
+        if degraded[1] < now:
+            del self._degraded[node_name]
+            return self._wait_replicas
+        return min(self._wait_replicas, degraded[0])
+
+    async def _replicas_attached(self, node: Any) -> int:
+        """Replicas a master has now. After a failover the new master has none until the old
+        one comes back as its replica (or an operator adds one): waiting for a replica that is
+        not there would refuse every publish of its slots, so the wait is for the replicas
+        that exist, and this degraded state is logged (a second failure before a replica is
+        back loses what only that master had, as with a single Redis)."""
+        try:
+            info = await self._redis.execute_command("INFO", "replication", target_nodes=node)
+        except UNAVAILABLE_ERRORS:
+            return self._wait_replicas
+        attached = int(info.get("connected_slaves", 0)) if isinstance(info, dict) else 0
+        if attached < self._wait_replicas:
+            log.warning(
+                "Redis Cluster master %s has %d replica(s), fewer than the %d publishes wait for",
+                node.name,
+                attached,
+                self._wait_replicas,
+            )
+        return attached
+
     async def publish_ephemeral(self, channel: ChannelName, data: bytes) -> None:
         await unavailable_as_broker_error(
-            self._redis.publish(self._keys.pubsub(channel), b"E" + data)
+            self._redis.execute_command(
+                self._publish_command, self._keys.pubsub(channel), b"E" + data
+            )
         )
 
     async def _seed_channel(self, channel: ChannelName, generation: int) -> StreamPosition:

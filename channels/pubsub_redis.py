@@ -16,6 +16,10 @@ What it guarantees to its ``PubSubEvents``:
 * ``on_reconnect`` once the link was lost, came back and Redis confirmed every channel
   subscribed at that moment (at once if there is none). What was published in between is lost:
   pub/sub is at most once.
+* Sharded (``sharded=True``, Redis Cluster, design 0034): SSUBSCRIBE and SUNSUBSCRIBE on one
+  node, ``smessage`` pushes; ``on_trouble`` is called when the node says a channel is no longer
+  its own (an ``sunsubscribe`` nobody asked for, a ``MOVED`` error) or the connection is lost, so
+  ``channels.pubsub_cluster`` can move channels to their new owner with ``forget``.
 * A silent link is pinged after ``ping_interval`` seconds and dropped after three intervals
   without a byte, so a half-open TCP connection is noticed; then it reconnects with a capped
   backoff until ``close``.
@@ -27,7 +31,8 @@ import asyncio
 import logging
 import socket
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -70,20 +75,40 @@ def _pack(*args: bytes) -> bytes:
     return b"".join(parts)
 
 
+class Moved(Exception):
+    """The channel was moved to another node's link (``forget``) before it was confirmed."""
+
+
 class RedisPubSub:
     """Subscriptions by pub/sub channel name (``bytes``), each carrying the ``ChannelName`` that
     ``on_message`` reports for it."""
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: aioredis.Redis | None,
         *,
         subscribe_timeout: float = 5.0,
         ping_interval: float = 5.0,
+        node: tuple[type[AbstractConnection], dict[str, Any]] | None = None,
+        sharded: bool = False,
+        on_trouble: Callable[[], None] | None = None,
     ) -> None:
-        """The connection is opened with ``redis``'s settings; ``subscribe_timeout`` bounds
+        """The connection is opened with ``redis``'s settings, or with ``node``'s (a connection
+        class and its keyword arguments: one Redis Cluster node); ``subscribe_timeout`` bounds
         ``start``, each ``subscribe`` and each connection attempt."""
-        self._redis = redis
+        if redis is not None:
+            pool = redis.connection_pool
+            node = (pool.connection_class, dict(pool.connection_kwargs))
+        if node is None:
+            raise ValueError("a client or a node is needed")
+        self._node = node
+        self._sharded = sharded
+        self._on_trouble = on_trouble
+        self._sub_verb, self._unsub_verb = (
+            (b"SSUBSCRIBE", b"SUNSUBSCRIBE") if sharded else (b"SUBSCRIBE", b"UNSUBSCRIBE")
+        )
+        self._message_kind = b"smessage" if sharded else b"message"
+        self._confirm_kind = b"ssubscribe" if sharded else b"subscribe"
         self._subscribe_timeout = subscribe_timeout
         self._ping_interval = ping_interval
         self._events: PubSubEvents | None = None
@@ -91,8 +116,9 @@ class RedisPubSub:
         #: delivers, and what is resubscribed after a reconnect).
         self._subs: dict[bytes, ChannelName] = {}
         #: Per pub/sub channel, one future per SUBSCRIBE sent on the current link and not yet
-        #: confirmed, in order (Redis confirms in order). Result False: the link was lost.
-        self._sub_confirms: dict[bytes, deque[asyncio.Future[bool]]] = {}
+        #: confirmed, in order (Redis confirms in order). Result False: the link was lost; None:
+        #: the channel was moved to another link (``forget``).
+        self._sub_confirms: dict[bytes, deque[asyncio.Future[bool | None]]] = {}
         #: Channels resubscribed after a reconnect and not yet confirmed; ``on_reconnect`` is
         #: called when it empties.
         self._resubscribing: set[bytes] = set()
@@ -151,18 +177,39 @@ class RedisPubSub:
                 else:
                     self._subs[name] = channel
                     confirm = self._send_subscribe(name)
-                if await asyncio.wait_for(asyncio.shield(confirm), deadline - loop.time()):
+                confirmed = await asyncio.wait_for(asyncio.shield(confirm), deadline - loop.time())
+                if confirmed:
                     return
+                if confirmed is None:
+                    raise Moved(channel)
                 # The link dropped first; the reconnect resubscribes: wait for that.
         except TimeoutError:
             self._subs.pop(name, None)
-            self._send(b"UNSUBSCRIBE", name)
+            self._send(self._unsub_verb, name)
             raise BrokerUnavailable(f"subscribing to {channel} timed out") from None
 
     def unsubscribe(self, name: bytes) -> None:
         """Not awaited: from now on the link drops the channel's messages anyway."""
         if self._subs.pop(name, None) is not None:
-            self._send(b"UNSUBSCRIBE", name)
+            self._send(self._unsub_verb, name)
+
+    def forget(self, name: bytes) -> None:
+        """Drop a channel that another link now carries; a ``subscribe`` waiting for its
+        confirmation raises ``Moved``."""
+        if self._subs.pop(name, None) is not None:
+            self._send(self._unsub_verb, name)
+        for confirm in self._sub_confirms.pop(name, ()):
+            if not confirm.done():
+                confirm.set_result(None)
+
+    @property
+    def up(self) -> bool:
+        """Connected (subscriptions may still be on their way)."""
+        return self._link_up.is_set()
+
+    @property
+    def names(self) -> list[bytes]:
+        return list(self._subs)
 
     def _send(self, *command: bytes) -> bool:
         writer = self._writer
@@ -172,9 +219,9 @@ class RedisPubSub:
         writer.write(_pack(*command))
         return True
 
-    def _send_subscribe(self, name: bytes) -> asyncio.Future[bool]:
-        confirm: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if self._send(b"SUBSCRIBE", name):
+    def _send_subscribe(self, name: bytes) -> asyncio.Future[bool | None]:
+        confirm: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        if self._send(self._sub_verb, name):
             self._sub_confirms.setdefault(name, deque()).append(confirm)
         else:
             confirm.set_result(False)
@@ -183,15 +230,14 @@ class RedisPubSub:
     # -- the connection --------------------------------------------------------------------
 
     def _new_connection(self) -> AbstractConnection:
-        pool = self._redis.connection_pool
-        kwargs = dict(pool.connection_kwargs)
+        connection_class, kwargs = self._node[0], dict(self._node[1])
         # The reconnect loop below owns retrying, with its own backoff.
         kwargs["retry"] = Retry(NoBackoff(), 0)
         kwargs["retry_on_error"] = []
         kwargs.pop("retry_on_timeout", None)
         # Liveness is checked by the link's PINGs, not by redis-py's health checks.
         kwargs["health_check_interval"] = 0
-        conn: AbstractConnection = pool.connection_class(**kwargs)
+        conn: AbstractConnection = connection_class(**kwargs)
         return conn
 
     async def _run(self) -> None:
@@ -242,6 +288,7 @@ class RedisPubSub:
                     )
             finally:
                 self._link_lost()
+                self._trouble()
                 if watchdog is not None:
                     watchdog.cancel()
                 if conn is not None:
@@ -259,13 +306,22 @@ class RedisPubSub:
         loop = asyncio.get_running_loop()
         for name in names:
             self._sub_confirms[name] = deque([loop.create_future()])
-        for i in range(0, len(names), _RESUBSCRIBE_BATCH):
-            self._send(b"SUBSCRIBE", *names[i : i + _RESUBSCRIBE_BATCH])
+        # One SSUBSCRIBE may only name channels of one slot: one command per channel then.
+        batch = 1 if self._sharded else _RESUBSCRIBE_BATCH
+        for i in range(0, len(names), batch):
+            self._send(self._sub_verb, *names[i : i + batch])
         if reconnect:
             self._resubscribing = set(names)
             self._reconnect_pending = True
             if not names:
                 self._notify_reconnect()
+
+    def _trouble(self) -> None:
+        if self._on_trouble is not None and not self._closing:
+            try:
+                self._on_trouble()
+            except Exception:
+                log.exception("on_trouble failed")
 
     def _notify_reconnect(self) -> None:
         self._reconnect_pending = False
@@ -317,12 +373,13 @@ class RedisPubSub:
     def _handle(self, replies: list[Reply]) -> None:
         subs = self._subs
         events = self._events
+        message_kind = self._message_kind
         for reply in replies:
             if type(reply) is tuple:
                 if len(reply) < 3:
                     continue  # RESP2's pong
                 kind, name, data = reply[0], reply[1], reply[2]
-                if kind == b"message":
+                if kind == message_kind:
                     # A name that is not bytes (never sent by Redis) just finds nothing.
                     channel = subs.get(name)  # type: ignore[arg-type]
                     if channel is None or events is None or type(data) is not bytes:
@@ -332,10 +389,15 @@ class RedisPubSub:
                     except Exception:
                         # A subscriber's bug (or a malformed frame) must not stop delivery.
                         log.exception("delivering a message of %s failed", channel)
-                elif kind == b"subscribe" and type(name) is bytes:
+                elif kind == self._confirm_kind and type(name) is bytes:
                     self._confirmed(name)
+                elif kind == b"sunsubscribe" and name in subs:
+                    # Not asked for: the slot moved (a failover, a resharding).
+                    self._trouble()
             elif type(reply) is ErrorReply:
                 log.warning("Redis pub/sub error: %r", reply.message)
+                if reply.message.startswith((b"MOVED", b"ASK", b"CLUSTERDOWN", b"TRYAGAIN")):
+                    self._trouble()
             # Anything else ("+PONG" and the like) only shows that the link is alive.
 
     def _confirmed(self, name: bytes) -> None:

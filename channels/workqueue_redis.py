@@ -6,6 +6,11 @@ appended them (``lua/publish.lua``), only ``data`` when submitted (``lua/submit.
 Submits are batched like ``RedisBroker.publish``: the submits issued while a batch is on its way
 go together in the next pipeline (one round trip for a burst of votes), and each still gets its
 own answer from its own run of the script.
+
+Under Redis Cluster (``channels.keys.ClusterKeys``, design 0034) a queue and its markers share a
+slot; the persist queue is sharded (one stream per shard, beside its channels' keys), and a
+consumer reads every shard. An entry id of a sharded queue is then ``<shard>/<stream id>``:
+ids stay opaque to the workers, and ``ack`` knows the stream from the id.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ _TRIM_EVERY = 1000
 #: Submits per pipeline, and pipelines on their way at once (as ``RedisBroker`` batches).
 _MAX_BATCH = 512
 _MAX_BATCHES_IN_FLIGHT = 4
+#: How often a blocking read of a sharded queue polls its shards (milliseconds): at first, and
+#: at most after a run of empty polls.
+_SHARD_POLL_MS = 50
+_SHARD_POLL_MAX_MS = 1000
 #: A claims set lives this long after its last use (a poll open for more than a day without a
 #: single vote is seeded again from the stored votes).
 CLAIMS_TTL_MS = 86_400_000
@@ -46,9 +55,9 @@ class _Submit:
     future: asyncio.Future[int]
 
 
-def _item(entry_id: bytes | str, fields: dict[bytes, bytes], deliveries: int) -> WorkItem:
+def _item(entry_id: str, fields: dict[bytes, bytes], deliveries: int) -> WorkItem:
     return WorkItem(
-        entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+        entry_id,
         fields.get(b"channel", b"").decode(),
         int(fields.get(b"offset", 0)),
         int(fields.get(b"epoch", 0)),
@@ -70,10 +79,16 @@ class RedisWorkQueue:
     timeout, so keep it shorter."""
 
     def __init__(
-        self, redis: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, dedupe_ttl: int = 600
+        self,
+        redis: aioredis.Redis | aioredis.RedisCluster,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        dedupe_ttl: int = 600,
+        keys: Keys | None = None,
     ) -> None:
+        """``keys`` (a ``ClusterKeys`` under Redis Cluster) overrides ``prefix``."""
         self._redis = redis
-        self._keys = Keys(prefix)
+        self._keys = Keys(prefix) if keys is None else keys
         self._dedupe_ttl_ms = int(dedupe_ttl * 1000)
         self._submit_text = load_script("submit.lua")
         self._submit_sha = hashlib.sha1(self._submit_text.encode()).hexdigest()
@@ -83,13 +98,29 @@ class RedisWorkQueue:
         #: ``expect_groups``: the groups of each queue, and those known to exist.
         self._expected: dict[str, set[str]] = {}
         self._groups_made: set[tuple[str, str]] = set()
+        #: (first shard stream, group) -> the next empty poll's wait, in ms (``_read_shards``).
+        self._poll_ms: dict[tuple[str, str], int] = {}
         #: Submits on their way to Redis, coalesced into pipelines (``_send``).
         self._batcher: Batcher[_Submit] = Batcher(
             self._send, max_batch=_MAX_BATCH, max_in_flight=_MAX_BATCHES_IN_FLIGHT
         )
 
     def _claims_key(self, queue: str, name: str) -> str:
-        return f"{self._keys.prefix}claims:{queue}:{name}"
+        return self._keys.claims(queue, name)
+
+    def _streams(self, queue: str) -> list[str]:
+        return self._keys.work_streams(queue)
+
+    def _by_stream(self, queue: str, ids: list[str]) -> dict[str, list[str]]:
+        """Stream ids per stream, from the ids ``read`` and ``reclaim`` handed out."""
+        streams = self._streams(queue)
+        if len(streams) == 1:
+            return {streams[0]: ids}
+        grouped: dict[str, list[str]] = {}
+        for item_id in ids:
+            shard, _, stream_id = item_id.partition("/")
+            grouped.setdefault(streams[int(shard)], []).append(stream_id)
+        return grouped
 
     async def submit(
         self,
@@ -197,7 +228,14 @@ class RedisWorkQueue:
     async def read(
         self, queue: str, group: str, consumer: str, *, count: int, block_ms: int
     ) -> list[WorkItem]:
-        stream = self._keys.work(queue)
+        streams = self._streams(queue)
+        if len(streams) > 1:
+            return await self._read_shards(streams, group, consumer, count, block_ms)
+        return await self._read_stream(streams[0], group, consumer, count, block_ms, None)
+
+    async def _read_stream(
+        self, stream: str, group: str, consumer: str, count: int, block_ms: int, shard: int | None
+    ) -> list[WorkItem]:
         block = block_ms if block_ms > 0 else None
         reply = await self._with_group(
             stream,
@@ -206,17 +244,89 @@ class RedisWorkQueue:
                 group, consumer, {stream: ">"}, count=count, block=block
             ),
         )
-        return [_item(entry_id, fields, 1) for entry_id, fields in _stream_entries(reply)]
+        head = "" if shard is None else f"{shard}/"
+        return [
+            _item(head + _text(entry_id), fields, 1) for entry_id, fields in _stream_entries(reply)
+        ]
+
+    async def _read_shards(
+        self, streams: list[str], group: str, consumer: str, count: int, block_ms: int
+    ) -> list[WorkItem]:
+        """Every shard at once, each for its share of ``count`` (never more than ``count`` in
+        all: an entry read is pending until acked), then again the shards that filled their
+        share while there is room. One pipeline: the cluster client sends one batch per master
+        on one connection each. XREADGROUP cannot block on streams of several slots, so an
+        empty read polls until ``block_ms`` has passed, every ``_SHARD_POLL_MS`` at first and
+        twice as long after each empty poll up to ``_SHARD_POLL_MAX_MS`` (an idle installation
+        then costs one pipeline per master and group a second, not twenty)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + block_ms / 1000
+        key = (streams[0], group)
+        while True:
+            items: list[WorkItem] = []
+            active = list(range(len(streams)))
+            while active and len(items) < count:
+                active = active[: count - len(items)]
+                share = (count - len(items)) // len(active)
+                batches = await self._read_pipeline(streams, active, group, consumer, share)
+                full = []
+                for k, batch in zip(active, batches, strict=True):
+                    items += batch
+                    if len(batch) == share:
+                        full.append(k)
+                active = full
+            if items:
+                self._poll_ms.pop(key, None)
+                return items
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return items
+            interval = self._poll_ms.get(key, _SHARD_POLL_MS)
+            self._poll_ms[key] = min(interval * 2, _SHARD_POLL_MAX_MS)
+            await asyncio.sleep(min(interval / 1000, remaining))
+
+    async def _read_pipeline(
+        self, streams: list[str], shards: list[int], group: str, consumer: str, count: int
+    ) -> list[list[WorkItem]]:
+        """One non-blocking XREADGROUP per shard, in one pipeline; a shard whose group does not
+        exist yet gets it and is read again."""
+        for attempt in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            for k in shards:
+                pipe.xreadgroup(group, consumer, {streams[k]: ">"}, count=count)
+            replies = await pipe.execute(raise_on_error=False)
+            missing = [
+                streams[k]
+                for k, reply in zip(shards, replies, strict=True)
+                if isinstance(reply, ResponseError) and "NOGROUP" in str(reply)
+            ]
+            if not missing or attempt:
+                break
+            for stream in missing:
+                await self._create_group(stream, group)
+        out: list[list[WorkItem]] = []
+        for k, reply in zip(shards, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            out.append(
+                [
+                    _item(f"{k}/{_text(entry_id)}", fields, 1)
+                    for entry_id, fields in _stream_entries(reply)
+                ]
+            )
+        return out
 
     async def ack(self, queue: str, group: str, ids: list[str]) -> None:
         if not ids:
             return
-        stream = self._keys.work(queue)
-        await self._redis.xack(stream, group, *ids)
+        by_stream = self._by_stream(queue, ids)
+        for stream, stream_ids in by_stream.items():
+            await self._redis.xack(stream, group, *stream_ids)
         acked = self._acks_since_trim.get(queue, 0) + len(ids)
         if acked >= _TRIM_EVERY:
             acked = 0
-            await self._trim(stream, queue)
+            for stream in self._streams(queue):
+                await self._trim(stream, queue)
         self._acks_since_trim[queue] = acked
 
     def expect_groups(self, queue: str, groups: Collection[str]) -> None:
@@ -252,31 +362,42 @@ class RedisWorkQueue:
     async def reclaim(
         self, queue: str, group: str, consumer: str, *, min_idle_ms: int, count: int
     ) -> list[WorkItem]:
-        if count <= 0:
-            return []
-        stream = self._keys.work(queue)
-        reply = await self._with_group(
-            stream,
-            group,
-            lambda: self._reclaim_script(keys=[stream], args=[group, consumer, min_idle_ms, count]),
-        )
-        items = []
-        for entry_id, flat_fields, deliveries in reply:
-            fields = dict(zip(flat_fields[::2], flat_fields[1::2], strict=True))
-            items.append(_item(entry_id, fields, int(deliveries)))
+        streams = self._streams(queue)
+        items: list[WorkItem] = []
+        for k, stream in enumerate(streams):
+            if len(items) >= count:
+                break
+            want = count - len(items)
+            reply = await self._with_group(
+                stream,
+                group,
+                lambda: self._reclaim_script(
+                    keys=[stream],  # noqa: B023  # awaited within this iteration
+                    args=[group, consumer, min_idle_ms, want],  # noqa: B023
+                ),
+            )
+            head = "" if len(streams) == 1 else f"{k}/"
+            for entry_id, flat_fields, deliveries in reply:
+                fields = dict(zip(flat_fields[::2], flat_fields[1::2], strict=True))
+                items.append(_item(head + _text(entry_id), fields, int(deliveries)))
         return items
 
     async def pending(self, queue: str, group: str) -> int:
-        try:
-            summary = await self._redis.xpending(self._keys.work(queue), group)
-        except ResponseError as exc:
-            if "NOGROUP" in str(exc):
-                return 0  # nothing handed out to a group that does not exist
-            raise
-        return int(summary["pending"])
+        total = 0
+        for stream in self._streams(queue):
+            try:
+                summary = await self._redis.xpending(stream, group)
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    continue  # nothing handed out to a group that does not exist
+                raise
+            total += int(summary["pending"])
+        return total
 
     async def backlog(self, queue: str, group: str) -> int:
-        stream = self._keys.work(queue)
+        return sum([await self._stream_backlog(s, group) for s in self._streams(queue)])
+
+    async def _stream_backlog(self, stream: str, group: str) -> int:
         try:
             groups = await self._redis.xinfo_groups(stream)
         except ResponseError as exc:
@@ -307,6 +428,10 @@ class RedisWorkQueue:
                 start = f"{ms}-{seq + 1}"
         # No such group yet: it will start at the beginning, so everything is unread.
         return int(await self._redis.xlen(stream))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _stream_entries(reply: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:

@@ -21,6 +21,7 @@ import msgpack
 from channels.access import Action, Principal, may
 from channels.broker import Broker, BrokerUnavailable, Publication
 from channels.names import ChannelKind, ChannelRef
+from gateway.acked import AckedLog
 from gateway.codes import CloseCode, ErrorCode
 from gateway.connection import Connection, ConnState
 from gateway.control import (
@@ -213,6 +214,17 @@ class Gateway:
         #: The photos feature's side of a publish with ``photo`` (None: such a publish is
         #: ``bad_request``).
         self.photo_attacher: PhotoAttacher | None = None
+        #: Chat messages acked here and not yet seen in the store, re-submitted if Redis loses
+        #: them (design 0033). None in the embedded mode: the in-process broker cannot lose
+        #: what it acked without this process, and this log, going too.
+        self.acked: AckedLog | None = None
+        if not settings.embedded and settings.acked_buffer_bytes > 0:
+            self.acked = AckedLog(
+                broker,
+                store,
+                max_bytes=settings.acked_buffer_bytes,
+                check_seconds=settings.acked_check_seconds,
+            )
         self._handlers: dict[type[Any], OpHandler] = {
             Publish: self._publish,
             Subscribe: self._subscribe,
@@ -232,6 +244,8 @@ class Gateway:
                 self.presence_sync.run(self.connections, self.hubs), name="presence"
             )
         )
+        if self.acked is not None:
+            self._tasks.append(asyncio.create_task(self.acked.run(), name="acked"))
 
     def add_task(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coroutine`` for the gateway's life (a feature's cache refresh); cancelled at
@@ -247,6 +261,9 @@ class Gateway:
             self._all_gone.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), grace)
+        if self.acked is not None:
+            # What only this process remembers: give the persist worker a moment to store it.
+            await self.acked.drain(grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -483,9 +500,10 @@ class Gateway:
             official=is_official(principal, channel),
             photo=photo,
         )
-        result = await self.broker.publish(
-            channel.name, data, idempotency_key=f"{principal.user_id}:{request.client_msg_id}"
-        )
+        idempotency_key = f"{principal.user_id}:{request.client_msg_id}"
+        result = await self.broker.publish(channel.name, data, idempotency_key=idempotency_key)
+        if self.acked is not None:
+            self.acked.add(channel.name, idempotency_key, request.client_msg_id, data, result)
         if photo is not None and self.photo_attacher is not None:
             # A retry (duplicate) attaches again: the first attempt's ack may have been lost
             # before this line. Until it is recorded the photo is its uploader's alone.

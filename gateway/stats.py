@@ -7,7 +7,7 @@ Keys: ``publications`` (fanned out by this process), ``deliveries`` (frames queu
 ``history`` when a reconnect recovered what it missed, ``refused`` when it could not: the client
 reloads), ``resets`` (a channel's position jumped: subscribers told to reload),
 ``broker_reconnects``, ``aborts`` (closes not finished within ``CLOSE_DEADLINE``: reset, design
-0024).
+0024), ``acked_resubmitted`` and ``acked_dropped`` (``gateway/acked.py``, design 0033).
 """
 
 from __future__ import annotations

@@ -22,6 +22,13 @@ from linli.eventloop import loop_factory
 class Settings:
     database_url: str = "sqlite:///linli-data/linli.sqlite3"
     redis_url: str | None = None
+    #: ``redis_url`` names one node of a Redis Cluster (design 0034): keys and shard channels are
+    #: placed by slot, pub/sub is sharded (SSUBSCRIBE), the persist queue has ``persist_shards``.
+    redis_cluster: bool = False
+    persist_shards: int = 16
+    #: Under Redis Cluster a publish is acknowledged once this many replicas have it (WAIT), so a
+    #: master's failover cannot take back an acknowledged message. 0 = do not wait.
+    redis_wait_replicas: int = 1
     key_prefix: str = "linli:"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -53,6 +60,13 @@ class Settings:
     presence_ttl: float = 30.0
     history_size: int = 1000
     recovery_max: int = 1000
+    #: Scaled mode: bytes of chat messages a gateway keeps after acking them until it sees them
+    #: in the database, to re-submit what Redis loses first (design 0033; 0 turns it off). 16
+    #: MiB holds ~30,000 typical messages (~150 bytes of body each, plus ~400 of overhead): at
+    #: 20 messages a second on one gateway, 25 minutes of a stopped persist worker.
+    acked_buffer_bytes: int = 16 << 20
+    #: Seconds between two checks of those messages against the database and Redis.
+    acked_check_seconds: float = 1.0
     #: Most tally updates per second the votes worker publishes for one poll (the last one after
     #: a burst is always sent). 10 rather than 4: a burst's second update then comes 100 ms after
     #: the first instead of 250 ms, which issue 7's vote → screen p99 ≤ 300 ms needs (design 0006).
@@ -156,6 +170,12 @@ SETTINGS_DOC: dict[str, str] = {
     "database_url": "`sqlite:///path` (embedded default `sqlite:///linli-data/linli.sqlite3`) or "
     "`postgresql://user@host:5432/db`",
     "redis_url": "unset = embedded mode; `redis://host:6379/0` = scaled mode",
+    "redis_cluster": "`true`: `LINLI_REDIS_URL` names a node of a Redis Cluster (≥ 7.0); keys "
+    "and shard channels are placed by slot (design 0034)",
+    "persist_shards": "under Redis Cluster, streams of the persist queue (the same in every "
+    "process; drain the queue before changing it)",
+    "redis_wait_replicas": "under Redis Cluster, replicas that must have a publish before it is "
+    "acknowledged (WAIT; 0 = none)",
     "key_prefix": "prefix of every Redis key (several Linli installations can share one Redis)",
     "host": "address `linli serve` listens on",
     "port": "port `linli serve` listens on",
@@ -183,6 +203,10 @@ SETTINGS_DOC: dict[str, str] = {
     "history_size": "publications kept per channel in the hot history",
     "recovery_max": "most missed publications a resubscription recovers; beyond it the client "
     "is told to reload",
+    "acked_buffer_bytes": "scaled mode: bytes of acked chat messages a gateway keeps until it "
+    "sees them in the database, to re-submit any that Redis loses first; beyond it the oldest "
+    "are dropped (`linli_acked_dropped`) and rely on Redis alone; 0 = off",
+    "acked_check_seconds": "seconds between two checks of those messages against the database",
     "poll_tally_rate": "most live tally updates per second per poll (coalesced; the last one "
     "after a burst is always sent)",
     "login_max_failures": "failed logins per username (4x per address) before each further "
@@ -278,6 +302,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     _check_mail(settings)
     _check_vapid_subject(settings.vapid_subject)
     parse_weekdays(settings.request_working_days)
+    if settings.persist_shards < 1:
+        raise ValueError(f"LINLI_PERSIST_SHARDS: expected 1 or more, got {settings.persist_shards}")
     if settings.upload_max_bytes < 1:
         raise ValueError(
             f"LINLI_UPLOAD_MAX_BYTES: expected 1 or more, got {settings.upload_max_bytes}"

@@ -41,7 +41,7 @@ from persistence.notifications import Channel
 from persistence.notifications.sql import SqlNotificationStore
 from persistence.polls.sql import SqlPollStore
 from persistence.search.sql import SqlSearchStore
-from web import metrics_api
+from web import metrics_api, openapi
 from web.admin import actions as admin_actions
 from web.admin import api as admin_api
 from web.admin import pages as admin_pages
@@ -132,7 +132,7 @@ CORE = Feature(
         NavItem("/", "nav.chat", ("chat",), order=10),
         NavItem("/groups", "nav.groups", ("groups",), order=20),
     ],
-    routes=[*CORE_API_ROUTES, *PAGE_ROUTES, *metrics_api.ROUTES],
+    routes=[*CORE_API_ROUTES, *openapi.ROUTES, *PAGE_ROUTES, *metrics_api.ROUTES],
     workers={"persist": lambda s: PersistWorker(s.work_queue, s.store)},
 )
 

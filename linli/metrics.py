@@ -73,12 +73,33 @@ class Metrics:
         self.aborts = pc.Counter(
             "linli_ws_aborts", "Closes not finished within the close deadline: connection reset"
         )
+        # Chat messages acked and not yet seen in the database (design 0033): kept by the
+        # publishing gateway, re-submitted after a Redis loss, dropped beyond the bound.
+        self.acked_unpersisted = pc.Gauge(
+            "linli_acked_unpersisted",
+            "Acked chat messages this gateway has not yet seen in the database",
+            **live,
+        )
+        self.acked_resubmitted = pc.Counter(
+            "linli_acked_resubmitted", "Acked chat messages published again after Redis lost them"
+        )
+        self.acked_dropped = pc.Counter(
+            "linli_acked_dropped",
+            "Acked chat messages forgotten unconfirmed (over LINLI_ACKED_BUFFER_BYTES)",
+        )
         self._copied: Tally[str] = Tally()
 
     def sample(
-        self, *, connections: int, subscriptions: int, hubs: int, stats: Mapping[str, int]
+        self,
+        *,
+        connections: int,
+        subscriptions: int,
+        hubs: int,
+        stats: Mapping[str, int],
+        acked: int = 0,
     ) -> None:
         """Set the gauges and add to the counters what the totals grew by since last time."""
+        self.acked_unpersisted.set(acked)
         self.connections.set(connections)
         self.subscriptions.set(subscriptions)
         self.hubs.set(hubs)
@@ -102,6 +123,10 @@ class Metrics:
                 self.broker_reconnects.inc(grown)
             elif name == "aborts":
                 self.aborts.inc(grown)
+            elif name == "acked_resubmitted":
+                self.acked_resubmitted.inc(grown)
+            elif name == "acked_dropped":
+                self.acked_dropped.inc(grown)
 
     def registry(self) -> CollectorRegistry:
         """What a scrape reads: every process's values in the multiprocess mode, else this

@@ -8,6 +8,11 @@ Guarantees (``tests/contract/test_store.py`` runs against both backends):
   of the same or an older epoch changes nothing; a row of a *newer* epoch replaces the stored one
   (after a Redis that restarted empty, a new epoch re-uses offsets that an old, lost epoch had
   handed out but not persisted — the new epoch's message is the one clients can still see).
+* A chat message is stored once per ``(channel, author_id, client_msg_id)``, whatever its
+  offset: the publishing gateway re-submits a message that Redis lost into a new epoch
+  (design 0033), and a late write of the lost copy must not double it. Of two copies the one of
+  the newer epoch is kept (a lower-epoch copy stored first is deleted; one arriving after is
+  skipped), as for two rows at one offset.
 * Usernames are unique without regard to case. Group slugs are unique.
 * Timestamps are milliseconds since the Unix epoch (``Millis``), passed in by the caller, so tests
   control time.
@@ -86,6 +91,9 @@ class StoredMessage:
     data: bytes
     author_id: UserId | None
     created_at: Millis
+    #: The author's ``client_msg_id`` for a chat message (None for anything else): with the
+    #: channel and the author, the message's identity across epochs (design 0033).
+    client_msg_id: str | None = None
 
 
 class InviteInvalid(StoreError):
@@ -249,5 +257,11 @@ class Store(Protocol):
 
     async def max_offset(self, channel: ChannelName) -> Offset:
         """The highest stored offset of the channel, 0 when none."""
+
+    async def stored_ids(
+        self, channel: ChannelName, first: Offset, last: Offset
+    ) -> dict[Offset, tuple[Epoch, str | None]]:
+        """``(epoch, client_msg_id)`` of each stored row with ``first <= offset <= last``: what
+        the publishing gateway checks its acked messages against (design 0033)."""
 
     async def count_messages(self, channel: ChannelName) -> int: ...

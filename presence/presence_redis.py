@@ -17,12 +17,14 @@ explains the semantics the scripts share.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 
 from linli.types import ChannelName, ConnId, UserId
 from presence.presence import PresenceMember
@@ -49,7 +51,7 @@ class _ChannelKeys:
         return [self.exp, self.conn, self.user, self.left]
 
 
-def _script(redis: aioredis.Redis, name: str) -> AsyncScript:
+def _script(redis: aioredis.Redis | aioredis.RedisCluster, name: str) -> AsyncScript:
     lua = resources.files("presence").joinpath("lua")
     common = lua.joinpath("common.lua").read_text(encoding="utf-8")
     body = lua.joinpath(name).read_text(encoding="utf-8")
@@ -68,9 +70,17 @@ def _pairs(flat: list[Any]) -> list[PresenceMember]:
 
 
 class RedisPresence:
-    def __init__(self, redis: aioredis.Redis, *, prefix: str = "linli:", ttl: float = 30.0) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis | aioredis.RedisCluster,
+        *,
+        prefix: str = "linli:",
+        ttl: float = 30.0,
+    ) -> None:
         self.ttl = ttl
         self._redis = redis
+        #: Under Redis Cluster one script call may only touch one slot (``refresh``).
+        self._cluster = isinstance(redis, aioredis.RedisCluster)
         self._prefix = prefix
         self._ttl_ms = max(1, round(ttl * 1000))
         self._key_ttl_ms = self._ttl_ms * KEY_TTL_FACTOR
@@ -105,11 +115,22 @@ class RedisPresence:
         for channel, conn_id, member in entries:
             by_channel.setdefault(channel, []).append((conn_id, member))
         # One script call for every channel: one round trip (a pipeline of per-channel calls
-        # would add a SCRIPT EXISTS round trip each time). Its keys span slots, so under Redis
-        # Cluster this would have to be split per slot.
+        # would add a SCRIPT EXISTS round trip each time). Under Redis Cluster a call may only
+        # touch one slot: one call per slot, all at once (the client sends each to its node).
+        if not self._cluster:
+            await self._refresh_group(list(by_channel.items()))
+            return
+        by_slot: dict[int, list[tuple[ChannelName, list[tuple[ConnId, PresenceMember]]]]] = {}
+        for channel, conns in by_channel.items():
+            by_slot.setdefault(key_slot(channel.encode()), []).append((channel, conns))
+        await asyncio.gather(*(self._refresh_group(group) for group in by_slot.values()))
+
+    async def _refresh_group(
+        self, group: list[tuple[ChannelName, list[tuple[ConnId, PresenceMember]]]]
+    ) -> None:
         keys: list[str] = []
         args: list[str | int] = [self._ttl_ms, self._key_ttl_ms]
-        for channel, conns in by_channel.items():
+        for channel, conns in group:
             keys.extend(self._keys(channel).all())
             args.append(len(conns))
             for conn_id, member in conns:

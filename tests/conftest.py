@@ -15,12 +15,31 @@ from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REDIS_URL = os.environ.get("LINLI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASE_URL = os.environ.get(
     "LINLI_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Hypothesis profiles (docs/design/0036-openapi-and-fuzzing.md). "ci" bounds the run: the
+# default 100 examples per property (each state machine takes its own multiple of it, see
+# tests/fuzzing.py), no per-example deadline (the CI machine is shared, so a slow example is
+# noise, not a finding), and the failing example printed so it can be replayed. "fuzz" is for a
+# long run by hand: HYPOTHESIS_PROFILE=fuzz, ten times the examples.
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile(
+    "fuzz", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 
 def _reachable(url: str, default_port: int) -> str | None:
@@ -63,6 +82,31 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A 3-master, 3-replica Redis Cluster of this test process's own (``bench/redis_cluster``),
+    started at its first use and torn down at the end of the session."""
+    from bench.redis_cluster import ClusterUnavailable, LocalCluster
+
+    try:
+        cluster = LocalCluster().start()
+    except (ClusterUnavailable, OSError) as exc:
+        message = f"a local Redis Cluster could not start: {exc}"
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true: a cluster that cannot start fails the run)")
+        pytest.skip(message)
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_prefix(redis_cluster_url: str) -> str:
+    """A key prefix of this test's own on the session's cluster (torn down with it)."""
+    return f"linlitest:{uuid.uuid4().hex[:12]}:"
 
 
 @pytest.fixture(scope="session")

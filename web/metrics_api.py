@@ -30,6 +30,7 @@ def sample(gateway: Gateway) -> None:
         subscriptions=sum(len(c.subscriptions) for c in gateway.connections.values()),
         hubs=len(gateway.hubs),
         stats=STATS,
+        acked=0 if gateway.acked is None else len(gateway.acked),
     )
 
 

@@ -20,6 +20,8 @@ def stored_message(item: WorkItem) -> StoredMessage:
     author = body.get("author") if isinstance(body, dict) else None
     author_id = author.get("id") if isinstance(author, dict) else None
     created_at = body.get("ts", 0) if isinstance(body, dict) else 0
+    # A chat message's identity across epochs (design 0033); other kinds have none.
+    cmid = body.get("cmid") if isinstance(body, dict) and body.get("kind") == "chat" else None
     return StoredMessage(
         channel=item.channel,
         offset=item.offset,
@@ -27,6 +29,7 @@ def stored_message(item: WorkItem) -> StoredMessage:
         data=item.data,
         author_id=author_id if isinstance(author_id, int) else None,
         created_at=created_at if isinstance(created_at, int) else 0,
+        client_msg_id=cmid if isinstance(cmid, str) and author_id is not None else None,
     )
 
 

@@ -11,6 +11,7 @@
 -- ARGV[5]  dedupe TTL in milliseconds
 -- ARGV[6]  pub/sub channel name
 -- ARGV[7]  channel name (written into the work entry)
+-- ARGV[8]  PUBLISH, or SPUBLISH under Redis Cluster (a shard channel in the keys' slot)
 --
 -- Returns {offset, epoch, duplicate (0/1)}, or {-1, 0, 0} when the channel has no counter:
 -- the caller seeds it (seed.lua) and calls again.
@@ -49,6 +50,6 @@ if dedupe_key then
 end
 
 -- The frame a subscriber parses: "P<offset> <epoch> <data>".
-redis.call('PUBLISH', ARGV[6], 'P' .. offset_s .. ' ' .. epoch .. ' ' .. ARGV[1])
+redis.call(ARGV[8], ARGV[6], 'P' .. offset_s .. ' ' .. epoch .. ' ' .. ARGV[1])
 
 return {offset, epoch, 0}

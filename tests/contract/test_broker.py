@@ -17,7 +17,7 @@ from channels.workqueue import PERSIST_QUEUE, WorkQueue
 from linli.types import ChannelName
 from tests.conftest import wait_until
 
-BACKENDS = ["memory", "redis", "redis-resp2"]
+BACKENDS = ["memory", "redis", "redis-resp2", "redis-cluster"]
 
 
 class Recorder:
@@ -80,7 +80,9 @@ class Env:
 
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
-    if request.param.startswith("redis"):
+    if request.param == "redis-cluster":
+        request.getfixturevalue("redis_cluster_prefix")  # skips (or fails in CI) without one
+    elif request.param.startswith("redis"):
         request.getfixturevalue("redis_prefix")  # skips (or fails in CI) without Redis
     return str(request.param)
 
@@ -112,22 +114,32 @@ async def env(backend_name: str, request: pytest.FixtureRequest) -> AsyncIterato
         import redis.asyncio as aioredis
 
         from channels.broker_redis import RedisBroker
+        from channels.keys import ClusterKeys, Keys
         from channels.workqueue_redis import RedisWorkQueue
 
-        prefix = request.getfixturevalue("redis_prefix")
-        url = request.getfixturevalue("redis_url")
-        protocol = 2 if backend_name == "redis-resp2" else 3
-        client = aioredis.Redis.from_url(url, protocol=protocol)
+        client: aioredis.Redis | aioredis.RedisCluster
+        if backend_name == "redis-cluster":
+            prefix = request.getfixturevalue("redis_cluster_prefix")
+            url = request.getfixturevalue("redis_cluster_url")
+            client = aioredis.RedisCluster.from_url(url)
+            keys: Keys = ClusterKeys(prefix, shards=4)
+        else:
+            prefix = request.getfixturevalue("redis_prefix")
+            url = request.getfixturevalue("redis_url")
+            protocol = 2 if backend_name == "redis-resp2" else 3
+            client = aioredis.Redis.from_url(url, protocol=protocol)
+            keys = Keys(prefix)
 
         async def make_redis(**kwargs: Any) -> tuple[Broker, Recorder]:
-            broker = RedisBroker(client, seeds, prefix=prefix, **kwargs)
+            kwargs.setdefault("wait_replicas", 1)
+            broker = RedisBroker(client, seeds, keys=keys, **kwargs)
             recorder = Recorder()
             await broker.start(recorder)
             closers.append(broker.close)
             return broker, recorder
 
         def redis_queue(broker: Broker) -> WorkQueue:
-            return RedisWorkQueue(client, prefix=prefix)
+            return RedisWorkQueue(client, keys=keys)
 
         closers.append(client.aclose)
         yield Env(backend_name, seeds, make_redis, redis_queue, asyncio.sleep, closers)

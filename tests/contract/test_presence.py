@@ -58,15 +58,21 @@ class Backend:
     #: Let this much time pass, for the backend's notion of time.
     advance: Callable[[float], Awaitable[None]]
     now: Callable[[], float]
-    redis: aioredis.Redis | None = None
+    redis: aioredis.Redis | aioredis.RedisCluster | None = None
     prefix: str = ""
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def store(request: pytest.FixtureRequest) -> tuple[str, str, str]:
     # Sync, so that only the Redis runs pull in (and need) the Redis fixtures.
     if request.param == "memory":
         return ("memory", "", "")
+    if request.param == "redis-cluster":
+        return (
+            "redis-cluster",
+            request.getfixturevalue("redis_cluster_url"),
+            request.getfixturevalue("redis_cluster_prefix"),
+        )
     return ("redis", request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"))
 
 
@@ -80,7 +86,12 @@ async def backend(store: tuple[str, str, str]) -> AsyncIterator[Backend]:
         await memory.close()
         return
     # Two clients, as two gateway processes would have.
-    one, two = aioredis.Redis.from_url(url), aioredis.Redis.from_url(url)
+    one: aioredis.Redis | aioredis.RedisCluster
+    two: aioredis.Redis | aioredis.RedisCluster
+    if kind == "redis-cluster":
+        one, two = aioredis.RedisCluster.from_url(url), aioredis.RedisCluster.from_url(url)
+    else:
+        one, two = aioredis.Redis.from_url(url), aioredis.Redis.from_url(url)
     gw1 = RedisPresence(one, prefix=prefix, ttl=TTL)
     gw2 = RedisPresence(two, prefix=prefix, ttl=TTL)
     try:

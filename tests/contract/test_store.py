@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -523,6 +524,45 @@ async def test_newer_epoch_replaces_older_does_not(store: Store) -> None:
     ]
     assert await store.insert_messages([_msg(2, epoch=100)]) == 0
     assert (await store.history("building:1", after=1, limit=1)) == [_msg(2, epoch=200)]
+
+
+def _chat(offset: int, cmid: str, *, epoch: int = 1, author_id: int = 7) -> StoredMessage:
+    return replace(_msg(offset, epoch=epoch, author_id=author_id), client_msg_id=cmid)
+
+
+async def test_a_chat_message_is_stored_once_across_epochs(store: Store) -> None:
+    """Design 0033: the gateway re-submits a message Redis lost into a new epoch; a late write
+    of the lost copy, before or after, must not double it. The newer epoch's copy wins."""
+    # The re-submitted copy (epoch 2, offset 4) first, then the late first copy (epoch 1, 6).
+    assert await store.insert_messages([_chat(4, "a", epoch=2)]) == 1
+    assert await store.insert_messages([_chat(6, "a", epoch=1)]) == 0
+    assert await store.history("building:1") == [_chat(4, "a", epoch=2)]
+    # The late copy first, then the re-submitted one: the older row goes.
+    assert await store.insert_messages([_chat(7, "b", epoch=1)]) == 1
+    assert await store.insert_messages([_chat(5, "b", epoch=2)]) == 1
+    assert await store.history("building:1") == [_chat(4, "a", epoch=2), _chat(5, "b", epoch=2)]
+    # Both copies in one batch; a retried batch changes nothing.
+    batch = [_chat(9, "c", epoch=1), _chat(6, "c", epoch=2)]
+    assert await store.insert_messages(batch) == 1
+    assert await store.insert_messages(batch) == 0
+    assert [(m.offset, m.client_msg_id) for m in await store.history("building:1")] == [
+        (4, "a"),
+        (5, "b"),
+        (6, "c"),
+    ]
+    # The same client_msg_id from another author, or in another channel, is another message;
+    # rows without one (edits, events) are never merged.
+    assert await store.insert_messages([_chat(7, "a", epoch=2, author_id=8)]) == 1
+    assert await store.insert_messages([_msg(8, epoch=2), _msg(10, epoch=2)]) == 2
+    assert await store.count_messages("building:1") == 6
+    assert await store.stored_ids("building:1", 4, 9) == {
+        4: (2, "a"),
+        5: (2, "b"),
+        6: (2, "c"),
+        7: (2, "a"),
+        8: (2, None),
+    }
+    assert await store.stored_ids("building:1", 11, 20) == {}
 
 
 async def test_duplicates_within_a_batch(store: Store) -> None:

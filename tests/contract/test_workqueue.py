@@ -11,13 +11,15 @@ import pytest
 from channels.workqueue import Claim, Claimed, ClaimsNotSeeded, WorkItem, WorkQueue
 from channels.workqueue_memory import MemoryWorkQueue
 
-BACKENDS = ["memory", "redis", "redis-resp2"]
+BACKENDS = ["memory", "redis", "redis-resp2", "redis-cluster"]
 Q = "votes"
 
 
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
-    if request.param.startswith("redis"):
+    if request.param == "redis-cluster":
+        request.getfixturevalue("redis_cluster_prefix")  # skips (or fails in CI) without one
+    elif request.param.startswith("redis"):
         request.getfixturevalue("redis_prefix")  # skips (or fails in CI) without Redis
     return str(request.param)
 
@@ -29,13 +31,21 @@ async def wq(backend_name: str, request: pytest.FixtureRequest) -> AsyncIterator
         return
     import redis.asyncio as aioredis
 
+    from channels.keys import ClusterKeys, Keys
     from channels.workqueue_redis import RedisWorkQueue
 
-    prefix = request.getfixturevalue("redis_prefix")
-    url = request.getfixturevalue("redis_url")
-    client = aioredis.Redis.from_url(url, protocol=2 if backend_name == "redis-resp2" else 3)
+    client: aioredis.Redis | aioredis.RedisCluster
+    if backend_name == "redis-cluster":
+        prefix = request.getfixturevalue("redis_cluster_prefix")
+        client = aioredis.RedisCluster.from_url(request.getfixturevalue("redis_cluster_url"))
+        keys: Keys = ClusterKeys(prefix, shards=4)
+    else:
+        prefix = request.getfixturevalue("redis_prefix")
+        url = request.getfixturevalue("redis_url")
+        client = aioredis.Redis.from_url(url, protocol=2 if backend_name == "redis-resp2" else 3)
+        keys = Keys(prefix)
     try:
-        yield RedisWorkQueue(client, prefix=prefix)
+        yield RedisWorkQueue(client, keys=keys)
     finally:
         await client.aclose()
 

@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -20,13 +22,14 @@ from typing import IO, Any
 import httpx
 import msgpack
 import orjson
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from persistence.factory import open_store
 from persistence.migrate import migrate
 from persistence.store import Role, Store
-from tests.conftest import free_port
+from tests.conftest import IN_CI, free_port
 
 PASSWORD = "correct horse battery"
 ROOT = Path(__file__).resolve().parents[2]
@@ -362,3 +365,32 @@ async def running(deployment: Deployment, **env: str) -> AsyncIterator[Server]:
         yield server
     finally:
         await server.stop()
+
+
+@contextlib.contextmanager
+def own_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A redis-server of the test's own on ``port``, keeping nothing on disk: a test may kill,
+    restart or flush it (never the shared one)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server (Debian package redis-server) is not installed"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(5)

@@ -4,16 +4,13 @@ process (killed mid-stream and restarted), and a Redis that restarts empty under
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, free_port
-from tests.e2e.harness import Client, Deployment, Worker, login, running, seed
+from tests.conftest import free_port
+from tests.e2e.harness import Client, Deployment, Server, Worker, login, own_redis, running, seed
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -85,35 +82,6 @@ async def test_persist_worker_killed_mid_stream_loses_and_doubles_nothing(
             await ann.close()
     finally:
         worker.stop()
-
-
-@contextlib.contextmanager
-def own_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server (Debian package redis-server) is not installed"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        import socket
-
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait(5)
 
 
 async def test_gateway_survives_redis_restart(scaled: Deployment) -> None:
@@ -231,3 +199,67 @@ async def test_serve_with_several_worker_processes(scaled: Deployment) -> None:
             assert code == 4000
     finally:
         await server.stop()
+
+
+async def test_two_gateways_and_the_persist_worker_on_a_redis_cluster(
+    tmp_path: Path, redis_cluster_url: str, redis_cluster_prefix: str, postgres_schema_url: str
+) -> None:
+    """The whole scaled mode on a 3+3 Redis Cluster (design 0034): rooms, presence and the
+    persist worker's sharded queue, through real gateway processes."""
+    cluster = Deployment(
+        "scaled",
+        postgres_schema_url,
+        redis_cluster_url,
+        redis_cluster_prefix,
+        tmp_path,
+        extra_env={"LINLI_REDIS_CLUSTER": "true", "LINLI_PERSIST_SHARDS": "4"},
+    )
+    hood = await seed(cluster)
+    rooms = [f"building:{hood.building_a}", f"building:{hood.building_b}"]
+    worker = Worker(cluster).start()
+    try:
+        # Started by hand with a longer start-up bound: two gateways and a worker importing at
+        # once on a loaded 2-core machine took more than the harness's 20 s once.
+        one, two = Server(cluster), Server(cluster)
+        try:
+            await asyncio.gather(one.start(timeout=60), two.start(timeout=60))
+            ann = await Client.connect(one, await login(one, "ann"))
+            amy = await Client.connect(two, await login(two, "amy"))
+            await ann.ok("subscribe", channel=rooms[0])
+            await amy.ok("subscribe", channel=rooms[0])
+            assert (await ann.push("join"))["user"]["id"] == hood.users["ann"]
+            assert (await ann.push("join"))["user"]["id"] == hood.users["amy"]
+            for i in range(1, 11):
+                await ann.ok("publish", channel=rooms[0], text=f"one {i}", client_msg_id=f"o{i}")
+                await amy.ok("publish", channel=rooms[0], text=f"two {i}", client_msg_id=f"t{i}")
+            for client in (ann, amy):
+                got = await client.pubs(20)
+                assert [m["offset"] for m in got] == list(range(1, 21))
+            members = (await ann.ok("presence", channel=rooms[0]))["members"]
+            assert [m["id"] for m in members] == sorted([hood.users["ann"], hood.users["amy"]])
+            bob = await Client.connect(two, await login(two, "bob"))
+            await bob.ok("subscribe", channel=rooms[1])
+            await bob.ok("publish", channel=rooms[1], text="b", client_msg_id="b1")
+            assert [m["offset"] for m in await bob.pubs(1)] == [1]
+            store = await cluster.store()
+            try:
+                deadline = time.monotonic() + 30
+                while (
+                    await store.count_messages(rooms[0]) < 20
+                    or await store.count_messages(rooms[1]) < 1
+                ):
+                    assert time.monotonic() < deadline, "the persist worker did not catch up"
+                    await asyncio.sleep(0.2)
+                rows = await store.history(rooms[0], after=0, limit=50)
+                assert [r.offset for r in rows] == list(range(1, 21))
+            finally:
+                await store.close()
+            await amy.close()
+            assert (await ann.push("leave"))["user"]["id"] == hood.users["amy"]
+            for client in (ann, bob):
+                await client.close()
+        finally:
+            await one.stop()
+            await two.stop()
+    finally:
+        worker.stop()

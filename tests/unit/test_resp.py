@@ -6,10 +6,11 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channels.resp import MESSAGE, Element, ErrorReply, ProtocolError, PushReader, Reply
+from tests.fuzzing import examples
 
 
 def bulk(data: bytes) -> bytes:
@@ -245,3 +246,70 @@ def test_the_error_names_the_stream_offset_of_the_bad_reply() -> None:
     assert reader.feed(good + b"+PO") == [(b"message", b"ch", b"P1 1 x")]
     with pytest.raises(ProtocolError, match=rf"at stream byte {len(good) + 7} \(b'~2\\r\\n'\)"):
         reader.feed(b"NG\r\n~2\r\n")
+
+
+# -- fuzzing: anything off the socket is replies or a ProtocolError, however it is cut --------
+
+
+def _read_all(chunks: list[bytes]) -> tuple[list[Reply], str | None]:
+    """The replies the chunks give and the ProtocolError's message, if one was raised (the
+    stream is dropped then). Any other exception fails the test: the pub/sub link would die
+    with an unexpected error instead of reconnecting."""
+    reader = PushReader()
+    replies: list[Reply] = []
+    for chunk in chunks:
+        try:
+            replies += reader.feed(chunk)
+        except ProtocolError as exc:
+            return replies, str(exc)
+    return replies, None
+
+
+@st.composite
+def _garbled_stream(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    """A well-formed stream with a few bytes replaced, inserted or removed, cut anywhere."""
+    replies = draw(st.lists(_reply(), min_size=1, max_size=6))
+    wire = bytearray(b"".join(w for w, _ in replies))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(wire)))
+        edit = draw(st.sampled_from(["replace", "insert", "delete"]))
+        junk = draw(st.sampled_from([b"\r", b"\n", b"$", b"*", b"-", b":", b"9", b"x", b"\x00"]))
+        if edit == "insert" or at == len(wire):
+            wire[at:at] = junk
+        elif edit == "replace":
+            wire[at : at + 1] = junk
+        else:
+            del wire[at]
+    data = bytes(wire)
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=8)))
+    bounds = [0, *cuts, len(data)]
+    return data, [data[a:b] for a, b in pairwise(bounds)]
+
+
+def _same_reading(data: bytes, chunks: list[bytes]) -> None:
+    whole, whole_error = _read_all([data])
+    cut, cut_error = _read_all(chunks)
+    one_by_one, byte_error = _read_all([data[i : i + 1] for i in range(len(data))])
+    if whole_error is None:
+        # A stream the reader accepts whole reads the same however it arrives.
+        assert cut_error is None and cut == whole
+        assert byte_error is None and one_by_one == whole
+    else:
+        # A stream it refuses is refused however it arrives, naming the same reply. Fed a byte
+        # at a time, every reply before the bad one came out first; a chunk holding good
+        # replies and the bad one raises without them (the stream is dropped either way).
+        assert cut_error is not None and byte_error is not None
+        assert cut_error.split(" (")[0] == whole_error.split(" (")[0] == byte_error.split(" (")[0]
+        assert one_by_one[: len(cut)] == cut
+
+
+@settings(max_examples=examples(300))
+@given(_garbled_stream())
+def test_a_garbled_stream_is_read_alike_however_it_is_cut(case: tuple[bytes, list[bytes]]) -> None:
+    _same_reading(*case)
+
+
+@given(st.binary(max_size=64), st.lists(st.integers(0, 64), max_size=6))
+def test_any_bytes_are_replies_or_a_protocol_error(data: bytes, cuts: list[int]) -> None:
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    _same_reading(data, [data[a:b] for a, b in pairwise(bounds)])

@@ -8,12 +8,16 @@ from typing import Any
 import msgpack
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+# Every feature's ops (polls, moderation, messages, ...) register their parsers at import time;
+# the fuzzing at the end covers them all.
+import linli.features  # noqa: F401
 from channels.names import ChannelKind, ChannelRef
 from gateway.codes import ErrorCode
 from gateway.wire import (
+    _PARSERS,
     MAX_TEXT_CHARS,
     Format,
     FrameError,
@@ -30,6 +34,7 @@ from gateway.wire import (
     encode_error,
     encode_ok,
 )
+from tests.fuzzing import examples
 
 BUILDING_3 = ChannelRef(ChannelKind.BUILDING, "3")
 
@@ -279,3 +284,108 @@ def test_publish_with_a_photo_may_have_no_caption(fmt: Format) -> None:
         with pytest.raises(FrameError) as info:
             decode_request(frame({**base, **bad}, fmt), fmt)
         assert info.value.code is ErrorCode.BAD_REQUEST
+
+
+# -- fuzzing: any frame is a request or a documented error, the same in every format ----------
+
+_OPS = sorted(_PARSERS)
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+_JSON_VALUES = (
+    _JSON_SCALARS
+    | st.lists(_JSON_SCALARS, max_size=3)
+    | st.dictionaries(st.text(max_size=6), _JSON_SCALARS, max_size=3)
+)
+# Values that come near what the parsers accept: ids and offsets at their bounds, channel
+# names of every kind, texts with control characters, photo ids, client message ids.
+_NEAR = st.sampled_from(
+    [
+        *(0, 1, -1, 2**53, 2**53 + 1, 2**63 - 1, 1.0, True, "", " ", "\x00", "a" * 4001),
+        *("building:3", "group:garden", "poll:1", "dm:1:2", "mod:flags", "building:", "x:1"),
+        *("0123456789abcdef0123456789abcdef", "c-1", "c 1", {"offset": 1, "epoch": 2}),
+    ]
+)
+_FIELDS = st.sampled_from(
+    [
+        *("text", "client_msg_id", "since", "after", "before", "around"),
+        *("limit", "reply_to", "photo", "offset", "epoch", "option", "options", "reason", "poll"),
+    ]
+)
+
+
+_CHANNELS = st.sampled_from(["building:3", "group:garden", "poll:1", "mod:flags"])
+
+
+@st.composite
+def _request_objects(draw: st.DrawFn) -> dict[str, Any]:
+    """A map shaped like a request: a known op (or not), most often a good id and channel, and
+    fields the parsers look at, each with a value near what they accept or any JSON value."""
+    obj: dict[str, Any] = {"op": draw(st.sampled_from([*_OPS, "nope", 1]))}
+    # Mostly good ids and channels, so that most objects reach the op's own parser.
+    # (hypothesis leans to the first element of a sample: "both good" first.)
+    good = draw(st.sampled_from([2, 2, 2, 2, 1, 0]))
+    if good:
+        obj["id"] = draw(st.integers(1, 2**53))
+    elif draw(st.booleans()):
+        obj["id"] = draw(_NEAR)
+    if good > 1:
+        obj["channel"] = draw(_CHANNELS)
+    elif draw(st.booleans()):
+        obj["channel"] = draw(_NEAR)
+    for name in draw(st.lists(_FIELDS, max_size=8, unique=True)):
+        obj[name] = draw(_NEAR | _JSON_VALUES)
+    return obj
+
+
+def _outcome(data: str | bytes, fmt: Format) -> Any:
+    """What decoding gives: the request, or the error's code and request id. Nothing else may
+    come out of the decoder (an exception other than FrameError is a server error)."""
+    try:
+        return decode_request(data, fmt)
+    except FrameError as exc:
+        assert isinstance(exc.code, ErrorCode)
+        assert exc.message
+        return (exc.code, exc.request_id)
+
+
+@given(st.text(max_size=200))
+def test_any_text_frame_is_a_request_or_a_documented_error(data: str) -> None:
+    _outcome(data, Format.JSON)
+    _outcome(data, Format.MSGPACK)  # a text frame on a msgpack connection
+
+
+@given(st.binary(max_size=200))
+def test_any_binary_frame_is_a_request_or_a_documented_error(data: bytes) -> None:
+    _outcome(data, Format.MSGPACK)
+    _outcome(data, Format.JSON)  # a binary frame on a JSON connection
+
+
+@settings(max_examples=examples(500))
+@given(_request_objects())
+def test_any_request_object_decodes_the_same_in_json_and_msgpack(obj: dict[str, Any]) -> None:
+    as_json = _outcome(orjson.dumps(obj).decode(), Format.JSON)
+    as_msgpack = _outcome(msgpack.packb(obj), Format.MSGPACK)
+    assert as_json == as_msgpack
+    assert _outcome(orjson.dumps(obj).decode(), Format.JSON_UTF8) == as_json
+    if isinstance(as_json, Publish):
+        # What the parser let through is what the server may store and fan out.
+        assert 0 < as_json.id <= 2**53
+        assert len(as_json.text) <= MAX_TEXT_CHARS
+        assert as_json.text == as_json.text.strip()
+        assert not any(ord(c) < 32 or ord(c) == 127 for c in as_json.text)
+        assert as_json.text or as_json.photo
+
+
+@given(_request_objects(), st.integers(0, 40), st.binary(min_size=1, max_size=3))
+def test_a_corrupted_msgpack_frame_is_a_request_or_a_documented_error(
+    obj: dict[str, Any], at: int, junk: bytes
+) -> None:
+    data = msgpack.packb(obj)
+    at = at % (len(data) + 1)
+    _outcome(data[:at] + junk + data[at:], Format.MSGPACK)
+    _outcome(data[:at], Format.MSGPACK)
