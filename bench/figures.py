@@ -1,7 +1,7 @@
 """The community-figures page's server time over a year of activity for ``--residents``
 residents (2,000 by default): the month view (6 months, every figure of every feature), the
-30-day chart, the cohorts, and the whole /figures page over HTTP — each timed ``--runs`` times,
-p50 and max reported.
+30-day chart and the cohorts (what ``/figures`` computes per request; the page's HTTP and
+template time is not included) — each timed ``--runs`` times, p50 and max reported.
 
 The year is written straight into the rollup (``activity_days``: each resident active on a
 random share of days), plus a chat message and a vote per resident-week, with one SQL statement

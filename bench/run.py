@@ -195,16 +195,22 @@ async def profiling(pid: int, name: str) -> AsyncIterator[None]:
 
 
 async def _drained(
-    client: Any, stream: str, worker: subprocess.Popen[bytes], log: Path, deadline: float
+    client: Any,
+    stream: str,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+    deadline: float,
+    group_name: str = "persist",
 ) -> tuple[float | None, float | None]:
-    """When the worker first read from the stream, and when its backlog was empty (nothing
-    unread, nothing unacked)."""
+    """When the worker (of consumer group ``group_name``) first read from the stream, and when
+    its backlog was empty (nothing unread, nothing unacked)."""
     started = None
+    names = (group_name, group_name.encode())
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            raise RuntimeError(f"persist worker exited:\n{tail(log)}")
+            raise RuntimeError(f"{group_name} worker exited:\n{tail(log)}")
         groups = await client.xinfo_groups(stream)
-        group = next((g for g in groups if g["name"] in (b"persist", "persist")), None)
+        group = next((g for g in groups if g["name"] in names), None)
         now = time.perf_counter()
         if group is not None:
             if started is None and (group.get("entries-read") or 0) > 0:
@@ -215,15 +221,20 @@ async def _drained(
     return started, None
 
 
-async def run_persist(infra: Infra, messages: int) -> dict[str, Any]:
+async def run_persist(infra: Infra, messages: int, *, index: bool = False) -> dict[str, Any]:
     """The persist worker (``linli worker persist``, pinned with Redis) draining a backlog of
-    ``messages`` publications from the Redis work stream into a fresh PostgreSQL schema."""
+    ``messages`` publications from the Redis work stream into a fresh PostgreSQL schema.
+
+    ``index``: ``linli worker search-chat`` (the chat indexer, the stream's second consumer
+    group) starts at the same moment on the other CPU, as deployed beside the persist worker,
+    so the persist rate is measured with indexing on; its own drain is reported too."""
     import asyncpg
     import msgpack
     import redis.asyncio as aioredis
 
     from channels.keys import Keys
     from channels.workqueue import PERSIST_QUEUE
+    from gateway.search.events import CHAT_GROUP
     from persistence.migrate import migrate
 
     redis_url = await infra.redis()
@@ -235,6 +246,7 @@ async def run_persist(infra: Infra, messages: int) -> dict[str, Any]:
     prefix = f"bench:persist:{schema}:"
     client = aioredis.Redis.from_url(redis_url)
     worker: subprocess.Popen[bytes] | None = None
+    indexer: subprocess.Popen[bytes] | None = None
     try:
         await migrate(url)
         stream = Keys(prefix).work(PERSIST_QUEUE)
@@ -276,6 +288,18 @@ async def run_persist(infra: Infra, messages: int) -> dict[str, Any]:
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
+        if index:
+            # Started at once, like the persist worker: whichever runs first, neither group
+            # loses an entry to the other's trim (``WorkQueue.expect_groups``, which the first
+            # run of this pair lacked: docs/performance.md).
+            index_log = infra.tmp / "search-chat-worker.log"
+            indexer = subprocess.Popen(
+                pinned("1", [sys.executable, "-m", "linli", "worker", "search-chat"]),
+                env=env,
+                cwd=infra.tmp,
+                stdout=index_log.open("ab"),
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 120
         async with profiling(worker.pid, "persist-worker"):
             started, finished = await _drained(client, stream, worker, log, deadline)
@@ -287,7 +311,7 @@ async def run_persist(infra: Infra, messages: int) -> dict[str, Any]:
         if started is None or finished is None:
             return {"messages": messages, "rows": rows, "error": "backlog not drained in 120 s"}
         elapsed = finished - started
-        return {
+        result: dict[str, Any] = {
             "messages": messages,
             "rows": rows,
             "seconds": round(elapsed, 3),
@@ -295,8 +319,28 @@ async def run_persist(infra: Infra, messages: int) -> dict[str, Any]:
             "note": "rate counted from the worker's first read to an empty backlog (polled "
             "every 20 ms); start-up excluded",
         }
+        if indexer is not None:
+            # Bounded: a slow indexer is reported as not drained, not waited for.
+            index_deadline = time.monotonic() + 600
+            i_started, i_finished = await _drained(
+                client, stream, indexer, index_log, index_deadline, CHAT_GROUP
+            )
+            conn = await asyncpg.connect(url)
+            try:
+                docs = await conn.fetchval("SELECT count(*) FROM search_docs")
+            finally:
+                await conn.close()
+            result["indexed"] = docs
+            if i_started is not None and i_finished is not None:
+                took = i_finished - i_started
+                result["index_seconds"] = round(took, 3)
+                result["indexed_per_s"] = round(messages / took) if took > 0 else None
+            else:
+                result["index_error"] = "the indexer did not drain in 600 s"
+        return result
     finally:
         stop_process(worker)
+        stop_process(indexer)
         keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
         if keys:
             await client.delete(*keys)

@@ -31,6 +31,7 @@ The broker appends publications to the ``persist`` queue itself, atomically with
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -96,6 +97,12 @@ class WorkQueue(Protocol):
         ``block_ms`` for the first one; they stay pending on ``consumer`` until acked."""
 
     async def ack(self, queue: str, group: str, ids: list[str]) -> None: ...
+
+    def expect_groups(self, queue: str, groups: Collection[str]) -> None:
+        """The groups that read ``queue`` in this deployment (every worker of it). An entry is
+        dropped once every group has acked it; a group is made at the latest before the first
+        drop, so one whose worker has not run yet still gets every entry (else a fresh
+        install's indexer, running first, could drop chat the persist worker never stores)."""
 
     async def reclaim(
         self, queue: str, group: str, consumer: str, *, min_idle_ms: int, count: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from channels.workqueue import Claim, Claimed, ClaimsNotSeeded, WorkItem
@@ -135,6 +135,11 @@ class MemoryWorkQueue:
             return False
         q.claims[name] = dict(claims)
         return True
+
+    def expect_groups(self, queue: str, groups: Collection[str]) -> None:
+        q = self._queue(queue)
+        for group in groups:
+            self._group(q, group)
 
     def _group(self, q: _Queue, group: str) -> _Group:
         g = q.groups.get(group)

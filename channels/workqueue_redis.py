@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -95,6 +95,9 @@ class RedisWorkQueue:
         self._seed_script = redis.register_script(load_script("seed_claims.lua"))
         self._reclaim_script = redis.register_script(load_script("reclaim.lua"))
         self._acks_since_trim: dict[str, int] = {}
+        #: ``expect_groups``: the groups of each queue, and those known to exist.
+        self._expected: dict[str, set[str]] = {}
+        self._groups_made: set[tuple[str, str]] = set()
         #: (first shard stream, group) -> the next empty poll's wait, in ms (``_read_shards``).
         self._poll_ms: dict[tuple[str, str], int] = {}
         #: Submits on their way to Redis, coalesced into pipelines (``_send``).
@@ -323,13 +326,21 @@ class RedisWorkQueue:
         if acked >= _TRIM_EVERY:
             acked = 0
             for stream in self._streams(queue):
-                await self._trim(stream)
+                await self._trim(stream, queue)
         self._acks_since_trim[queue] = acked
 
-    async def _trim(self, stream: str) -> None:
+    def expect_groups(self, queue: str, groups: Collection[str]) -> None:
+        self._expected.setdefault(queue, set()).update(groups)
+
+    async def _trim(self, stream: str, queue: str) -> None:
         """Drop entries every group has read and acked: without it the stream would keep every
-        message ever published (XACK does not delete). A group created afterwards starts at the
-        oldest entry left."""
+        message ever published (XACK does not delete). The expected groups are made first (from
+        id 0), so none of them misses an entry; a group nobody expected, created afterwards,
+        starts at the oldest entry left."""
+        for group in sorted(self._expected.get(queue, ())):
+            if (stream, group) not in self._groups_made:
+                await self._create_group(stream, group)
+                self._groups_made.add((stream, group))
         groups = await self._redis.xinfo_groups(stream)
         if not groups:
             return

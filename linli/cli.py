@@ -14,7 +14,7 @@ import click
 from linli.clock import system_clock
 from linli.config import Settings, load_settings
 from linli.eventloop import run as run_loop
-from linli.features import FEATURES, all_workers
+from linli.features import FEATURES, all_workers, run_worker
 from linli.gctune import tune_gc
 from linli.types import Role
 
@@ -127,7 +127,7 @@ def worker(name: str) -> None:
 
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await all_workers(FEATURES)[name](runtime).run(stop)
+            await run_worker(runtime, name, stop)
 
     tune_gc(settings.gc_threshold)
     _run(run, settings.event_loop)

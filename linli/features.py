@@ -6,8 +6,10 @@ The order matters where routes could overlap: the core's come first.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import cast
 
 from gateway.admin import ops as admin_ops
 from gateway.events import ops as events_ops
@@ -26,10 +28,13 @@ from gateway.privacy import ops as privacy_ops
 from gateway.requests import ops as requests_ops
 from gateway.requests.events import DIGEST_TIMER as REQUESTS_DIGEST
 from gateway.requests.events import OVERDUE_TIMER as REQUESTS_OVERDUE
+from linli.clock import ManualClock
 from linli.feature import Feature, NavItem, Runnable, Services, TimerHandler
-from linli.live import zone_of
+from linli.live import LiveSettings, zone_name, zone_of
 from linli.roles import Can
+from linli.types import Millis
 from persistence.activity.sql import SqlActivityStore
+from persistence.admin.sql import SqlAdminStore
 from persistence.events import CONFIRM_TIMEOUT_KIND, ENDED_KIND, PROMOTED_KIND, REMINDER_KIND
 from persistence.moderation.sql import SqlModerationStore
 from persistence.notifications import Channel
@@ -110,6 +115,7 @@ from workers.chat_notify import ChatNotifyWorker
 from workers.deliver import DeliveryWorker, Sender
 from workers.deliver_email import EmailSender
 from workers.deliver_push import PushSender
+from workers.live import LiveFollower
 from workers.mail.compose import Composer
 from workers.mail.smtp import SmtpTransport
 from workers.moderation import ModerationWorker
@@ -181,7 +187,7 @@ def notification_timers(services: Services) -> NotificationTimers:
     return NotificationTimers(
         SqlNotificationStore(services.database),
         services.timers,
-        zone=zone_of(services),
+        zone=lambda: zone_of(services),
         email=services.settings.email_enabled,
         retention_days=services.settings.notification_days,
         clock=services.clock,
@@ -457,7 +463,7 @@ def delivery_senders(services: Services) -> dict[Channel, Sender]:
             password=settings.smtp_password,
             tls=settings.smtp_tls,
         )
-        composer = Composer(settings.mail_from, settings.public_url, settings.zone)
+        composer = Composer(settings.mail_from, settings.public_url, lambda: zone_of(services))
         senders[Channel.EMAIL] = EmailSender(
             SqlNotificationStore(services.database), transport, composer, clock=services.clock
         )
@@ -503,18 +509,100 @@ def recurring_of(features: Sequence[Feature], services: Services) -> dict[str, i
     return found
 
 
+class _SettingsView:
+    """``services`` as they were under other live settings, at one frozen instant: what a
+    recurring job's plan was before a change, computed with the functions that plan it."""
+
+    def __init__(self, services: Services, values: Mapping[str, str], now: Millis) -> None:
+        self._services = services
+        self.live = LiveSettings()
+        self.live.replace(values)
+        self.clock = ManualClock(now)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._services, name)
+
+
+def replanned(
+    features: Sequence[Feature],
+    services: Services,
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+) -> tuple[dict[str, Millis], dict[str, Millis]]:
+    """Every recurring job's first due time under the settings ``before`` and ``after`` a
+    change, at the same instant (only the jobs planned in local time differ)."""
+    now = services.clock.now_ms()
+    views = (_SettingsView(services, values, now) for values in (before, after))
+    old, new = (recurring_of(features, cast(Services, view)) for view in views)
+    return old, new
+
+
+def follow_zone(
+    services: Services, changed: Callable[[Mapping[str, str], Mapping[str, str]], None]
+) -> None:
+    """Call ``changed(before, after)`` with the live settings around each change of the
+    neighbourhood's time zone (the settings page), in this process."""
+    heard = [dict(services.live.values)]
+
+    def listen(values: Mapping[str, str]) -> None:
+        before = heard[0]
+        heard[0] = dict(values)
+        default = services.settings.time_zone
+        if _zone_name_of(before, default) != _zone_name_of(values, default):
+            changed(before, values)
+
+    services.live.listeners.append(listen)
+
+
+def _zone_name_of(values: Mapping[str, str], default: str) -> str:
+    live = LiveSettings()
+    live.replace(values)
+    return zone_name(live, default)
+
+
+def expect_groups(services: Services, features: Sequence[Feature]) -> None:
+    """Tell the work queue every consumer group of each queue (``WorkQueue.expect_groups``),
+    from the workers the features define, before any worker acks: a worker whose group does
+    not exist yet must not lose the entries another group's worker has done with."""
+    found: dict[str, set[str]] = {}
+    for make in workers_of(features).values():
+        worker = make(services)  # constructors hold references only; nothing runs
+        group = getattr(worker, "group", None)
+        if isinstance(group, str):
+            found.setdefault(worker.queue, set()).add(group)
+    for queue, groups in found.items():
+        services.work_queue.expect_groups(queue, groups)
+
+
 def all_workers(features: Sequence[Feature]) -> dict[str, Callable[[Services], Runnable]]:
     """The features' workers and the timers worker that runs their timers (``linli worker
     <name>``, the embedded mode's tasks)."""
     found = workers_of(features)
 
     def timers(services: Services) -> Runnable:
-        return TimerWorker(
+        worker = TimerWorker(
             services.timers,
             timers_of(features, services),
             clock=services.clock,
             recurring=recurring_of(features, services),
         )
+        follow_zone(services, lambda b, a: worker.replan(*replanned(features, services, b, a)))
+        return worker
 
     found["timers"] = timers
     return found
+
+
+async def run_worker(services: Services, name: str, stop: asyncio.Event) -> None:
+    """``linli worker <name>``: one worker in a process of its own, with the admin's settings
+    loaded before it is made and followed while it runs (``workers/live.py``)."""
+    follower = LiveFollower(services.live, SqlAdminStore(services.database), services.broker)
+    await follower.start()
+    expect_groups(services, FEATURES)
+    worker = all_workers(FEATURES)[name](services)
+    refresh = asyncio.create_task(follower.run(stop), name="live-settings")
+    try:
+        await worker.run(stop)
+    finally:
+        stop.set()
+        await refresh

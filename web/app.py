@@ -21,6 +21,7 @@ from linli.config import Settings
 from linli.feature import Feature, Runnable
 from linli.runtime import Runtime, open_runtime
 from persistence.activity import ActivityKind
+from persistence.admin.sql import SqlAdminStore
 from web.activity import ActivityRecorder
 from web.http import ApiError, HttpCode, error_response
 from web.metrics_api import MetricsMiddleware, sample_forever
@@ -84,6 +85,10 @@ def create_starlette(settings: Settings, features: Sequence[Feature] | None = No
             app.state.gateway = gateway
             ws_server = await _start_ws_server(settings, gateway, runtime)
             stop_workers = asyncio.Event()
+            # Made with the admin's settings, not the environment's: a timers worker plans its
+            # daily jobs in the settings page's time zone (the refresh task may not have run).
+            if settings.workers_in_process:
+                runtime.live.replace(await SqlAdminStore(runtime.database).settings())
             workers, tasks = _start_workers(runtime, features, stop_workers)
             sampler = asyncio.create_task(
                 sample_forever(gateway, stop_workers), name="metrics-sampler"
@@ -147,8 +152,9 @@ def _start_workers(
 ) -> tuple[list[Runnable], list[asyncio.Task[None]]]:
     if not runtime.settings.workers_in_process:
         return [], []
-    from linli.features import all_workers
+    from linli.features import all_workers, expect_groups
 
+    expect_groups(runtime, features)
     workers = [make(runtime) for make in all_workers(features).values()]
     tasks = [asyncio.create_task(w.run(stop), name=f"worker-{w.queue}") for w in workers]
     return workers, tasks

@@ -2,7 +2,8 @@
 retention sweep. Both are recurring jobs (``Feature.recurring``), one each, that reschedule
 themselves.
 
-**Digests** (``notifications.digest``, daily at 08:00 local time, ``LINLI_TIME_ZONE``): every
+**Digests** (``notifications.digest``, daily at 08:00 local time: the settings page's time zone,
+else ``LINLI_TIME_ZONE``, asked at each run): every
 run makes the daily digests, and on Mondays the weekly ones too. For each user with an address
 and that digest setting, the unread notifications made since their last digest (for a first
 digest: in the past day or week), of the kinds they get by e-mail, become one pending e-mail
@@ -24,6 +25,7 @@ down) still makes Monday's weekly digests on a Tuesday.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -78,7 +80,7 @@ class NotificationTimers:
         store: NotificationStore,
         timers: TimerStore,
         *,
-        zone: ZoneInfo,
+        zone: ZoneInfo | Callable[[], ZoneInfo],
         email: bool,
         retention_days: int,
         clock: Clock = system_clock,
@@ -86,13 +88,19 @@ class NotificationTimers:
     ) -> None:
         self.store = store
         self.timers = timers
-        self.zone = zone
+        #: The zone, or how to ask for it at each use (``linli.live.zone_of``): an admin's
+        #: change moves the next run's 08:00 without a restart.
+        self._zone = zone
         #: Whether e-mail is configured (``LINLI_SMTP_HOST``); without it a run does nothing
         #: but schedule the next.
         self.email = email
         self.retention_days = retention_days
         self.clock = clock
         self.budget_s = budget_s
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone() if callable(self._zone) else self._zone
 
     def next_digest(self, now: Millis) -> Millis:
         return next_local_time(now, self.zone, *DIGEST_AT)

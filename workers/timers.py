@@ -132,6 +132,8 @@ class TimerWorker:
         if unhandled:
             raise ValueError(f"recurring jobs without a handler: {unhandled}")
         self._recurring_ensured = False
+        #: Plans to move recurring jobs to (``replan``), applied at the next round.
+        self._replans: list[tuple[dict[str, Millis], dict[str, Millis]]] = []
         self.clock: WallClock = clock or system_clock
         # Unique per worker, not just per process: two workers of one process (the embedded mode,
         # tests) must not be able to complete each other's claims.
@@ -164,6 +166,7 @@ class TimerWorker:
                 # Cleared before looking, so a wake() while a round runs makes another round.
                 self._wakeup.clear()
                 try:
+                    await self._apply_replans()
                     await self._ensure_recurring()
                     delay = await self._round(stop)
                     store_failures = 0
@@ -186,6 +189,7 @@ class TimerWorker:
         """
         ran = 0
         never = asyncio.Event()
+        await self._apply_replans()
         await self._ensure_recurring()
         while True:
             claimed, started = await self._run_batch(never)
@@ -202,6 +206,32 @@ class TimerWorker:
         for kind, due_at in self.recurring.items():
             await self.store.schedule_if_sooner(kind, kind, due_at, {}, now=now)
         self._recurring_ensured = True
+
+    def replan(self, before: Mapping[str, Millis], after: Mapping[str, Millis]) -> None:
+        """The recurring jobs' first due times changed from ``before`` to ``after`` (the
+        neighbourhood's time zone did: 08:00 is another instant). At the next round, each job
+        still waiting as ``before`` planned it (unclaimed, no payload, due at exactly that time)
+        is moved to its ``after`` time; a job that has run since, or is a continuation
+        (``payload``), keeps its time, and its next run is planned in the new zone anyway.
+        Every process hearing the change computes the same ``after``, so doing it everywhere
+        is idempotent. From the worker's event loop."""
+        self._replans.append((dict(before), dict(after)))
+        self.recurring.update(after)
+        self.wake()
+
+    async def _apply_replans(self) -> None:
+        while self._replans:
+            before, after = self._replans[0]
+            now = self.clock.now_ms()
+            for kind, due_at in after.items():
+                if kind not in self.recurring or before.get(kind) == due_at:
+                    continue
+                entry = await self.store.get(kind)
+                waiting = entry is not None and entry.claimed_by is None and not entry.payload
+                if waiting and entry is not None and entry.due_at == before.get(kind):
+                    await self.store.schedule(kind, kind, due_at, {}, now=now)
+                    log.info("timers: %s moved to %d (the time zone changed)", kind, due_at)
+            self._replans.pop(0)
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()

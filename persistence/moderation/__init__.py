@@ -70,6 +70,16 @@ class AppealState(enum.StrEnum):
     CLOSED = "closed"
 
 
+class AppealOutcome(enum.StrEnum):
+    """The moderator's choice when answering an appeal."""
+
+    #: The decision stands.
+    UPHELD = "upheld"
+    #: The appeal is accepted: the decision is undone (a mute or ban lifted, a hidden message
+    #: shown again, a warning withdrawn).
+    GRANTED = "granted"
+
+
 class FlagReason(enum.StrEnum):
     SPAM = "spam"
     HARASSMENT = "harassment"
@@ -234,6 +244,10 @@ class Appeal:
     handled_by: UserId | None
     handled_at: Millis | None
     answer: str
+    #: Set when answered (None before migration 0038's appeals and while open).
+    outcome: AppealOutcome | None = None
+    #: When the author acknowledged the answer (``/appeals``).
+    seen_at: Millis | None = None
 
 
 class AlreadyAppealed(Exception):
@@ -412,10 +426,21 @@ class ModerationStore(Protocol):
         """Newest first."""
 
     async def close_appeal(
-        self, appeal_id: int, *, actor_id: UserId, answer: str, now: Millis
+        self,
+        appeal_id: int,
+        *,
+        actor_id: UserId,
+        answer: str,
+        outcome: AppealOutcome,
+        now: Millis,
     ) -> Appeal:
-        """Close an open appeal with the moderator's answer, audited as ``appeal_closed``;
-        closing a closed one changes nothing. Raises NotFound."""
+        """Close an open appeal with the moderator's answer and outcome, audited as
+        ``appeal_closed``; closing a closed one changes nothing. Raises NotFound."""
+
+    async def appeal_seen(self, appeal_id: int, user_id: UserId, *, now: Millis) -> Appeal:
+        """The author acknowledged the answer of their closed appeal: ``seen_at`` is set once
+        (a second acknowledgement keeps the first time). Raises NotFound for an appeal that is
+        not the user's or not answered yet."""
 
     # -- audit and figures --------------------------------------------------------------------
     async def add_audit(

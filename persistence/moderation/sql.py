@@ -15,6 +15,7 @@ from persistence.moderation import (
     ActionResult,
     AlreadyAppealed,
     Appeal,
+    AppealOutcome,
     AppealState,
     Flag,
     FlagReason,
@@ -50,7 +51,7 @@ _SANCTION_COLUMNS: Final = (
 )
 _APPEAL_SELECT: Final = (
     "SELECT a.id, a.user_id, COALESCE(u.display_name, '') AS user_name, a.subject, a.summary, "
-    "a.note, a.state, a.created_at, a.handled_by, a.handled_at, a.answer "
+    "a.note, a.state, a.created_at, a.handled_by, a.handled_at, a.answer, a.outcome, a.seen_at "
     "FROM mod_appeals a LEFT JOIN users u ON u.id = a.user_id"
 )
 
@@ -125,6 +126,8 @@ def _appeal(row: Row) -> Appeal:
         handled_by=row["handled_by"],
         handled_at=row["handled_at"],
         answer=row["answer"],
+        outcome=AppealOutcome(row["outcome"]) if row["outcome"] else None,
+        seen_at=row["seen_at"],
     )
 
 
@@ -776,16 +779,23 @@ class SqlModerationStore:
         return [_appeal(r) for r in rows]
 
     async def close_appeal(
-        self, appeal_id: int, *, actor_id: UserId, answer: str, now: Millis
+        self,
+        appeal_id: int,
+        *,
+        actor_id: UserId,
+        answer: str,
+        outcome: AppealOutcome,
+        now: Millis,
     ) -> Appeal:
         async with self._db.transaction() as tx:
             changed = await tx.execute(
                 "UPDATE mod_appeals SET state = 'closed', handled_by = $2, handled_at = $3, "
-                "answer = $4 WHERE id = $1 AND state = 'open'",
+                "answer = $4, outcome = $5 WHERE id = $1 AND state = 'open'",
                 appeal_id,
                 actor_id,
                 now,
                 answer,
+                str(outcome),
             )
             row = await tx.fetchrow(f"{_APPEAL_SELECT} WHERE a.id = $1", appeal_id)
             if row is None:
@@ -798,8 +808,30 @@ class SqlModerationStore:
                     reason=answer,
                     now=now,
                     target_user_id=row["user_id"],
-                    detail={"appeal_id": appeal_id, "subject": row["subject"]},
+                    detail={
+                        "appeal_id": appeal_id,
+                        "subject": row["subject"],
+                        "outcome": str(outcome),
+                    },
                 )
+        return _appeal(row)
+
+    async def appeal_seen(self, appeal_id: int, user_id: UserId, *, now: Millis) -> Appeal:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE mod_appeals SET seen_at = $3 "
+                "WHERE id = $1 AND user_id = $2 AND state = 'closed' AND seen_at IS NULL",
+                appeal_id,
+                user_id,
+                now,
+            )
+            row = await tx.fetchrow(
+                f"{_APPEAL_SELECT} WHERE a.id = $1 AND a.user_id = $2 AND a.state = 'closed'",
+                appeal_id,
+                user_id,
+            )
+        if row is None:
+            raise NotFound(f"no answered appeal {appeal_id} of user {user_id}")
         return _appeal(row)
 
     async def audit_log(

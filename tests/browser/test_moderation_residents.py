@@ -6,6 +6,7 @@ its badge; a pin shows at the top of the room for another resident, live. axe on
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -207,7 +208,7 @@ async def test_warning_mute_and_ban_are_told_with_their_reason(
     await expect(ann.locator("#ban-appeal")).to_be_hidden()
     # The moderator answers on the page ...
     await ban_item.locator("input.mod-reason").fill(ANSWER)
-    await ban_item.get_by_role("button", name=ZH["modres.queue_close"]).click()
+    await ban_item.get_by_role("button", name=ZH["modres.queue_uphold"]).click()
     await expect(items).to_have_count(1)
     # ... and ann reads the answer where the ban left her (no session: she stays banned).
     await log_in_banned(ann)
@@ -280,7 +281,7 @@ async def test_the_author_of_a_hidden_message_is_told_why_and_appeals_once(
     await ann.get_by_label(ZH["modres.appeal_note"]).fill("我係住戶，唔係賣嘢")
     await ann.get_by_role("button", name=ZH["modres.appeal_send"]).click()
     await expect(dialog).to_be_hidden()
-    await expect(reason.locator(".appealed")).to_have_text(ZH["modres.appealed"])
+    await expect(reason.locator(".appealed")).to_have_text(ZH["modres.appealed_link"])
     queue = await mo.get("/api/mod/queue")
     assert [(a["subject"], a["note"]) for a in queue["appeals"]] == [
         (f"message:{room}:1", "我係住戶，唔係賣嘢")
@@ -288,7 +289,7 @@ async def test_the_author_of_a_hidden_message_is_told_why_and_appeals_once(
     # After a reload it stays appealed (no second button).
     await ann.reload()
     await open_room(ann)
-    await expect(reason.locator(".appealed")).to_have_text(ZH["modres.appealed"])
+    await expect(reason.locator(".appealed")).to_have_text(ZH["modres.appealed_link"])
     await expect(reason.get_by_role("button", name=ZH["modres.appeal"])).to_have_count(0)
     # Deleted afterwards: the author reads that, with the new reason, live.
     await mo.post(f"/api/mod/messages/{room}/1/delete", reason="私隱資料")
@@ -478,3 +479,68 @@ async def test_a_sanction_on_mod_names_its_room_and_the_prompting_message(
     await expect(entry.locator(".mod-history-because")).to_have_text(because)
     assert await page.locator("#mod-queue .mod-history-entry b").count() == 0
     await _no_violations(page)
+
+
+async def test_a_granted_appeal_is_answered_and_acknowledged_from_the_chat_page(
+    site: Site, new_page: NewPage
+) -> None:
+    """A mute appealed from the chat page: the mark links to the appeal on /appeals; the
+    moderator accepts it on /mod, which lifts the mute (the composer comes back, live); the chat
+    page says an answer waits, with a link; on /appeals the resident reads the outcome and the
+    answer and acknowledges it, after which the chat page no longer says so."""
+    ann = await new_page()
+    await log_in(ann, "ann")
+    await open_room(ann)
+    mo = await Http.login(site, "mo")
+    await mo.post(f"/api/mod/users/{site.hood.users['ann']}/mute", seconds=600, reason="洗版")
+    await mo.close()
+    why = ann.locator("#composer-why")
+    await expect(ann.locator("#composer-text")).to_be_disabled()
+    await why.get_by_role("button", name=ZH["modres.appeal"]).click()
+    await ann.get_by_label(ZH["modres.appeal_note"]).fill("我只係講咗兩句")
+    await ann.get_by_role("button", name=ZH["modres.appeal_send"]).click()
+    appealed = why.get_by_role("link", name=ZH["modres.appealed_link"])
+    await expect(appealed).to_have_attribute("href", re.compile(r"^/appeals#appeal-\d+$"))
+    appeal_id = int((await appealed.get_attribute("href") or "").rpartition("-")[2])
+    # After a reload too (the link is drawn from /api/moderation/mine).
+    await ann.reload()
+    await open_room(ann)
+    await expect(appealed).to_have_attribute("href", f"/appeals#appeal-{appeal_id}")
+    answered = ann.locator("#mod-notices .mod-answered")
+    await expect(answered).to_have_count(0)
+
+    # The moderator accepts the appeal on /mod: the mute is lifted, live on ann's page.
+    mod_page = await new_page()
+    await log_in_to(mod_page, "mo", "/mod")
+    item = mod_page.locator(f'#mod-appeals .mod-appeal-item[data-appeal="{appeal_id}"]')
+    await item.locator("input.mod-reason").fill("接納，已解除禁言")
+    await item.get_by_role("button", name=ZH["modres.queue_grant"]).click()
+    # Answered (lift, audit, inbox, feed: slow on a loaded machine), the queue drops it.
+    await expect(item).to_have_count(0, timeout=90_000)
+    await expect(ann.locator("#composer-text")).to_be_enabled()
+
+    # The chat page says an answer waits, and leads to it.
+    await ann.reload()
+    await open_room(ann)
+    await expect(answered).to_have_count(1)
+    await expect(answered).to_contain_text(ZH["modres.answered_notice"])
+    await _no_violations(ann)
+    await answered.get_by_role("link", name=ZH["modres.answered_link"]).click()
+    await ann.wait_for_url(f"**/appeals#appeal-{appeal_id}")
+    shown = ann.locator(f"#appeal-{appeal_id}")
+    await expect(shown.locator("h2")).to_have_text(ZH["modres.my_appeals_against_mute"])
+    await expect(shown.locator(".my-appeal-answer")).to_have_text("接納，已解除禁言")
+    await expect(shown.locator(".my-appeal-outcome")).to_have_text(
+        ZH["modres.my_appeal_outcome_granted"]
+    )
+    await _no_violations(ann)
+    await shown.get_by_role("button", name=ZH["modres.my_appeal_seen_button"]).click()
+    await expect(shown.locator(".my-appeal-seen")).to_have_text(ZH["modres.my_appeal_seen"])
+    await expect(shown.get_by_role("button")).to_have_count(0)
+    await ann.reload()
+    await expect(shown.locator(".my-appeal-seen")).to_have_text(ZH["modres.my_appeal_seen"])
+    await expect(shown.get_by_role("button")).to_have_count(0)
+    await ann.goto("/")
+    await open_room(ann)
+    await expect(ann.locator("#composer-text")).to_be_enabled()
+    await expect(answered).to_have_count(0)

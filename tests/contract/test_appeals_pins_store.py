@@ -10,6 +10,7 @@ from persistence.factory import open_store
 from persistence.migrate import migrate
 from persistence.moderation import (
     AlreadyAppealed,
+    AppealOutcome,
     AppealState,
     MessageAction,
     MessageSnapshot,
@@ -59,12 +60,25 @@ async def test_one_appeal_per_decision_audited(
     assert len(await mod.appeals(state=AppealState.OPEN)) == 3
     assert [a.note for a in await mod.appeals(state=None, user_id=ann)] == ["y", "誤會"]
 
-    closed = await mod.close_appeal(first.id, actor_id=mo, answer="維持", now=NOW + 5)
+    upheld = AppealOutcome.UPHELD
+    with pytest.raises(NotFound):  # not answered yet: nothing to acknowledge
+        await mod.appeal_seen(first.id, ann, now=NOW + 4)
+    closed = await mod.close_appeal(
+        first.id, actor_id=mo, answer="維持", outcome=upheld, now=NOW + 5
+    )
     assert (closed.state, closed.handled_by, closed.answer) == (AppealState.CLOSED, mo, "維持")
-    again = await mod.close_appeal(first.id, actor_id=mo, answer="改變", now=NOW + 6)
-    assert again.answer == "維持"  # closed once
+    assert (closed.outcome, closed.seen_at) == (upheld, None)
+    again = await mod.close_appeal(
+        first.id, actor_id=mo, answer="改變", outcome=AppealOutcome.GRANTED, now=NOW + 6
+    )
+    assert (again.answer, again.outcome) == ("維持", upheld)  # closed once
     with pytest.raises(NotFound):
-        await mod.close_appeal(999, actor_id=mo, answer="x", now=NOW)
+        await mod.close_appeal(999, actor_id=mo, answer="x", outcome=upheld, now=NOW)
+    # The author acknowledges the answer once; nobody else can.
+    with pytest.raises(NotFound):
+        await mod.appeal_seen(first.id, amy, now=NOW + 7)
+    assert (await mod.appeal_seen(first.id, ann, now=NOW + 8)).seen_at == NOW + 8
+    assert (await mod.appeal_seen(first.id, ann, now=NOW + 9)).seen_at == NOW + 8
     actions = [e.action for e in await mod.audit_log()]
     assert actions.count("appeal") == 3 and actions.count("appeal_closed") == 1
 

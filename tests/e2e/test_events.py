@@ -10,7 +10,10 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from csv import reader as csv_reader
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -376,6 +379,18 @@ async def test_refusals_change_nothing(deployment: Deployment) -> None:
             assert csv.status_code == 200
             lines = csv.text.lstrip("\ufeff").splitlines()
             assert lines[0].endswith("素食?") and lines[1].split(",")[1] == "rush0"
+            # Times as local date-times of the installation's zone (ISO 8601 with the offset,
+            # like the audit and poll exports), not raw milliseconds.
+            header, row = list(csv_reader(lines))[:2]
+            local = dict(zip(header, row, strict=True))
+            taipei = ZoneInfo("Asia/Taipei")
+            assert local["signed_up_at"] == datetime.fromtimestamp(
+                mine["created_at"] / 1000, taipei
+            ).isoformat(timespec="seconds")
+            assert local["checked_in_at"] == datetime.fromtimestamp(at / 1000, taipei).isoformat(
+                timespec="seconds"
+            )
+            assert local["checked_in_at"].endswith("+08:00")
             # A cancelled event takes no sign-ups.
             assert (await organiser.post(f"/api/events/{open_}/cancel")).status_code == 200
             amy = Api(server, setup.residents[1][1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
@@ -18,7 +19,7 @@ from workers.deliver import Outcome, Result
 from workers.deliver_email import EmailTarget, in_digest
 from workers.mail.compose import LANGUAGES, MAX_DIGEST_ITEMS, Composer, catalogue
 from workers.mail.smtp import outcome_of
-from workers.notify_timers import next_local_time
+from workers.notify_timers import NotificationTimers, next_local_time
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 AT = int(datetime(2024, 1, 8, 9, 30, tzinfo=TAIPEI).timestamp() * 1000)
@@ -191,3 +192,23 @@ def test_mail_settings() -> None:
     ):
         with pytest.raises(ValueError, match=name):
             load_settings(env)
+
+
+def test_mail_dates_and_digest_times_follow_the_zone_at_each_use() -> None:
+    """A worker made before the admin changes the time zone writes the new zone's dates and
+    plans the next digest at the new zone's 08:00 (issue 21: they were read at start)."""
+    zone = [TAIPEI]
+    composer = Composer("Linli <noreply@linli.example>", "https://linli.example/", lambda: zone[0])
+    timers: Any = NotificationTimers(
+        cast(Any, None), cast(Any, None), zone=lambda: zone[0], email=False, retention_days=30
+    )
+    assert timers.next_digest(AT) == int(datetime(2024, 1, 9, 8, tzinfo=TAIPEI).timestamp() * 1000)
+    zone[0] = ZoneInfo("America/New_York")
+    message = composer.notification(
+        _note(), to="ann@example.test", unsubscribe_token="t", delivery_id=1, now=AT
+    )
+    assert message["Date"] == "Sun, 07 Jan 2024 20:30:00 -0500"
+    assert "2024-01-07 20:30" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    eight = datetime(2024, 1, 8, 8, tzinfo=zone[0])
+    assert timers.next_digest(AT) == int(eight.timestamp() * 1000)
+    assert timers.digests_due(int(eight.timestamp() * 1000)) == [Digest.DAILY, Digest.WEEKLY]

@@ -14,6 +14,7 @@ import csv
 import io
 import re
 import secrets
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -522,6 +523,16 @@ async def export_csv(request: Request) -> Response:
     event, _ = await _event_for(request, run=True)
     rows = await events_store(services_of(request)).list_signups(event.id)
     sessions = {s.id: s.label for s in event.sessions}
+    zone = zone_of(services_of(request))
+
+    def when(ms: int | None) -> str:
+        # Local date-time with the offset, as the audit and poll exports write it.
+        return (
+            ""
+            if ms is None
+            else datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
+        )
+
     out = io.StringIO()
     writer = csv.writer(out)
     questions = [q.text for q in event.draft.questions]
@@ -534,8 +545,8 @@ async def export_csv(request: Request) -> Response:
         writer.writerow(
             [_cell(v) for v in
              [sessions.get(s.session_id, ""), r.display_name, r.unit_label or "", s.seats,
-              str(s.state), s.position or "", s.created_at, s.attendance or "",
-              s.checked_in_at or "", r.checked_in_by_name or "", *s.answers]]
+              str(s.state), s.position or "", when(s.created_at), s.attendance or "",
+              when(s.checked_in_at), r.checked_in_by_name or "", *s.answers]]
         )  # fmt: skip
     return Response(
         # A byte-order mark so spreadsheet programs read the Chinese text as UTF-8.

@@ -39,6 +39,8 @@ from persistence.moderation import (
     ActionResult,
     AlreadyAppealed,
     Appeal,
+    AppealOutcome,
+    AppealState,
     HeldState,
     MessageAction,
     MessageSnapshot,
@@ -561,14 +563,35 @@ async def appeal_ban(services: Services, token: str, note: str) -> Appeal:
     return await appeal(services, user, kind="ban", ref=sanction_id, message=None, note=note)
 
 
-async def close_appeal(services: Services, appeal_id: int, *, actor: User, answer: str) -> Appeal:
-    """A moderator's answer to an appeal; the author finds it in the inbox."""
+async def close_appeal(
+    services: Services,
+    appeal_id: int,
+    *,
+    actor: User,
+    answer: str,
+    outcome: AppealOutcome | None = None,
+) -> Appeal:
+    """A moderator's answer to an appeal, with its outcome: ``upheld`` (the decision stands) or
+    ``granted`` (it is undone here: a mute or ban lifted, a hidden message shown again, a
+    warning withdrawn). Without one (the API before 0038) the outcome is read from the
+    decision's state, as the moderator left it. The author finds the answer in the inbox and
+    on ``/appeals``; answering a closed appeal changes nothing."""
+    mod = moderation_store(services)
+    now = services.clock.now_ms()
+    if outcome is None:
+        outcome = (
+            AppealOutcome.UPHELD if await _stands(services, appeal_id) else AppealOutcome.GRANTED
+        )
     try:
-        closed = await moderation_store(services).close_appeal(
-            appeal_id, actor_id=actor.id, answer=answer, now=services.clock.now_ms()
+        closed = await mod.close_appeal(
+            appeal_id, actor_id=actor.id, answer=answer, outcome=outcome, now=now
         )
     except NotFound:
         raise ApiError(404, HttpCode.NOT_FOUND, "No such appeal.") from None
+    if closed.handled_by != actor.id or closed.handled_at != now:
+        return closed  # answered already (by another moderator, or a second click)
+    if closed.outcome is AppealOutcome.GRANTED:
+        await _undo(services, closed, actor=actor, reason=answer)
     text_zh, text_en, link = await _appeal_answered(services, closed)
     await notify(
         services,
@@ -584,6 +607,62 @@ async def close_appeal(services: Services, appeal_id: int, *, actor: User, answe
     return closed
 
 
+async def _stands(services: Services, appeal_id: int) -> bool:
+    """Whether the decision an open appeal is against is still in force."""
+    mod = moderation_store(services)
+    found = [a for a in await mod.appeals(state=AppealState.OPEN, limit=1000) if a.id == appeal_id]
+    if not found:
+        return True  # closed or unknown: the store's answer decides
+    a = found[0]
+    kind, _, ref = a.subject.partition(":")
+    if kind == "sanction" and ref.isdigit():
+        active = await mod.active_sanctions(a.user_id, now=services.clock.now_ms())
+        return any(s.id == int(ref) for s in active)
+    if kind == "message" and ref.rpartition(":")[2].isdigit():
+        channel, _, offset = ref.rpartition(":")
+        message = await mod.get_message(channel, int(offset))
+        return message is not None and message.visibility is not Visibility.VISIBLE
+    return True
+
+
+async def _undo(services: Services, a: Appeal, *, actor: User, reason: str) -> None:
+    """A granted appeal's decision undone, with the moderator's answer as the reason (audited
+    by the actions used). A mute or ban is lifted through ``lift``, which ends the user's
+    sanctions of that kind (there is rarely more than one)."""
+    mod = moderation_store(services)
+    kind, _, ref = a.subject.partition(":")
+    if kind == "sanction" and ref.isdigit():
+        sanction = await mod.get_sanction(int(ref))
+        active = await mod.active_sanctions(a.user_id, now=services.clock.now_ms())
+        target = await services.store.get_user(a.user_id)
+        if sanction is not None and target is not None and any(s.id == sanction.id for s in active):
+            await lift(services, target, sanction.kind, actor=actor, reason=reason)
+    elif kind == "message" and ref.rpartition(":")[2].isdigit():
+        channel, _, offset = ref.rpartition(":")
+        message = await mod.get_message(channel, int(offset))
+        if message is not None and message.visibility is Visibility.HIDDEN:
+            await act_on_message(
+                services,
+                ChannelName(channel),
+                Offset(int(offset)),
+                MessageAction.RESTORE,
+                actor=actor,
+                reason=reason,
+            )
+    # A warning has nothing to undo: the answer withdraws it.
+
+
+async def appeal_seen(services: Services, user: User, appeal_id: int) -> Appeal:
+    """The author read the answer to their appeal (``/appeals``); the chat page stops telling
+    them of it."""
+    try:
+        return await moderation_store(services).appeal_seen(
+            appeal_id, user.id, now=services.clock.now_ms()
+        )
+    except NotFound:
+        raise ApiError(404, HttpCode.NOT_FOUND, "No answered appeal of yours.") from None
+
+
 #: An appeal's decision in words: (zh-Hant, en) for "your appeal against the ...".
 _APPEALED_KIND = {
     "warning": ("警告", "warning"),
@@ -593,28 +672,28 @@ _APPEALED_KIND = {
 }
 
 
+async def appealed_kind(services: Services, a: Appeal) -> str:
+    """What the appeal is against: warning, mute, ban, message (or decision)."""
+    kind, _, ref = a.subject.partition(":")
+    if kind == "sanction" and ref.isdigit():
+        sanction = await moderation_store(services).get_sanction(int(ref))
+        return "mute" if sanction is None else str(sanction.kind)
+    return kind if kind in ("warning", "message") else "decision"
+
+
 async def _appeal_answered(services: Services, a: Appeal) -> tuple[str, str, str]:
     """The answered appeal's inbox line in both languages, saying the outcome (the decision
-    stands, or was lifted / the message is shown again, as it is when the answer is given), and
-    where the author reads the answer: the login page for a ban (a banned resident has no
-    session; the refusal after the password shows it), else their appeals page."""
-    mod = moderation_store(services)
-    kind, _, ref = a.subject.partition(":")
-    stands = True
-    if kind == "sanction" and ref.isdigit():
-        sanction = await mod.get_sanction(int(ref))
-        kind = "mute" if sanction is None else str(sanction.kind)
-        active = await mod.active_sanctions(a.user_id, now=services.clock.now_ms())
-        stands = any(s.id == int(ref) for s in active)
-    elif kind == "message" and ":" in ref and ref.rpartition(":")[2].isdigit():
-        channel, _, offset = ref.rpartition(":")
-        message = await mod.get_message(channel, int(offset))
-        stands = message is not None and message.visibility is not Visibility.VISIBLE
+    stands, or was lifted / the message is shown again / the warning withdrawn), and where the
+    author reads the answer: the login page for a ban (a banned resident has no session; the
+    refusal after the password shows it), else their appeals page."""
+    kind = await appealed_kind(services, a)
     zh_kind, en_kind = _APPEALED_KIND.get(kind, ("決定", "decision"))
-    if stands:
+    if a.outcome is not AppealOutcome.GRANTED:
         zh_outcome, en_outcome = "決定維持", "the decision stands"
     elif kind == "message":
         zh_outcome, en_outcome = "訊息已恢復顯示", "your message is shown again"
+    elif kind == "warning":
+        zh_outcome, en_outcome = "警告已撤回", "the warning is withdrawn"
     else:
         zh_outcome, en_outcome = f"{zh_kind}已解除", f"the {en_kind} was lifted"
     text_zh = f"管理員已回覆你對{zh_kind}的申訴：{zh_outcome}。回覆：{a.answer}"
@@ -635,6 +714,8 @@ def appeal_json(a: Appeal) -> dict[str, Any]:
         "handled_by": a.handled_by,
         "handled_at": a.handled_at,
         "answer": a.answer,
+        "outcome": str(a.outcome) if a.outcome is not None else None,
+        "seen_at": a.seen_at,
     }
 
 

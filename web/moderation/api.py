@@ -25,6 +25,7 @@ from linli.live import zone_of
 from persistence.audit import AuditEntry
 from persistence.moderation import (
     Appeal,
+    AppealOutcome,
     AppealState,
     HeldState,
     MessageAction,
@@ -182,6 +183,7 @@ def _own_appeal_json(a: Appeal) -> dict[str, Any]:
         "created_at": a.created_at,
         "handled_at": a.handled_at,
         "answer": a.answer,
+        "outcome": str(a.outcome) if a.outcome is not None else None,
     }
 
 
@@ -265,13 +267,33 @@ async def appeal_ban(request: Request) -> Response:
     return JSONResponse({"appeal": actions.appeal_json(made)}, status_code=201)
 
 
+class AppealAnswer(Reasoned, frozen=True):
+    """A moderator's answer: the reason the author reads, and the outcome (``upheld`` or
+    ``granted``; absent: read from the decision's state, as before migration 0038)."""
+
+    outcome: AppealOutcome | None = None
+
+
 async def close_appeal(request: Request) -> Response:
     user = await require_user(request, *STAFF)
-    body = await decode_body(request, Reasoned)
+    body = await decode_body(request, AppealAnswer)
     closed = await actions.close_appeal(
-        services_of(request), int(request.path_params["appeal_id"]), actor=user, answer=body.reason
+        services_of(request),
+        int(request.path_params["appeal_id"]),
+        actor=user,
+        answer=body.reason,
+        outcome=body.outcome,
     )
     return JSONResponse({"appeal": actions.appeal_json(closed)})
+
+
+async def appeal_seen(request: Request) -> Response:
+    """The author acknowledges the answer to their appeal (the button on ``/appeals``)."""
+    user = await require_user(request)
+    seen = await actions.appeal_seen(
+        services_of(request), user, int(request.path_params["appeal_id"])
+    )
+    return JSONResponse({"appeal": actions.appeal_json(seen)})
 
 
 # -- the queue -----------------------------------------------------------------------------------
@@ -717,6 +739,7 @@ ROUTES = [
     Route("/api/moderation/mine", my_moderation),
     Route("/api/moderation/appeals", appeal, methods=["POST"]),
     Route("/api/moderation/ban-appeal", appeal_ban, methods=["POST"]),
+    Route("/api/moderation/appeals/{appeal_id:int}/seen", appeal_seen, methods=["POST"]),
     Route("/api/mod/appeals/{appeal_id:int}/close", close_appeal, methods=["POST"]),
     Route("/api/mod/queue", queue),
     Route("/api/mod/messages/{channel}/{offset:int}/context", context),

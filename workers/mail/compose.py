@@ -84,7 +84,14 @@ class Item:
 class Composer:
     mail_from: str
     public_url: str
-    zone: ZoneInfo
+    #: The zone of the mails' dates, or how to ask for it at each mail (``linli.live.zone_of``:
+    #: an admin's change applies without a restart).
+    zone_source: ZoneInfo | Callable[[], ZoneInfo]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        source = self.zone_source
+        return source() if callable(source) else source
 
     @property
     def envelope_from(self) -> str:

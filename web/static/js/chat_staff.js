@@ -94,6 +94,8 @@ export class StaffUI {
     this.mutes = new Map();
     /** What this user appealed already ("warning:3", "sanction:2", "message:building:1:5"). */
     this.appealed = new Set();
+    /** Their ids, where known (the link to /appeals#appeal-<id>). @type {Map<string, number>} */
+    this.appealIds = new Map();
     /** Reasons of the user's hidden messages, by "channel offset". @type {Map<string, string>} */
     this.reasons = new Map();
     /** Which of those were deleted rather than hidden (live, before the event). @type {Set<string>} */
@@ -130,7 +132,11 @@ export class StaffUI {
     /** @type {ApiResult<MyModerationBody>} */
     const result = await api("GET", "/api/moderation/mine");
     if (!result.ok) return;
-    for (const appeal of result.data.appeals) this.appealed.add(appeal.subject);
+    for (const appeal of result.data.appeals) {
+      this.appealed.add(appeal.subject);
+      this.appealIds.set(appeal.subject, appeal.id);
+      if (appeal.state === "closed" && appeal.seen_at === null) this.showAnswered(appeal.id);
+    }
     for (const mute of result.data.mutes) this.mutes.set(mute.id, mute);
     const gone = dismissed();
     for (const warning of [...result.data.warnings].reverse()) {
@@ -402,6 +408,36 @@ export class StaffUI {
   }
 
   /**
+   * "Appealed", a link to the appeal on /appeals (its state, then the moderators' answer).
+   * @param {string} subject
+   */
+  appealedLink(subject) {
+    const id = this.appealIds.get(subject);
+    const link = node("a", "appealed", t("modres.appealed_link"));
+    link.href = id === undefined ? "/appeals" : `/appeals#appeal-${id}`;
+    return link;
+  }
+
+  /**
+   * A notice at the top of the page: an answer to the user's appeal waits on /appeals (until
+   * they acknowledge it there).
+   * @param {number} id
+   */
+  showAnswered(id) {
+    if (this.notices.querySelector(`[data-answered="${id}"]`)) return;
+    const box = node("section", "mod-notice mod-answered");
+    box.dataset.answered = String(id);
+    box.setAttribute("aria-label", t("modres.answered_notice"));
+    box.append(node("p", "", t("modres.answered_notice")));
+    const link = node("a", "answered-link", t("modres.answered_link"));
+    link.href = `/appeals#appeal-${id}`;
+    const actions = node("p", "mod-notice-actions");
+    actions.append(link);
+    box.append(actions);
+    this.notices.append(box);
+  }
+
+  /**
    * An "Appeal" button, or "appealed" once done.
    * @param {string} subject
    * @param {Record<string, string | number>} body  what the appeal names
@@ -409,14 +445,14 @@ export class StaffUI {
    * @returns {HTMLElement}
    */
   appealButton(subject, body, quote) {
-    if (this.appealed.has(subject)) return node("span", "appealed", t("modres.appealed"));
+    if (this.appealed.has(subject)) return this.appealedLink(subject);
     const button = node("button", "appeal-button button-quiet", t("modres.appeal"));
     button.type = "button";
     button.addEventListener("click", () =>
-      openAppeal(body, quote, button, () => {
+      openAppeal(body, quote, button, (id) => {
         this.appealed.add(subject);
-        const mark = node("span", "appealed", t("modres.appealed"));
-        mark.tabIndex = -1;
+        if (id !== undefined) this.appealIds.set(subject, id);
+        const mark = this.appealedLink(subject);
         button.replaceWith(mark);
         mark.focus();
         this.status.textContent = t("modres.appeal_done");
@@ -431,7 +467,7 @@ export class StaffUI {
  * @param {Record<string, string | number>} body
  * @param {string} quote
  * @param {HTMLButtonElement} trigger
- * @param {() => void} done
+ * @param {(id: number | undefined) => void} done  given the appeal's id when it was made
  */
 function openAppeal(body, quote, trigger, done) {
   const dialog = byId("appeal-dialog", HTMLDialogElement);
@@ -445,6 +481,8 @@ function openAppeal(body, quote, trigger, done) {
   form.reset();
   error.hidden = true;
   let sent = false;
+  /** @type {number | undefined} */
+  let made;
   /** @param {SubmitEvent} event */
   const submit = async (event) => {
     event.preventDefault();
@@ -456,10 +494,11 @@ function openAppeal(body, quote, trigger, done) {
       note.focus();
       return;
     }
-    /** @type {ApiResult<unknown>} */
+    /** @type {ApiResult<{appeal: import("./types.js").Appeal}>} */
     const result = await busy(send, () => api("POST", "/api/moderation/appeals", { ...body, note: text }));
     if (result.ok || result.error.code === "already_appealed") {
       sent = true;
+      if (result.ok) made = result.data.appeal.id;
       dialog.close();
       if (!result.ok) trigger.textContent = errorText(result.error.code);
       return;
@@ -472,7 +511,7 @@ function openAppeal(body, quote, trigger, done) {
     form.removeEventListener("submit", submit);
     byId("appeal-cancel").removeEventListener("click", cancel);
     note.removeAttribute("aria-invalid");
-    if (sent) done();
+    if (sent) done(made);
     else trigger.focus();
   };
   form.addEventListener("submit", submit);

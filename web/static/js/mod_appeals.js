@@ -2,8 +2,8 @@
 // The authors' appeals as items of the moderators' queue (GET /api/mod/queue `appeals`; the page
 // reloads on every `mod:flags` event, an `appeal` one included). Each shows who appeals, the
 // decision in words (what it was, its room by name, whom it concerns, its reason and end) and
-// the author's note; a moderator answers and closes it (the author
-// finds the answer in the inbox). User text goes in through textContent only.
+// the author's note; a moderator answers and closes it, upholding the decision or accepting the
+// appeal (the author finds the answer in the inbox and on /appeals). User text goes in through textContent only.
 import { api, showText } from "./common.js";
 import { errorText, formatFullTime, t } from "./i18n.js";
 import { node } from "./lib/dom.js";
@@ -54,20 +54,28 @@ function appealItem(appeal, typed, reload) {
   label.htmlFor = reason.id;
   const status = node("p", "status-line mod-status");
   status.setAttribute("role", "status");
-  const close = node("button", "", t("modres.queue_close"));
-  close.type = "button";
-  close.addEventListener("click", async () => {
-    const text = reason.value.trim();
-    if (!text) {
-      showText(status, t("mod.reason_needed"));
-      return;
-    }
-    const result = await api("POST", `/api/mod/appeals/${appeal.id}/close`, { reason: text });
-    showText(status, result.ok ? t("mod.done") : errorText(result.error.code));
-    if (result.ok) reload();
-  });
+  // The moderator's choice: uphold the decision, or accept the appeal, which undoes it (the
+  // server lifts the mute or ban, shows the message again, withdraws the warning).
+  /** @param {"upheld" | "granted"} outcome @param {string} label */
+  const answer = (outcome, label) => {
+    const button = node("button", outcome === "granted" ? "appeal-grant" : "appeal-uphold", label);
+    button.type = "button";
+    button.dataset.outcome = outcome;
+    button.addEventListener("click", async () => {
+      const text = reason.value.trim();
+      if (!text) {
+        showText(status, t("mod.reason_needed"));
+        reason.focus();
+        return;
+      }
+      const result = await api("POST", `/api/mod/appeals/${appeal.id}/close`, { reason: text, outcome });
+      showText(status, result.ok ? t("mod.done") : errorText(result.error.code));
+      if (result.ok) reload();
+    });
+    return button;
+  };
   const row = node("div", "mod-buttons");
-  row.append(close);
+  row.append(answer("upheld", t("modres.queue_uphold")), " ", answer("granted", t("modres.queue_grant")));
   li.append(head, decision, note, label, reason, row, status);
   return li;
 }

@@ -340,6 +340,7 @@ export interface OwnAppeal {
   created_at: number;
   handled_at: number | null;
   answer: string;
+  outcome: "upheld" | "granted" | null;
 }
 
 /** What `api()` resolves to. `data` is the body as sent; callers that rely on its shape say so
@@ -682,6 +683,10 @@ export interface Appeal {
   handled_by: number | null;
   handled_at: number | null;
   answer: string;
+  /** The moderator's choice when answering (null while open, and for answers before 0038). */
+  outcome: "upheld" | "granted" | null;
+  /** When the author acknowledged the answer on /appeals. */
+  seen_at: number | null;
   /** The queue's: the decision appealed against, in words (null: no longer on record). */
   decision?: AppealDecision | null;
 }
