@@ -54,6 +54,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,12 @@ class Counters:
     gap_examples: list[str] = field(default_factory=list)
 
 
+async def _quiet(action: Awaitable[None]) -> None:
+    """A pong or a close on a socket that may be closing already: nothing to report."""
+    with contextlib.suppress(ConnectionClosed, OSError):
+        await action
+
+
 def ws_connect(port: int, cookie: str) -> Any:
     return connect(
         f"ws://127.0.0.1:{port}/ws",
@@ -224,7 +231,7 @@ class Subscriber:
             self.position[frame["channel"]] = (frame["epoch"], frame["offset"])
         elif push == "ping":
             if self.ws is not None:
-                task = asyncio.ensure_future(self.ws.send('{"op":"pong"}'))
+                task = asyncio.ensure_future(_quiet(self.ws.send('{"op":"pong"}')))
                 BACKGROUND.add(task)
                 task.add_done_callback(BACKGROUND.discard)
         elif "id" in frame and frame["id"] in pending:
@@ -570,7 +577,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                         victim = random.choice(subs)
                         if victim.ws is not None:
                             c.reconnects += 1
-                            task = asyncio.ensure_future(victim.ws.close())
+                            task = asyncio.ensure_future(_quiet(victim.ws.close()))
                             BACKGROUND.add(task)
                             task.add_done_callback(BACKGROUND.discard)
                     if now >= next_stall:
