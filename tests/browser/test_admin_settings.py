@@ -110,3 +110,41 @@ async def test_settings_page_and_top_bar_on_a_phone(new_page: NewPage, site: Sit
     await resident.reload()
     await expect(resident.locator(".top-bar .brand img")).to_have_count(0)
     await expect(resident.locator(".top-bar .brand")).to_have_text("晴光社區")
+
+
+async def test_retention_is_set_on_the_settings_page(new_page: NewPage, site: Site) -> None:
+    """How long each kind of record is kept, on the settings page with the others (issue 21):
+    the stored values shown (the defaults: chat and notifications for ever), a bad number told
+    on its box before anything is sent, a change saved through the API the nightly sweep reads,
+    and the settings kept on the moderators' pages linked from here."""
+    admin = await _admin_page(new_page, site, **PHONE)
+    await admin.goto("/admin/settings")
+    await expect(admin.locator("#retention-audit")).to_have_value("1825")
+    await expect(admin.locator("#retention-activity")).to_have_value("400")
+    await expect(admin.locator("#retention-chat")).to_have_value("")
+    await _no_sideways_scroll(admin)
+    assert await serious_violations(admin) == []
+
+    save = admin.get_by_role("button", name="儲存保留期限")
+    await admin.get_by_label("聊天訊息", exact=True).fill("0")
+    await save.click()
+    await expect(admin.locator("#retention-chat-error")).to_have_text(
+        "請輸入 1 到 36,500 的整數天數，或留空表示永久保留。"
+    )
+    await expect(admin.locator("#retention-chat")).to_have_attribute("aria-invalid", "true")
+    stored = (await admin.request.get("/api/privacy/retention")).json
+    assert (await stored())["retention"]["chat"] is None  # nothing was sent
+
+    await admin.get_by_label("聊天訊息", exact=True).fill("365")
+    await admin.locator("#retention-audit").fill("")
+    await save.click()
+    await expect(admin.locator("#retention-saved")).to_have_text("已儲存，下一次每晚清理時生效。")
+    await expect(admin.locator("#retention-chat-error")).to_be_hidden()
+    retention = (await (await admin.request.get("/api/privacy/retention")).json())["retention"]
+    assert retention == {"chat": 365, "audit": None, "activity": 400, "notifications": None}
+    await admin.reload()
+    await expect(admin.locator("#retention-chat")).to_have_value("365")
+    await expect(admin.locator("#retention-audit")).to_have_value("")
+
+    for href in ("/mod/threshold", "/mod/words", "/rules"):
+        await expect(admin.locator(f"#elsewhere-title ~ dl a[href='{href}']")).to_be_visible()

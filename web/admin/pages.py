@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from linli.roles import Can, may
 from linli.types import Role
+from persistence.privacy import RetentionKind
 from web.admin import actions
 from web.api import current_user, user_json
 from web.http import services_of
@@ -52,6 +53,7 @@ def _page(template: str, page: str) -> Callable[[Request], Awaitable[Response]]:
             settings_defs=actions.SETTINGS,
             zones=actions.zone_choices(),
             read_only={key: getattr(services.settings, key) for key in actions.READ_ONLY},
+            retention_kinds=[str(kind) for kind in RetentionKind],
         )
 
     return handler

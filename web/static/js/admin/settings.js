@@ -2,6 +2,7 @@
 // The console's settings: the ones an admin changes at run time, each with its documentation,
 // and the community's logo (uploaded as the raw file, checked by the server).
 import { api, showFormError, showText } from "../common.js";
+import { errorText } from "../i18n.js";
 import { byId } from "../lib/dom.js";
 
 const form = byId("settings-form", HTMLFormElement);
@@ -91,5 +92,61 @@ removeButton.addEventListener("click", async () => {
   showText(logoSaved, logoSaved.dataset.removed ?? "");
 });
 
+// How long records are kept (GET/POST /api/privacy/retention): a box per kind, empty for ever.
+const retentionForm = byId("retention-form", HTMLFormElement);
+const retentionSaved = byId("retention-saved");
+/** @type {Record<string, number | null>} */
+let retentionStored = {};
+
+/** @param {Record<string, number | null>} retention */
+function showRetention(retention) {
+  retentionStored = retention;
+  for (const [kind, days] of Object.entries(retention)) {
+    const input = retentionForm.elements.namedItem(kind);
+    if (input instanceof HTMLInputElement) input.value = days === null ? "" : String(days);
+  }
+}
+
+async function loadRetention() {
+  /** @type {import("../types.js").ApiResult<{retention: Record<string, number | null>}>} */
+  const result = await api("GET", "/api/privacy/retention");
+  if (result.ok) showRetention(result.data.retention);
+}
+
+retentionForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showText(retentionSaved, "");
+  showText(byId("retention-error"), "");
+  /** @type {{kind: string, days: number | null}[]} */
+  const changes = [];
+  let firstBad = null;
+  for (const input of retentionForm.querySelectorAll("input")) {
+    const error = byId(`${input.id}-error`);
+    const text = input.value.trim();
+    const days = text === "" ? null : Number(text);
+    const bad = days !== null && !(Number.isInteger(days) && days >= 1 && days <= 36500);
+    showText(error, bad ? error.dataset.text ?? "" : "");
+    if (bad) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    if (bad) firstBad ??= input;
+    else if (days !== retentionStored[input.name]) changes.push({ kind: input.name, days });
+  }
+  if (firstBad) {
+    firstBad.focus();
+    return;
+  }
+  for (const change of changes) {
+    /** @type {import("../types.js").ApiResult<{retention: Record<string, number | null>}>} */
+    const result = await api("POST", "/api/privacy/retention", change);
+    if (!result.ok) {
+      showText(byId("retention-error"), errorText(result.error.code, result.error.field));
+      return;
+    }
+    showRetention(result.data.retention);
+  }
+  showText(retentionSaved, retentionSaved.dataset.text ?? "");
+});
+
 byId("settings-saved").dataset.text = byId("settings-saved").textContent ?? "";
 load();
+loadRetention();
