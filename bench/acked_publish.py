@@ -155,6 +155,8 @@ async def _paired(port: int, count: int, concurrency: int) -> list[tuple[str, fl
                 )
                 seconds[name] += time.perf_counter() - began
     finally:
+        await plain_broker.close()
+        await log_broker.close()
         await redis.aclose()
     rows = []
     for name in variants:
@@ -219,6 +221,7 @@ async def _variant(
 
         return (name, *await _measure(plain, count, concurrency))
     finally:
+        await broker.close()
         await redis.aclose()
 
 

@@ -254,7 +254,10 @@ class Gateway:
 
     async def shutdown(self, grace: float = 3.0) -> None:
         """Close every connection with ``SHUTDOWN`` (clients reconnect elsewhere or after the
-        restart) and wait up to ``grace`` seconds for them to go."""
+        restart) and wait up to ``grace`` seconds for them to go — and, within the same
+        ``grace``, for the database to hold what this gateway acked."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         for conn in list(self.connections.values()):
             conn.close(CloseCode.SHUTDOWN)
         if self.connections:
@@ -262,8 +265,10 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_gone.wait(), grace)
         if self.acked is not None:
-            # What only this process remembers: give the persist worker a moment to store it.
-            await self.acked.drain(grace)
+            # What only this process remembers: give the persist worker the rest of the grace
+            # to store it. One budget for both, so that a stop stays within what the process
+            # manager allows (systemd, the Procfile runner, hypercorn's own graceful timeout).
+            await self.acked.drain(max(0.0, deadline - loop.time()))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -75,8 +75,15 @@ class Installation:
 
 
 @pytest.fixture
-async def linli(redis: aioredis.Redis, redis_prefix: str, store: Store) -> Installation:
-    return Installation(redis, redis_prefix, store)
+async def linli(
+    redis: aioredis.Redis, redis_prefix: str, store: Store
+) -> AsyncIterator[Installation]:
+    installation = Installation(redis, redis_prefix, store)
+    try:
+        yield installation
+    finally:
+        # The broker's publish pipelines have a connection pool of their own.
+        await installation.broker.close()
 
 
 async def test_what_redis_lost_is_published_again_and_stored_once(linli: Installation) -> None:
