@@ -60,6 +60,9 @@ async def test_the_switch_changes_the_wording_and_is_remembered(
     assert await page.evaluate("localStorage.getItem('linli.lang')") == "zh-Hant-HK"
 
     # English has no regional wording to offer; switching back to Chinese keeps the language.
+    # The switch works once the page's scripts are in (a click before that did nothing, once, in
+    # CI under load).
+    await page.wait_for_load_state("networkidle")
     await page.locator("#lang-switch").click()
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.locator("#wording-switch")).to_have_count(0)
